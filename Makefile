@@ -1,0 +1,81 @@
+# Layer Normalization, the interactive book.
+#   make book    build the website into _build/html (creates .venv, installs, executes every notebook)
+#   make test    everything CI checks: unit tests, build, notebook execution, browser, links
+#   make serve   serve the built website on http://127.0.0.1:8000
+#   make lab     JupyterLab on the chapters
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+BUILD  := _build
+HTML   := $(BUILD)/html
+CACHE  := $(BUILD)/.jupyter_cache
+PORT   ?= 8000
+JB_FLAGS := --all -W -n --keep-going
+
+.PHONY: help install assets book serve lab test test-unit test-site browser-deps strip clean
+
+help:
+	@sed -n '2,5p' Makefile | sed 's/^# //'
+
+# --- environment -----------------------------------------------------------
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+install: $(STAMP)
+
+# Pinned JavaScript for the offline website (package-lock.json); skipped with a warning without npm.
+node_modules/.package-lock.json: package-lock.json package.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; \
+	else echo -e "\033[1;33mWARNING: npm not found: the website will load its JavaScript from CDNs and will not work offline.\033[0m"; fi
+
+assets: node_modules/.package-lock.json
+
+# --- the book --------------------------------------------------------------
+book: $(STAMP) assets
+	@mkdir -p $(BUILD)
+	@# Executed notebooks are cached by their code; a change to the helpers invalidates them all.
+	@h=$$(cat requirements.txt $$(find src -type f \( -name '*.py' -o -name '*.js' -o -name '*.css' \) | sort) | sha256sum | cut -c1-16); \
+	if [ "$$(cat $(BUILD)/.helpers-hash 2>/dev/null)" != "$$h" ]; then rm -rf $(CACHE); echo "$$h" > $(BUILD)/.helpers-hash; fi
+	@start=$$(date +%s); \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . $(JB_FLAGS); \
+	echo "Built in $$(( $$(date +%s) - start )) s. Open $(CURDIR)/$(HTML)/index.html, or run: make serve"
+
+serve:
+	@test -f $(HTML)/index.html || { echo "No site yet: run make book"; exit 1; }
+	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(HTML)
+
+lab: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab chapters/
+
+# --- tests -----------------------------------------------------------------
+# Headless Chromium for the browser test (Debian's package).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
+	fi
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not site" -q
+
+test-site: $(STAMP) browser-deps
+	$(BIN)/python -m pytest -m site -q
+
+test: $(STAMP) browser-deps
+	$(MAKE) book
+	$(BIN)/python -m pytest -q --durations=10
+
+# Remove outputs from the notebooks before committing them.
+strip: $(STAMP)
+	$(BIN)/jupyter nbconvert --clear-output --inplace chapters/*.ipynb
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,547 @@
+r"""Layer normalization and batch normalization, written out in full.
+
+Two families of code live here:
+
+* NumPy reference functions -- :func:`layer_norm`, :func:`batch_norm`,
+  :func:`layer_norm_stats` and the hand-derived gradient
+  :func:`layer_norm_backward`. They are the formulas of Ba, Kiros & Hinton
+  (2016), one line per equation, and are what the book's figures use.
+* Torch modules -- :class:`LayerNorm` and :class:`BatchNorm1d`, built from
+  primitive tensor ops (``mean``, ``sqrt``, ``*``, ``+``) so that autograd
+  derives the backward pass. They take the same arguments, hold the same
+  parameters and buffers, and load the same ``state_dict`` as
+  :class:`torch.nn.LayerNorm` and :class:`torch.nn.BatchNorm1d`, so a reader
+  can swap one for the other.
+
+The difference between the two norms is only *which axis* the statistics are
+taken over. For an activation matrix ``x`` of shape ``(B, H)``::
+
+    layer norm:  mu = x.mean(-1)   one mean per example, over the H hidden units
+    batch norm:  mu = x.mean(0)    one mean per hidden unit, over the B examples
+
+Notation: ``B`` batch size, ``H`` hidden units (features), ``T`` time steps.
+Both norms use the *biased* variance (divide by ``H`` or ``B``, not ``H - 1``)
+and put ``eps`` inside the square root: ``sigma = sqrt(var + eps)``.
+
+Non-finite values: a NaN or inf in ``x`` gives NaN in the rows (layer norm) or
+columns (batch norm) whose statistics it enters, and nowhere else. Finite
+input never turns into NaN silently: if the NumPy functions' statistics
+overflow (e.g. ``|x| > 1e19`` in float32) they raise :class:`OverflowError`.
+"""
+
+import math
+import numbers
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "layer_norm",
+    "layer_norm_stats",
+    "layer_norm_backward",
+    "batch_norm",
+    "LayerNorm",
+    "BatchNorm1d",
+]
+
+
+# ---------------------------------------------------------------------------
+# Input checks shared by everything below
+# ---------------------------------------------------------------------------
+
+def _check_eps(eps, where):
+    """Return ``eps`` unchanged, or raise if it is not a finite number > 0."""
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"{where}: eps must be a real number, got {type(eps).__name__} {eps!r}")
+    if not math.isfinite(eps) or eps <= 0:
+        raise ValueError(f"{where}: eps must be > 0 and finite, got {eps!r}")
+    return eps
+
+
+def _as_float_array(x, name, where):
+    """``np.asarray(x)`` with floats kept as they are and ints/bools made float64."""
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError) as err:  # e.g. ragged nested lists
+        raise TypeError(f"{where}: {name} must be a numeric array, got {type(x).__name__} ({err})") from None
+    if a.dtype.kind in "biu":
+        return a.astype(np.float64)
+    if a.dtype.kind != "f":
+        raise TypeError(
+            f"{where}: {name} must be a real numeric array, got dtype {a.dtype} "
+            f"from {type(x).__name__}"
+        )
+    return a
+
+
+def _affine_param(p, name, x, axes, where):
+    """Check a gain/bias against ``x.shape[axes]``, cast to x's dtype; ``None`` passes through."""
+    if p is None:
+        return None
+    p = _as_float_array(p, name, where).astype(x.dtype, copy=False)
+    if p.shape != x.shape[axes]:
+        raise ValueError(
+            f"{where}: {name} must have shape {x.shape[axes]} to match x.shape = {x.shape}, "
+            f"got {name}.shape = {p.shape}"
+        )
+    return p
+
+
+def _check_rows(x, where):
+    """Layer norm needs at least one axis, and at least one unit on it."""
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"{where}: x must have shape (*, H) with H >= 1, got shape {x.shape}")
+
+
+def _moments(x, axis, eps, where):
+    """Mean and ``sqrt(biased var + eps)`` along ``axis``, kept as a size-1 axis.
+
+    The only line that differs between layer norm (``axis=-1``) and batch norm
+    (``axis=0``) is the choice of ``axis``. The squares are of ``x - mu`` (two
+    passes), so a large common offset does not cancel the variance away.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = x.mean(axis, keepdims=True)  # (*, 1) for axis=-1, (1, *) for axis=0
+        var = ((x - mu) ** 2).mean(axis, keepdims=True)  # same shape as mu, biased
+    overflowed = ~np.isfinite(var) & np.isfinite(x).all(axis, keepdims=True)
+    if overflowed.any():
+        raise OverflowError(
+            f"{where}: the variance overflowed {x.dtype} although the input is finite "
+            f"(max |x| = {np.abs(x).max():.3g}); rescale the input or pass float64"
+        )
+    return mu, np.sqrt(var + eps)  # same shape as mu
+
+
+# ---------------------------------------------------------------------------
+# NumPy references
+# ---------------------------------------------------------------------------
+
+def layer_norm_stats(x, eps=1e-5):
+    r"""Per-example mean and standard deviation over the last axis.
+
+    .. math::
+        \mu = \frac{1}{H}\sum_{i=1}^{H} x_i, \qquad
+        \sigma = \sqrt{\frac{1}{H}\sum_{i=1}^{H} (x_i - \mu)^2 + \epsilon}
+
+    The variance is biased (divides by ``H``) and ``eps`` sits inside the square
+    root, exactly as in :func:`layer_norm`. The squares are taken of
+    ``x - mu`` (two passes), so a large common offset such as ``x + 1e6`` does
+    not cancel away the variance.
+
+    Args:
+        x (array_like): activations; statistics are taken over the last axis.
+        eps (float): added to the variance before the square root. Default: 1e-5
+
+    Shape:
+        - x: :math:`(*, H)`
+        - Output: ``(mu, sigma)``, each :math:`(*, 1)` so they broadcast against ``x``.
+
+    Example::
+
+        >>> mu, sigma = layer_norm_stats([[1.0, 2.0, 3.0]], eps=1e-5)
+        >>> mu.tolist(), round(float(sigma[0, 0]), 4)
+        ([[2.0]], 0.8165)
+    """
+    where = "layer_norm_stats"
+    eps = _check_eps(eps, where)
+    x = _as_float_array(x, "x", where)
+    _check_rows(x, where)
+    return _moments(x, -1, eps, where)
+
+
+def layer_norm(x, gain=None, bias=None, eps=1e-5):
+    r"""Layer normalization of the last axis (Ba, Kiros & Hinton 2016, Sec. 3).
+
+    .. math::
+        y = g \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + b
+
+    where :math:`\mu` and :math:`\sigma^2` are the mean and the *biased*
+    variance of the ``H`` entries of each row (the last axis). Every example,
+    and every time step of a sequence, is normalized on its own; nothing is
+    shared across the batch. The paper writes :math:`\sigma` without
+    :math:`\epsilon`; it is added here, as in torch, so that a constant row
+    gives ``0`` instead of ``0/0``. Computation is in the input's float dtype
+    (float32 stays float32); integer input is converted to float64.
+
+    Args:
+        x (array_like): activations to normalize over the last axis.
+        gain (array_like, optional): per-unit gain :math:`g`. Default: ``None`` (all ones).
+        bias (array_like, optional): per-unit bias :math:`b`. Default: ``None`` (all zeros).
+        eps (float): added to the variance inside the square root; must be > 0. Default: 1e-5
+
+    Shape:
+        - x: :math:`(*, H)`, e.g. :math:`(B, H)` or :math:`(B, T, H)`
+        - gain, bias: :math:`(H,)`
+        - Output: same shape as ``x``.
+
+    With ``H = 1`` the normalized value is always 0, so the output is ``bias``.
+
+    Example::
+
+        >>> y = layer_norm([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]])
+        >>> y.round(4).tolist()
+        [[-1.2247, 0.0, 1.2247], [-1.2247, 0.0, 1.2247]]
+    """
+    where = "layer_norm"
+    eps = _check_eps(eps, where)
+    x = _as_float_array(x, "x", where)
+    _check_rows(x, where)
+    gain = _affine_param(gain, "gain", x, slice(-1, None), where)
+    bias = _affine_param(bias, "bias", x, slice(-1, None), where)
+    mu, sigma = _moments(x, -1, eps, where)  # (*, 1), (*, 1): one per example
+    x_hat = (x - mu) / sigma  # (*, H)
+    y = x_hat if gain is None else gain * x_hat
+    return y if bias is None else y + bias
+
+
+def batch_norm(x, gain=None, bias=None, eps=1e-5):
+    r"""Batch normalization in training mode: statistics over the batch axis 0.
+
+    .. math::
+        y = g \odot \frac{x - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}} + b
+
+    where :math:`\mu_B` and :math:`\sigma_B^2` are the mean and the *biased*
+    variance of each feature over the ``B`` examples of the mini-batch. This is
+    the function the paper contrasts layer norm with: an example's output
+    depends on the other examples in its batch, and a batch of one has no
+    variance at all. Running averages (inference mode) are the business of
+    :class:`BatchNorm1d`.
+
+    Only axis 0 is reduced: an input of shape ``(B, T, H)`` gets one mean per
+    ``(t, h)`` pair. (``torch.nn.functional.batch_norm`` would also pool over
+    ``T``; reshape to ``(B * T, H)`` for that.)
+
+    Args:
+        x (array_like): activations, at least 2-d, batch first.
+        gain (array_like, optional): per-feature gain. Default: ``None`` (all ones).
+        bias (array_like, optional): per-feature bias. Default: ``None`` (all zeros).
+        eps (float): added to the variance inside the square root; must be > 0. Default: 1e-5
+
+    Shape:
+        - x: :math:`(B, H)` or :math:`(B, *)` with :math:`B > 1`
+        - gain, bias: ``x.shape[1:]``
+        - Output: same shape as ``x``.
+
+    Example::
+
+        >>> y = batch_norm([[1.0, 10.0], [3.0, 30.0]])
+        >>> y.round(4).tolist()
+        [[-1.0, -1.0], [1.0, 1.0]]
+    """
+    where = "batch_norm"
+    eps = _check_eps(eps, where)
+    x = _as_float_array(x, "x", where)
+    if x.ndim < 2:
+        raise ValueError(f"{where}: x must have shape (B, H, ...) with at least 2 dimensions, got shape {x.shape}")
+    if x.shape[0] < 2:
+        raise ValueError(
+            f"{where}: batch statistics need more than 1 example per feature, got batch size "
+            f"{x.shape[0]} (x.shape = {x.shape}); use layer_norm, which normalizes each example "
+            f"on its own, or running statistics (BatchNorm1d in eval mode)"
+        )
+    gain = _affine_param(gain, "gain", x, slice(1, None), where)
+    bias = _affine_param(bias, "bias", x, slice(1, None), where)
+    mu, sigma = _moments(x, 0, eps, where)  # (1, H), (1, H): one per feature
+    x_hat = (x - mu) / sigma  # (B, H)
+    y = x_hat if gain is None else gain * x_hat
+    return y if bias is None else y + bias
+
+
+def layer_norm_backward(dy, x, gain=None, eps=1e-5):
+    r"""Gradients of :func:`layer_norm`, from the closed form (no autograd).
+
+    With :math:`\hat x = (x - \mu)/\sigma`, :math:`\sigma = \sqrt{\mathrm{Var}[x] + \epsilon}`
+    and :math:`\hat g = g \odot \partial L/\partial y` (the upstream gradient
+    pulled back through the gain), for every row of ``H`` units:
+
+    .. math::
+        \frac{\partial L}{\partial x} = \frac{1}{\sigma}\Big(\hat g
+            - \operatorname{mean}_H(\hat g)
+            - \hat x \odot \operatorname{mean}_H(\hat g \odot \hat x)\Big)
+
+        \frac{\partial L}{\partial g} = \sum_{\text{rows}} \frac{\partial L}{\partial y} \odot \hat x,
+        \qquad
+        \frac{\partial L}{\partial b} = \sum_{\text{rows}} \frac{\partial L}{\partial y}
+
+    The two subtracted means remove the components of :math:`\hat g` along the
+    all-ones direction and along :math:`\hat x`: shifting the input row does
+    not change the output, and neither (up to ``eps``) does rescaling it, so the
+    gradient has no component in those directions.
+    The gain and bias gradients sum over every leading axis (batch and time).
+
+    ``dgain`` and ``dbias`` are returned even when ``gain`` is ``None``: they
+    are then the gradients at ``gain = 1``, ``bias = 0`` (the bias gradient
+    does not depend on the gain at all).
+
+    Args:
+        dy (array_like): upstream gradient :math:`\partial L/\partial y`.
+        x (array_like): the input that was passed to :func:`layer_norm`.
+        gain (array_like, optional): the gain used in the forward pass. Default: ``None`` (ones).
+        eps (float): the eps used in the forward pass. Default: 1e-5
+
+    Shape:
+        - dy, x: :math:`(*, H)`, the same shape
+        - gain: :math:`(H,)`
+        - Output: ``(dx, dgain, dbias)`` with shapes :math:`(*, H)`, :math:`(H,)`, :math:`(H,)`.
+
+    Example::
+
+        >>> dx, dgain, dbias = layer_norm_backward([[1.0, 1.0, 1.0]], [[1.0, 2.0, 3.0]])
+        >>> dx.round(4).tolist(), dbias.tolist()  # a uniform push is a shift: no gradient
+        ([[0.0, 0.0, 0.0]], [1.0, 1.0, 1.0])
+    """
+    where = "layer_norm_backward"
+    eps = _check_eps(eps, where)
+    x = _as_float_array(x, "x", where)
+    dy = _as_float_array(dy, "dy", where).astype(x.dtype, copy=False)
+    _check_rows(x, where)
+    if dy.shape != x.shape:
+        raise ValueError(f"{where}: dy must have the same shape as x, got dy.shape = {dy.shape}, x.shape = {x.shape}")
+    gain = _affine_param(gain, "gain", x, slice(-1, None), where)
+    mu, sigma = _moments(x, -1, eps, where)  # (*, 1), (*, 1)
+    x_hat = (x - mu) / sigma  # (*, H)
+    g = dy if gain is None else gain * dy  # (*, H)
+    g_mean = g.mean(-1, keepdims=True)  # (*, 1)
+    gx_mean = (g * x_hat).mean(-1, keepdims=True)  # (*, 1)
+    dx = (g - g_mean - x_hat * gx_mean) / sigma  # (*, H)
+    rows = tuple(range(x.ndim - 1))  # every leading axis: batch, time, ...
+    dgain = (dy * x_hat).sum(rows)  # (H,)
+    dbias = dy.sum(rows)  # (H,)
+    return dx, dgain, dbias
+
+
+# ---------------------------------------------------------------------------
+# Torch modules from primitive ops
+# ---------------------------------------------------------------------------
+
+def _check_tensor(x, where):
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{where}: input must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{where}: input must be a floating-point tensor, got dtype {x.dtype}")
+
+
+class LayerNorm(nn.Module):
+    r"""Layer normalization over the last ``D`` dims, from primitive tensor ops.
+
+    A drop-in for :class:`torch.nn.LayerNorm` (same arguments, parameters,
+    ``state_dict`` and ``repr``) whose forward pass is the formula itself, so
+    autograd -- not a fused kernel -- produces the gradients:
+
+    .. math::
+        y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \odot \gamma + \beta
+
+    The mean and the *biased* variance are taken over the last
+    ``D = len(normalized_shape)`` dimensions of each example, in training and
+    in eval mode alike (no running statistics). ``eps`` must be > 0. NaN or
+    inf in an example gives NaN in that example's output only.
+
+    Args:
+        normalized_shape (int or tuple of int): the trailing shape to normalize
+            over, e.g. ``H`` for inputs ``(B, T, H)``.
+        eps (float): added to the variance inside the square root. Default: 1e-5
+        elementwise_affine (bool): learn a per-element gain ``weight`` (init 1)
+            and ``bias`` (init 0). Default: ``True``
+        bias (bool): learn the additive bias (only if ``elementwise_affine``). Default: ``True``
+        device, dtype: where and in what dtype to create the parameters.
+
+    Shape:
+        - Input: :math:`(*, \text{normalized\_shape})`, e.g. :math:`(B, T, H)`
+        - Output: same shape as the input.
+
+    Example::
+
+        >>> ln = LayerNorm(3)
+        >>> ln
+        LayerNorm((3,), eps=1e-05, elementwise_affine=True, bias=True)
+        >>> ln(torch.tensor([[1.0, 2.0, 3.0]])).detach().round(decimals=4)
+        tensor([[-1.2247,  0.0000,  1.2247]])
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        if not self.normalized_shape or min(self.normalized_shape) < 1:
+            raise ValueError(f"LayerNorm: normalized_shape must be one or more positive sizes, got {normalized_shape!r}")
+        self.eps = _check_eps(eps, "LayerNorm")
+        self.elementwise_affine = elementwise_affine
+        factory = {"device": device, "dtype": dtype}
+        self.register_parameter("weight", None)  # absent unless elementwise_affine, as in torch
+        self.register_parameter("bias", None)
+        if elementwise_affine:
+            self.weight = nn.Parameter(torch.empty(self.normalized_shape, **factory))
+            if bias:
+                self.bias = nn.Parameter(torch.empty(self.normalized_shape, **factory))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Gain to ones and bias to zeros, as in the paper and in torch."""
+        if self.weight is not None:
+            nn.init.ones_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, x):
+        _check_tensor(x, "LayerNorm")
+        d = len(self.normalized_shape)
+        if x.dim() < d or tuple(x.shape[-d:]) != self.normalized_shape:
+            raise ValueError(
+                f"LayerNorm: input's trailing dims must equal normalized_shape "
+                f"{self.normalized_shape}, got input of shape {tuple(x.shape)}"
+            )
+        dims = tuple(range(-d, 0))  # the last D dims
+        mu = x.mean(dims, keepdim=True)  # (*, 1, ..., 1)
+        var = ((x - mu) ** 2).mean(dims, keepdim=True)  # (*, 1, ..., 1), biased
+        y = (x - mu) / torch.sqrt(var + self.eps)  # (*, normalized_shape)
+        if self.weight is not None:
+            y = y * self.weight
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class BatchNorm1d(nn.Module):
+    r"""Batch normalization of ``(B, C)`` or ``(B, C, L)`` inputs, from primitive tensor ops.
+
+    A drop-in for :class:`torch.nn.BatchNorm1d` (same arguments, parameters,
+    buffers, ``state_dict`` and ``repr``):
+
+    .. math::
+        y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \odot \gamma + \beta
+
+    In training mode the mean and *biased* variance of each channel ``c`` are
+    taken over the batch (and length) dims, i.e. over the ``B`` (or ``B * L``)
+    values of that channel, and the running estimates are updated::
+
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var  = (1 - momentum) * running_var  + momentum * var * n / (n - 1)
+
+    Note the *unbiased* batch variance in ``running_var`` (``n`` values per
+    channel) while the biased one normalizes -- this is what torch does.
+    With ``momentum=None`` the running stats are a plain cumulative average.
+    In eval mode the running estimates normalize instead (unless
+    ``track_running_stats=False``, in which case batch statistics are always used).
+    Batch statistics of a single value per channel are undefined and raise
+    :class:`ValueError`.
+
+    Args:
+        num_features (int): ``C``, the number of channels (hidden units).
+        eps (float): added to the variance inside the square root; must be > 0. Default: 1e-5
+        momentum (float or None): weight of the new batch in the running averages. Default: 0.1
+        affine (bool): learn a per-channel ``weight`` (init 1) and ``bias`` (init 0). Default: ``True``
+        track_running_stats (bool): keep ``running_mean``, ``running_var``,
+            ``num_batches_tracked`` buffers. Default: ``True``
+        device, dtype: where and in what dtype to create parameters and buffers.
+        bias (bool, keyword-only): learn the bias (only if ``affine``). Default: ``True``
+
+    Shape:
+        - Input: :math:`(B, C)` or :math:`(B, C, L)`
+        - Output: same shape as the input.
+
+    Example::
+
+        >>> bn = BatchNorm1d(2)
+        >>> bn(torch.tensor([[1.0, 10.0], [3.0, 30.0]])).detach().round(decimals=4)
+        tensor([[-1., -1.],
+                [ 1.,  1.]])
+        >>> bn.running_mean
+        tensor([0.2000, 2.0000])
+    """
+
+    _version = 2  # torch's BatchNorm version, so state_dict metadata matches
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype=None, *, bias=True):
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, numbers.Integral) or num_features < 1:
+            raise ValueError(f"BatchNorm1d: num_features must be a positive int, got {num_features!r}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum!r}")
+        self.num_features = int(num_features)
+        self.eps = _check_eps(eps, "BatchNorm1d")
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        factory = {"device": device, "dtype": dtype}
+        self.register_parameter("weight", None)  # absent unless affine, as in torch
+        self.register_parameter("bias", None)
+        if affine:
+            self.weight = nn.Parameter(torch.empty(num_features, **factory))
+            if bias:
+                self.bias = nn.Parameter(torch.empty(num_features, **factory))
+        if track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
+            self.register_buffer("running_var", torch.ones(num_features, **factory))
+            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+        self.reset_parameters()
+
+    def reset_running_stats(self):
+        """Running mean to 0, running variance to 1, batch counter to 0."""
+        if self.track_running_stats:
+            self.running_mean.zero_()
+            self.running_var.fill_(1)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self):
+        """Reset the running stats, the gain to ones and the bias to zeros."""
+        self.reset_running_stats()
+        if self.weight is not None:
+            nn.init.ones_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, x):
+        _check_tensor(x, "BatchNorm1d")
+        if x.dim() not in (2, 3) or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"BatchNorm1d: expected input of shape (B, {self.num_features}) or "
+                f"(B, {self.num_features}, L), got {tuple(x.shape)}"
+            )
+        dims = (0,) if x.dim() == 2 else (0, 2)  # every dim but the channel dim
+        shape = (1, -1) if x.dim() == 2 else (1, -1, 1)  # reshape (C,) -> (1, C) or (1, C, 1)
+        use_batch_stats = self.training or not self.track_running_stats
+        if use_batch_stats:
+            n = x.numel() // self.num_features  # values per channel: B or B * L
+            if n < 2:
+                raise ValueError(
+                    f"BatchNorm1d: batch statistics need more than 1 value per channel, got "
+                    f"input of shape {tuple(x.shape)} (batch size {x.shape[0]}); use LayerNorm, "
+                    f"which normalizes each example on its own, or call .eval() to use the "
+                    f"running statistics (track_running_stats=True)"
+                )
+            mean = x.mean(dims)  # (C,)
+            var = ((x - mean.reshape(shape)) ** 2).mean(dims)  # (C,), biased
+            if self.training and self.track_running_stats:
+                self._update_running_stats(mean, var, n)
+        else:
+            mean, var = self.running_mean, self.running_var  # (C,), (C,)
+        y = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + self.eps)  # (B, C[, L])
+        if self.weight is not None:
+            y = y * self.weight.reshape(shape)  # (1, C[, 1])
+        if self.bias is not None:
+            y = y + self.bias.reshape(shape)  # (1, C[, 1])
+        return y
+
+    @torch.no_grad()
+    def _update_running_stats(self, mean, var, n):
+        self.num_batches_tracked += 1
+        m = 1.0 / self.num_batches_tracked.item() if self.momentum is None else self.momentum
+        unbiased_var = var * (n / (n - 1))  # (C,), Bessel's correction, as torch does
+        self.running_mean.mul_(1 - m).add_(m * mean)
+        self.running_var.mul_(1 - m).add_(m * unbiased_var)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")

@@ -1,0 +1,54 @@
+"""The base for explorables whose computation runs in the browser.
+
+An :class:`Explorable` is an `anywidget <https://anywidget.dev>`_: a Python
+class holding the state (traitlets synced to the page) and an ES module that
+draws it and computes in JavaScript. Because the computation lives in the page,
+the explorable stays live on the static website, where no Python kernel runs,
+as well as in Jupyter, Colab and VS Code.
+
+Conventions every explorable follows:
+
+* Its JavaScript is ``lib.js`` (shared drawing and maths) followed by the
+  widget's own file named in ``_js``; the two are joined into one module here,
+  because a module loaded from a ``blob:`` URL cannot import its neighbours.
+* Its root element gets the class ``lnb-explorable`` and, after every render,
+  a ``data-lnb-result`` attribute holding JSON of the inputs it used and the
+  numbers it computed. The browser test reads that attribute and compares the
+  numbers with the Python helpers, so JavaScript and Python cannot drift apart.
+* Its controls are plain HTML inputs inside the widget (not ipywidgets), so
+  they keep working without a kernel.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import anywidget
+
+__all__ = ["Explorable", "JS_DIR", "esm_source"]
+
+#: Folder holding the JavaScript of every explorable.
+JS_DIR = pathlib.Path(__file__).with_name("js")
+
+
+def esm_source(name: str) -> str:
+    """The ES module for the explorable whose own code is ``js/<name>``: ``lib.js`` + that file."""
+    path = JS_DIR / name
+    if not path.is_file():
+        raise ValueError(f"esm_source: no JavaScript file {name!r} in {JS_DIR}")
+    return (JS_DIR / "lib.js").read_text() + "\n" + path.read_text()
+
+
+class Explorable(anywidget.AnyWidget):
+    """An anywidget whose ES module is ``lib.js`` plus the file named by ``_js``.
+
+    Subclasses set ``_js = "name.js"`` and declare their state as synced traitlets.
+    """
+
+    _js: str = ""
+    _css = (JS_DIR / "lib.css").read_text() if (JS_DIR / "lib.css").is_file() else ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls._js:
+            cls._esm = esm_source(cls._js)
