@@ -168,18 +168,19 @@ def assert_finite(obj, where=""):
             assert math.isfinite(obj), f"non-finite number at {where}"
 
 
-def check_norm_axis(result: dict) -> None:
-    from helpers.widgets import norm_axis_view
+def check_against_python(kind: str, result: dict) -> None:
+    """The explorable's numbers equal those its Python class recomputes from the same inputs."""
+    from helpers.widgets import Explorable
 
-    expected = norm_axis_view(
-        np.asarray(result["x"], dtype=np.float64), result["axis"], result["batch_size"], result["example"], result["eps"]
-    )
-    for key in ("mu", "sigma", "y", "example_output"):
-        np.testing.assert_allclose(np.asarray(result[key], float), np.asarray(expected[key], float), rtol=1e-9, atol=1e-9,
-                                   err_msg=f"norm_axis {key} (axis={result['axis']}, B={result['batch_size']})")
-
-
-CHECKS = {"norm_axis": check_norm_axis}
+    assert kind in Explorable.registry, f"no explorable class has kind {kind!r}"
+    cls = Explorable.registry[kind]
+    expected = cls.reference(result)
+    assert cls.checked_keys, f"{cls.__name__} checks no keys"
+    for key in cls.checked_keys:
+        np.testing.assert_allclose(
+            np.asarray(result[key], float), np.asarray(expected[key], float), rtol=1e-9, atol=1e-9,
+            err_msg=f"{kind}: {key} differs between JavaScript and Python for inputs {result.get('inputs', '')}",
+        )
 
 
 def explorable_docs() -> list[str]:
@@ -209,13 +210,12 @@ def test_explorables_respond_and_agree_with_python(browser, server, doc):
     for i in range(n):
         root = roots.nth(i)
         kind = root.get_attribute("data-lnb-kind") or ""
-        assert kind in CHECKS, f"explorable {i} on {doc} has kind {kind!r}, which the test cannot check"
         results = []
 
         def snapshot():
             r = json.loads(root.get_attribute("data-lnb-result"))
             assert_finite(r, kind)
-            CHECKS[kind](r)
+            check_against_python(kind, r)
             results.append(r)
 
         snapshot()

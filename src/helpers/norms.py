@@ -1,17 +1,20 @@
-r"""Layer normalization and batch normalization, written out in full.
+r"""Layer normalization, batch normalization and weight normalization, written out in full.
 
 Two families of code live here:
 
 * NumPy reference functions -- :func:`layer_norm`, :func:`batch_norm`,
   :func:`layer_norm_stats` and the hand-derived gradient
-  :func:`layer_norm_backward`. They are the formulas of Ba, Kiros & Hinton
-  (2016), one line per equation, and are what the book's figures use.
+  :func:`layer_norm_backward`; and :func:`weight_norm`, the third method the
+  paper compares (Sec. 5.1, Table 1). They are the formulas of Ba, Kiros &
+  Hinton (2016), one line per equation, and are what the book's figures use.
 * Torch modules -- :class:`LayerNorm` and :class:`BatchNorm1d`, built from
   primitive tensor ops (``mean``, ``sqrt``, ``*``, ``+``) so that autograd
   derives the backward pass. They take the same arguments, hold the same
   parameters and buffers, and load the same ``state_dict`` as
   :class:`torch.nn.LayerNorm` and :class:`torch.nn.BatchNorm1d`, so a reader
-  can swap one for the other.
+  can swap one for the other. :class:`WeightNormLinear` is a linear layer
+  with Salimans & Kingma's weight normalization, equal to
+  ``torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(...))``.
 
 The difference between the two norms is only *which axis* the statistics are
 taken over. For an activation matrix ``x`` of shape ``(B, H)``::
@@ -19,7 +22,12 @@ taken over. For an activation matrix ``x`` of shape ``(B, H)``::
     layer norm:  mu = x.mean(-1)   one mean per example, over the H hidden units
     batch norm:  mu = x.mean(0)    one mean per hidden unit, over the B examples
 
-Notation: ``B`` batch size, ``H`` hidden units (features), ``T`` time steps.
+Weight normalization takes no statistics of the activations at all: it
+divides each unit's summed input ``a_i = w_i . x`` by the length of that
+unit's weight vector, ``sigma_i = ||w_i||`` (and ``mu = 0``).
+
+Notation: ``B`` batch size, ``H`` hidden units (features), ``T`` time steps,
+``I`` input size; a weight matrix ``W`` is ``(H, I)`` and ``w_i`` is its row ``i``.
 Both norms use the *biased* variance (divide by ``H`` or ``B``, not ``H - 1``)
 and put ``eps`` inside the square root: ``sigma = sqrt(var + eps)``.
 
@@ -41,8 +49,10 @@ __all__ = [
     "layer_norm_stats",
     "layer_norm_backward",
     "batch_norm",
+    "weight_norm",
     "LayerNorm",
     "BatchNorm1d",
+    "WeightNormLinear",
 ]
 
 
@@ -311,6 +321,97 @@ def layer_norm_backward(dy, x, gain=None, eps=1e-5):
     return dx, dgain, dbias
 
 
+def _row_norms(weight, where, name="weight"):
+    """``||w_i||`` for every row of ``weight`` ``(H, I)``, shape ``(H,)``; no zero rows allowed."""
+    with np.errstate(over="ignore"):
+        norms = np.sqrt((weight ** 2).sum(-1))  # (H,)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise ValueError(
+            f"{where}: row {zero[0]} of {name} is all zeros, so it has no direction to normalize "
+            f"(||w_{zero[0]}|| = 0); zero rows: {zero.tolist()}"
+        )
+    if not np.isfinite(norms).all() and np.isfinite(weight).all():
+        raise OverflowError(
+            f"{where}: the squared norm of a row of {name} overflowed {weight.dtype} although the "
+            f"weights are finite (max |w| = {np.abs(weight).max():.3g}); rescale the weights"
+        )
+    return norms
+
+
+def _unit_param(p, name, weight, where):
+    """Check a per-unit gain/bias against ``weight.shape[0] = H``; ``None`` passes through."""
+    if p is None:
+        return None
+    p = _as_float_array(p, name, where).astype(weight.dtype, copy=False)
+    if p.shape != weight.shape[:1]:
+        raise ValueError(
+            f"{where}: {name} must have shape (H,) = {weight.shape[:1]} to match weight.shape = "
+            f"{weight.shape}, got {name}.shape = {p.shape}"
+        )
+    return p
+
+
+def weight_norm(x, weight, gain=None, bias=None):
+    r"""A linear layer with weight normalization (Salimans & Kingma 2016), in the paper's form.
+
+    .. math::
+        a_i = \mathbf{w}_i^\top \mathbf{x}, \qquad
+        y_i = \frac{g_i}{\lVert \mathbf{w}_i \rVert_2}\, a_i + b_i
+
+    This is the paper's unified normalization, Eq. (5),
+    :math:`y_i = \frac{g_i}{\sigma_i}(a_i - \mu_i) + b_i`, with :math:`\mu_i = 0`
+    and :math:`\sigma_i = \lVert \mathbf{w}_i \rVert_2`: nothing is computed from
+    the data, so, unlike layer and batch norm, there is no ``eps`` and an
+    example's output does not depend on the other examples or units. It is
+    the same as an ordinary linear layer whose row ``i`` is
+    :math:`g_i \mathbf{w}_i / \lVert \mathbf{w}_i \rVert` (the nonlinearity
+    :math:`f` is not applied). Computation is in the common float dtype of
+    ``x`` and ``weight``; integers become float64.
+
+    Args:
+        x (array_like): inputs, one example per row.
+        weight (array_like): the direction matrix :math:`W`; row ``i`` holds the
+            incoming weights :math:`\mathbf{w}_i` of unit ``i``. Only each row's
+            direction matters. No row may be all zeros.
+        gain (array_like, optional): per-unit gain :math:`g`. Default: ``None`` (all ones).
+        bias (array_like, optional): per-unit bias :math:`b`. Default: ``None`` (all zeros).
+
+    Shape:
+        - x: :math:`(*, I)`, e.g. :math:`(B, I)`
+        - weight: :math:`(H, I)`
+        - gain, bias: :math:`(H,)`
+        - Output: :math:`(*, H)`
+
+    Example::
+
+        >>> y = weight_norm([[1.0, 2.0]], [[3.0, 4.0], [0.0, -2.0]])  # ||w_0|| = 5, ||w_1|| = 2
+        >>> y.tolist()  # [(3 + 8) / 5, -4 / 2]
+        [[2.2, -2.0]]
+        >>> weight_norm([[1.0, 2.0]], [[30.0, 40.0], [0.0, -0.5]]).tolist()  # row lengths do not matter
+        [[2.2, -2.0]]
+    """
+    where = "weight_norm"
+    x = _as_float_array(x, "x", where)
+    weight = _as_float_array(weight, "weight", where)
+    dtype = np.result_type(x.dtype, weight.dtype)
+    x, weight = x.astype(dtype, copy=False), weight.astype(dtype, copy=False)
+    if weight.ndim != 2 or weight.shape[0] == 0 or weight.shape[1] == 0:
+        raise ValueError(f"{where}: weight must have shape (H, I) with H, I >= 1, got shape {weight.shape}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"{where}: x must have shape (*, I) with I = weight.shape[1] = {weight.shape[1]}, "
+            f"got x.shape = {x.shape} (weight.shape = {weight.shape})"
+        )
+    gain = _unit_param(gain, "gain", weight, where)
+    bias = _unit_param(bias, "bias", weight, where)
+    norms = _row_norms(weight, where)  # (H,): sigma_i = ||w_i||
+    a = x @ weight.T  # (*, H): summed inputs a_i = w_i . x
+    y = a / norms  # (*, H)
+    y = y if gain is None else gain * y
+    return y if bias is None else y + bias
+
+
 # ---------------------------------------------------------------------------
 # Torch modules from primitive ops
 # ---------------------------------------------------------------------------
@@ -545,3 +646,109 @@ class BatchNorm1d(nn.Module):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, bias={self.bias is not None}, "
                 f"track_running_stats={self.track_running_stats}")
+
+
+class WeightNormLinear(nn.Module):
+    r"""A linear layer with weight normalization (Salimans & Kingma 2016), from primitive tensor ops.
+
+    The weight matrix is split into a direction ``weight_v`` and a length
+    ``weight_g`` per output unit, and the layer applies
+
+    .. math::
+        W = g \odot \frac{V}{\lVert V \rVert_{\text{row}}}, \quad\text{i.e.}\quad
+        \mathbf{w}_i = \frac{g_i}{\lVert \mathbf{v}_i \rVert_2}\,\mathbf{v}_i,
+        \qquad y = x W^\top + b
+
+    so row ``i`` of the effective :attr:`weight` always has length ``|g_i|``,
+    whatever the scale of ``v_i``. This is :func:`weight_norm` as a module.
+
+    **Names.** The parameters are called as in torch's (now deprecated)
+    ``torch.nn.utils.weight_norm``, whose ``state_dict`` this module loads
+    unchanged: ``weight_g`` (shape ``(H, 1)``, a column so that it broadcasts
+    against ``weight_v``), ``weight_v`` ``(H, I)`` and ``bias`` ``(H,)``. In the
+    current ``torch.nn.utils.parametrizations.weight_norm(nn.Linear(I, H))``
+    the same tensors are ``parametrizations.weight.original0`` (= ``weight_g``)
+    and ``parametrizations.weight.original1`` (= ``weight_v``).
+
+    **Initialization.** ``weight_v`` and ``bias`` are drawn exactly as
+    :class:`torch.nn.Linear` draws ``weight`` and ``bias``, and
+    ``weight_g = ||weight_v||`` row by row, as torch's ``weight_norm`` sets it;
+    so the initial :attr:`weight` is the weight a ``Linear`` would have drawn
+    from the same random state. (Salimans & Kingma's data-dependent
+    initialization is not done.)
+
+    A row of ``weight_v`` that is all zeros has no direction; the forward
+    pass raises :class:`ValueError` rather than return NaN.
+
+    Args:
+        in_features (int): ``I``, size of each input example.
+        out_features (int): ``H``, number of output units.
+        bias (bool): learn an additive bias. Default: ``True``
+        device, dtype: where and in what dtype to create the parameters.
+
+    Shape:
+        - Input: :math:`(*, I)`
+        - Output: :math:`(*, H)`
+
+    Example::
+
+        >>> m = WeightNormLinear(3, 2)
+        >>> m
+        WeightNormLinear(in_features=3, out_features=2, bias=True)
+        >>> [tuple(p.shape) for p in (m.weight_g, m.weight_v, m.bias)]
+        [(2, 1), (2, 3), (2,)]
+        >>> with torch.no_grad():
+        ...     _ = m.weight_v.copy_(torch.tensor([[3.0, 0.0, 4.0], [0.0, -1.0, 0.0]]))
+        ...     _ = m.weight_g.fill_(2.0)
+        >>> m.weight.detach()  # rows of length |g_i| = 2, in the directions of v_i
+        tensor([[ 1.2000,  0.0000,  1.6000],
+                [ 0.0000, -2.0000,  0.0000]])
+    """
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
+        super().__init__()
+        for name, n in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+                raise ValueError(f"WeightNormLinear: {name} must be a positive int, got {n!r}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        factory = {"device": device, "dtype": dtype}
+        self.weight_g = nn.Parameter(torch.empty(self.out_features, 1, **factory))  # (H, 1)
+        self.weight_v = nn.Parameter(torch.empty(self.out_features, self.in_features, **factory))  # (H, I)
+        if bias:
+            self.bias = nn.Parameter(torch.empty(self.out_features, **factory))  # (H,)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """``weight_v`` and ``bias`` as :class:`torch.nn.Linear` draws them; ``weight_g = ||weight_v||``."""
+        nn.init.kaiming_uniform_(self.weight_v, a=math.sqrt(5))  # nn.Linear's weight init
+        with torch.no_grad():
+            self.weight_g.copy_(self.weight_v.pow(2).sum(1, keepdim=True).sqrt())  # (H, 1)
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)  # nn.Linear's bias init
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    @property
+    def weight(self):
+        """The effective weight ``g * v / ||v||``, shape ``(H, I)``, differentiable in ``g`` and ``v``."""
+        norm = self.weight_v.pow(2).sum(1, keepdim=True).sqrt()  # (H, 1): ||v_i||
+        if (norm == 0).any():
+            zero = torch.nonzero(norm[:, 0] == 0).flatten().tolist()
+            raise ValueError(
+                f"WeightNormLinear: row {zero[0]} of weight_v is all zeros, so it has no "
+                f"direction to normalize; zero rows: {zero}"
+            )
+        return self.weight_g * (self.weight_v / norm)  # (H, I)
+
+    def forward(self, x):
+        _check_tensor(x, "WeightNormLinear")
+        if x.dim() == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"WeightNormLinear: input must have shape (*, {self.in_features}), got {tuple(x.shape)}"
+            )
+        y = x @ self.weight.T  # (*, H)
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

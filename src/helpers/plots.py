@@ -82,7 +82,7 @@ def book_style():
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 7.0, height: float | None = None, **kwargs):
-    """``plt.subplots`` in the book's style, sized by total width in inches.
+    """``plt.subplots`` sized by total width in inches (style: :func:`use_book_style`).
 
     Args:
         nrows, ncols: the grid of axes.
@@ -96,5 +96,6 @@ def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 7.0, height: floa
     if nrows < 1 or ncols < 1:
         raise ValueError(f"subplots: nrows and ncols must be >= 1, got {nrows} x {ncols}")
     height = 3.2 * nrows if height is None else height
-    with book_style():
-        return plt.subplots(nrows, ncols, figsize=(width, height), **kwargs)
+    # No rc_context here: leaving one would also restore matplotlib's interactive
+    # flag, and a notebook would stop showing figures. Call use_book_style() first.
+    return plt.subplots(nrows, ncols, figsize=(width, height), **kwargs)

@@ -13,8 +13,11 @@ Conventions every explorable follows:
   because a module loaded from a ``blob:`` URL cannot import its neighbours.
 * Its root element gets the class ``lnb-explorable`` and, after every render,
   a ``data-lnb-result`` attribute holding JSON of the inputs it used and the
-  numbers it computed. The browser test reads that attribute and compares the
-  numbers with the Python helpers, so JavaScript and Python cannot drift apart.
+  numbers it computed, and a ``data-lnb-kind`` attribute naming its class's
+  ``kind``. The browser test reads both, finds the class in
+  :attr:`Explorable.registry`, recomputes the numbers in Python with
+  :meth:`Explorable.reference` and compares the ``checked_keys``, so JavaScript
+  and Python cannot drift apart.
 * Its controls are plain HTML inputs inside the widget (not ipywidgets), so
   they keep working without a kernel.
 """
@@ -22,6 +25,7 @@ Conventions every explorable follows:
 from __future__ import annotations
 
 import pathlib
+from typing import ClassVar
 
 import anywidget
 
@@ -46,9 +50,26 @@ class Explorable(anywidget.AnyWidget):
     """
 
     _js: str = ""
+    #: Written to the root's ``data-lnb-kind``; unique among explorables.
+    kind: ClassVar[str] = ""
+    #: Keys of ``data-lnb-result`` that must agree with :meth:`reference`.
+    checked_keys: ClassVar[tuple[str, ...]] = ()
+    #: Every explorable class by its ``kind``, filled in as they are defined.
+    registry: ClassVar[dict[str, type["Explorable"]]] = {}
+
+    @classmethod
+    def reference(cls, result: dict) -> dict:
+        """The numbers the page should show, recomputed in Python from the inputs in ``result``."""
+        raise NotImplementedError(f"{cls.__name__} does not define reference()")
     _css = (JS_DIR / "lib.css").read_text() if (JS_DIR / "lib.css").is_file() else ""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls._js:
+        # Only a class that names its own file gets a module. (traitlets' add_traits
+        # also makes subclasses on the fly, holding the _esm trait: leave those alone.)
+        if "_js" in cls.__dict__ and cls._js:
             cls._esm = esm_source(cls._js)
+        if "kind" in cls.__dict__:
+            if cls.kind in Explorable.registry:
+                raise ValueError(f"two explorables share the kind {cls.kind!r}")
+            Explorable.registry[cls.kind] = cls

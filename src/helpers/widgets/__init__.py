@@ -1,0 +1,19 @@
+"""Interactive figures.
+
+Two kinds, for two situations:
+
+* **Explorables** (:class:`Explorable` and its subclasses, e.g.
+  :class:`NormAxisExplorer`): anywidgets whose computation runs in JavaScript
+  in the page, so they stay live on the static website where no Python runs.
+  Each has a pure-Python twin (e.g. :func:`norm_axis_view`) that computes the
+  same numbers, which the tests compare against the page.
+* :func:`interactive_figure`: ipywidgets controls redrawing a matplotlib figure
+  through a live kernel. On the static website it is a frozen snapshot, so use
+  it only where that is acceptable.
+"""
+
+from .base import Explorable
+from .interact import interactive_figure
+from .norm_axis import NormAxisExplorer, example_activations, norm_axis_view
+
+__all__ = ["Explorable", "NormAxisExplorer", "norm_axis_view", "example_activations", "interactive_figure"]

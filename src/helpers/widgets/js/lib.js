@@ -1,0 +1,318 @@
+// lib.js: shared code for the book's explorables.
+//
+// Plain functions and constants, no imports or exports: helpers/widgets/base.py
+// joins this file and a widget's own file into one ES module, so every name
+// here is visible to the widget. Names start with `lnb` to stay out of the way.
+//
+//   DOM and SVG ........ lnbEl, lnbSvgEl, lnbSvg, lnbRoot, lnbSetResult
+//   numbers ............ lnbFmt, lnbFmtEps, lnbClampInt
+//   maths (float64) .... lnbMean, lnbVar, lnbNormalize, lnbMulberry32
+//   colour ............. lnbViridis, lnbDiverging, lnbTextColorOn
+//   charts ............. lnbHeatmap, lnbColorbar, lnbBarChart
+//   controls ........... lnbSlider, lnbRadio, lnbSelect
+
+const LNB_SVG_NS = "http://www.w3.org/2000/svg";
+
+// ---------------------------------------------------------------- DOM and SVG
+
+/** An HTML element: lnbEl("div", { class: "x" }, ["text", childNode]). */
+function lnbEl(tag, attrs = {}, children = []) {
+  const node = document.createElement(tag);
+  return lnbFill(node, attrs, children);
+}
+
+/** An SVG element, same arguments as lnbEl. */
+function lnbSvgEl(tag, attrs = {}, children = []) {
+  const node = document.createElementNS(LNB_SVG_NS, tag);
+  return lnbFill(node, attrs, children);
+}
+
+function lnbFill(node, attrs, children) {
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "text") node.textContent = String(value);
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of [].concat(children)) {
+    if (child === undefined || child === null) continue;
+    node.append(typeof child === "string" ? document.createTextNode(child) : child);
+  }
+  return node;
+}
+
+/** A responsive <svg> drawn in a width x height coordinate box, at most `width` px wide. */
+function lnbSvg(width, height, label) {
+  return lnbSvgEl("svg", {
+    viewBox: `0 0 ${width} ${height}`,
+    width: "100%",
+    style: `max-width:${width}px;height:auto`,
+    role: "img",
+    "aria-label": label,
+    class: "lnb-svg",
+  });
+}
+
+/**
+ * Empty `el` and give it the explorable's root element: class lnb-explorable,
+ * and data-lnb-kind = `kind` (e.g. "norm_axis"), which tells the browser test
+ * which Python twin to compare data-lnb-result with.
+ */
+function lnbRoot(el, kind) {
+  el.replaceChildren();
+  const root = lnbEl("div", { class: `lnb-explorable lnb-${kind.replace(/_/g, "-")}`, "data-lnb-kind": kind });
+  el.append(root);
+  return root;
+}
+
+/** Record what the explorable used and computed, for readers' tools and the browser test. */
+function lnbSetResult(root, result) {
+  root.setAttribute("data-lnb-result", JSON.stringify(result));
+}
+
+// -------------------------------------------------------------------- numbers
+
+/** Fixed-point text with a true minus sign; never "-0.00"; NaN and infinities spelled out. */
+function lnbFmt(value, digits = 2) {
+  if (Number.isNaN(value)) return "NaN";
+  if (!Number.isFinite(value)) return value > 0 ? "∞" : "−∞";
+  let text = value.toFixed(digits);
+  if (Number(text) === 0) text = (0).toFixed(digits);
+  return text.replace("-", "−");
+}
+
+/** A small positive constant as text: 1e-05 -> "1e-5", 0.1 -> "0.1". */
+function lnbFmtEps(eps) {
+  if (eps >= 0.01) return String(Number(eps.toPrecision(3)));
+  const [mant, exp] = eps.toExponential().split("e");
+  return `${Number(Number(mant).toPrecision(3))}e${Number(exp)}`;
+}
+
+/** Round to an integer in [lo, hi]; non-numbers become lo. */
+function lnbClampInt(value, lo, hi) {
+  const v = Math.round(Number(value));
+  return Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : lo;
+}
+
+// ---------------------------------------------------------- maths, in float64
+
+/** Mean of an array of numbers. */
+function lnbMean(values) {
+  let sum = 0;
+  for (const v of values) sum += v;
+  return sum / values.length;
+}
+
+/** Biased variance (divide by n), from the squares of value - mean (two passes). */
+function lnbVar(values, mean = lnbMean(values)) {
+  let sum = 0;
+  for (const v of values) sum += (v - mean) * (v - mean);
+  return sum / values.length;
+}
+
+/**
+ * Normalize a matrix (array of rows, B x H) along one axis, as helpers.norms does:
+ *   axis "layer": one mean and std per row, over its H entries (layer norm);
+ *   axis "batch": one mean and std per column, over its B entries (batch norm).
+ * sigma = sqrt(biased variance + eps). Returns { mu, sigma, y } with y the same shape
+ * as rows; mu and sigma have length B ("layer") or H ("batch"). A group of one
+ * value has x - mu = 0 exactly, so its outputs are 0 (never NaN) for eps > 0.
+ */
+function lnbNormalize(rows, axis, eps) {
+  if (axis !== "layer" && axis !== "batch") throw new Error(`lnbNormalize: axis must be "layer" or "batch", got ${axis}`);
+  const B = rows.length, H = B ? rows[0].length : 0;
+  const groups = axis === "layer"
+    ? rows.map((row) => row.slice())
+    : Array.from({ length: H }, (_, j) => rows.map((row) => row[j]));
+  const mu = groups.map((g) => lnbMean(g));
+  const sigma = groups.map((g, k) => Math.sqrt(lnbVar(g, mu[k]) + eps));
+  const y = rows.map((row, b) => row.map((v, j) => {
+    const k = axis === "layer" ? b : j;
+    return (v - mu[k]) / sigma[k];
+  }));
+  return { mu, sigma, y };
+}
+
+/** A seeded pseudo-random generator in [0, 1) (mulberry32): same seed, same numbers. */
+function lnbMulberry32(seed) {
+  let a = seed >>> 0;
+  return function () {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// --------------------------------------------------------------------- colour
+
+// Matplotlib's viridis (magnitudes) and RdBu_r (signed values), sampled evenly.
+const LNB_VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"];
+const LNB_RDBU_R = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"];
+
+function lnbRamp(stops, t) {
+  const s = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0.5)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(s)), f = s - i;
+  const a = lnbHexRgb(stops[i]), b = lnbHexRgb(stops[i + 1]);
+  const mix = a.map((c, k) => Math.round(c + f * (b[k] - c)));
+  return "#" + mix.map((c) => c.toString(16).padStart(2, "0")).join("");
+}
+
+function lnbHexRgb(hex) {
+  return [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16));
+}
+
+/** Colour of a magnitude on viridis, vmin -> dark purple, vmax -> yellow (clipped). */
+function lnbViridis(value, vmin, vmax) {
+  return lnbRamp(LNB_VIRIDIS, vmax > vmin ? (value - vmin) / (vmax - vmin) : 0.5);
+}
+
+/** Colour of a signed value: -vmax blue, 0 white, +vmax red (clipped). */
+function lnbDiverging(value, vmax) {
+  return lnbRamp(LNB_RDBU_R, vmax > 0 ? 0.5 + value / (2 * vmax) : 0.5);
+}
+
+/** Black or white, whichever reads better on a background colour. */
+function lnbTextColorOn(hex) {
+  const [r, g, b] = lnbHexRgb(hex).map((c) => {
+    const s = c / 255;
+    return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.22 ? "#111111" : "#ffffff";
+}
+
+// --------------------------------------------------------------------- charts
+
+/**
+ * Draw a matrix as coloured cells into an SVG group. Options:
+ *   values (rows), x, y (top-left), cellW, cellH, color(v, i, j) -> hex,
+ *   title(v, i, j) -> tooltip text, label(v, i, j) -> text in the cell or "" (optional),
+ *   opacity(i, j) -> number (optional).
+ */
+function lnbHeatmap(parent, o) {
+  const g = lnbSvgEl("g", { class: "lnb-heatmap" });
+  o.values.forEach((row, i) => row.forEach((v, j) => {
+    const fill = o.color(v, i, j);
+    const cx = o.x + j * o.cellW, cy = o.y + i * o.cellH;
+    const cell = lnbSvgEl("rect", {
+      x: cx, y: cy, width: o.cellW, height: o.cellH, fill,
+      "fill-opacity": o.opacity ? o.opacity(i, j) : 1,
+      class: "lnb-cell",
+    }, [lnbSvgEl("title", { text: o.title(v, i, j) })]);
+    g.append(cell);
+    const text = o.label ? o.label(v, i, j) : "";
+    if (text) {
+      g.append(lnbSvgEl("text", {
+        x: cx + o.cellW / 2, y: cy + o.cellH / 2, "text-anchor": "middle", "dominant-baseline": "central",
+        class: "lnb-cell-label", style: `fill:${lnbTextColorOn(fill)}`, text,
+      }));
+    }
+  }));
+  parent.append(g);
+  return g;
+}
+
+/** A horizontal colour bar with tick labels at both ends and the middle. */
+function lnbColorbar(parent, { x, y, width, height = 8, color, vmin, vmax, label, digits = 1 }) {
+  const g = lnbSvgEl("g", { class: "lnb-colorbar" });
+  const n = 40;
+  for (let k = 0; k < n; k++) {
+    const v = vmin + ((k + 0.5) / n) * (vmax - vmin);
+    g.append(lnbSvgEl("rect", { x: x + (k * width) / n, y, width: width / n + 0.5, height, fill: color(v) }));
+  }
+  g.append(lnbSvgEl("rect", { x, y, width, height, class: "lnb-frame" }));
+  const ticks = [[x, vmin, "start"], [x + width / 2, (vmin + vmax) / 2, "middle"], [x + width, vmax, "end"]];
+  for (const [tx, v, anchor] of ticks) {
+    g.append(lnbSvgEl("text", { x: tx, y: y + height + 10, "text-anchor": anchor, class: "lnb-tick", text: lnbFmt(v, digits) }));
+  }
+  if (label) g.append(lnbSvgEl("text", { x: x - 6, y: y + height - 1, "text-anchor": "end", class: "lnb-tick", text: label }));
+  parent.append(g);
+  return g;
+}
+
+/**
+ * A bar chart with labelled axes, returned as an <svg>. Options:
+ *   values, width, height, ymin, ymax, xLabel, yLabel, title, ariaLabel,
+ *   xTicks (labels under the bars), color(v, j) -> hex (default: the accent colour),
+ *   markers (optional values drawn as short horizontal ticks over the bars).
+ */
+function lnbBarChart(o) {
+  const m = { left: 46, right: 10, top: o.title ? 22 : 10, bottom: 34 };
+  const svg = lnbSvg(o.width, o.height, o.ariaLabel || o.title || "bar chart");
+  const pw = o.width - m.left - m.right, ph = o.height - m.top - m.bottom;
+  const n = o.values.length, slot = pw / n, bw = slot * 0.62;
+  const clip = (v) => Math.min(o.ymax, Math.max(o.ymin, v));
+  const sy = (v) => m.top + ((o.ymax - clip(v)) / (o.ymax - o.ymin)) * ph;
+  if (o.title) svg.append(lnbSvgEl("text", { x: m.left, y: 14, class: "lnb-title", text: o.title }));
+  // y grid and ticks: five evenly spaced values
+  for (let k = 0; k <= 4; k++) {
+    const v = o.ymin + (k / 4) * (o.ymax - o.ymin), yy = sy(v);
+    svg.append(lnbSvgEl("line", { x1: m.left, x2: m.left + pw, y1: yy, y2: yy, class: Math.abs(v) < 1e-12 ? "lnb-zero" : "lnb-grid" }));
+    svg.append(lnbSvgEl("text", { x: m.left - 5, y: yy, "text-anchor": "end", "dominant-baseline": "central", class: "lnb-tick", text: lnbFmt(v, 1) }));
+  }
+  o.values.forEach((v, j) => {
+    const cx = m.left + (j + 0.5) * slot, y0 = sy(0), y1 = sy(v);
+    svg.append(lnbSvgEl("rect", {
+      x: cx - bw / 2, y: Math.min(y0, y1), width: bw, height: Math.max(0.5, Math.abs(y1 - y0)),
+      style: `fill:${o.color ? o.color(v, j) : "var(--lnb-accent)"}`, class: "lnb-bar",
+    }, [lnbSvgEl("title", { text: `${o.xTicks ? o.xTicks[j] : j}: ${lnbFmt(v, 3)}` })]));
+    if (o.markers) {
+      const ym = sy(o.markers[j]);
+      svg.append(lnbSvgEl("line", { x1: cx - slot * 0.45, x2: cx + slot * 0.45, y1: ym, y2: ym, class: "lnb-marker" }));
+    }
+    svg.append(lnbSvgEl("text", { x: cx, y: m.top + ph + 12, "text-anchor": "middle", class: "lnb-tick", text: o.xTicks ? o.xTicks[j] : String(j) }));
+  });
+  svg.append(lnbSvgEl("line", { x1: m.left, x2: m.left, y1: m.top, y2: m.top + ph, class: "lnb-axis" }));
+  svg.append(lnbSvgEl("text", { x: m.left + pw / 2, y: o.height - 4, "text-anchor": "middle", class: "lnb-axis-label", text: o.xLabel }));
+  svg.append(lnbSvgEl("text", {
+    x: 12, y: m.top + ph / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${m.top + ph / 2})`,
+    class: "lnb-axis-label", text: o.yLabel,
+  }));
+  return svg;
+}
+
+// ------------------------------------------------------------------- controls
+// Each builder returns { el, input(s), set(value) }; the label wraps the input,
+// so no ids are needed, and every input carries an aria-label.
+
+/** A labelled range slider showing its value. onInput(value) fires while dragging. */
+function lnbSlider({ label, ariaLabel, min, max, step = 1, value, format = String, onInput }) {
+  const input = lnbEl("input", { type: "range", min, max, step, value, "aria-label": ariaLabel || label });
+  const out = lnbEl("output", { class: "lnb-value", text: format(value) });
+  const el = lnbEl("label", { class: "lnb-control lnb-slider" }, [lnbEl("span", { class: "lnb-label", text: label }), input, out]);
+  input.addEventListener("input", () => {
+    out.textContent = format(Number(input.value));
+    onInput(Number(input.value));
+  });
+  return {
+    el, input,
+    set(v, newMax) {
+      if (newMax !== undefined) input.max = newMax;
+      input.value = v;
+      out.textContent = format(Number(v));
+    },
+  };
+}
+
+/** A group of radio buttons; options are [{ value, label, ariaLabel? }]. */
+function lnbRadio({ label, name, options, value, onChange }) {
+  const el = lnbEl("fieldset", { class: "lnb-control lnb-radio" }, [lnbEl("legend", { class: "lnb-label", text: label })]);
+  const inputs = options.map((opt) => {
+    const input = lnbEl("input", { type: "radio", name, value: opt.value, "aria-label": opt.ariaLabel || opt.label });
+    input.checked = opt.value === value;
+    input.addEventListener("change", () => { if (input.checked) onChange(opt.value); });
+    el.append(lnbEl("label", { class: "lnb-option" }, [input, " " + opt.label]));
+    return input;
+  });
+  return { el, inputs, set(v) { inputs.forEach((input) => { input.checked = input.value === String(v); }); } };
+}
+
+/** A labelled <select>; options are [{ value, label }], values compared as strings. */
+function lnbSelect({ label, ariaLabel, options, value, onChange }) {
+  const input = lnbEl("select", { "aria-label": ariaLabel || label },
+    options.map((opt) => lnbEl("option", { value: opt.value, text: opt.label })));
+  input.value = String(value);
+  input.addEventListener("change", () => onChange(input.value));
+  const el = lnbEl("label", { class: "lnb-control lnb-select" }, [lnbEl("span", { class: "lnb-label", text: label }), input]);
+  return { el, input, set(v) { input.value = String(v); } };
+}

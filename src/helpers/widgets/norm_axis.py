@@ -1,0 +1,257 @@
+"""Chapter 1's explorable: the same activations normalized over the batch or over the layer.
+
+A ``B x H`` matrix of summed inputs (B examples, H hidden units) is normalized
+either down each column over the mini-batch (batch norm) or along each row over
+the hidden units (layer norm). The reader picks the axis, the batch size ``B``
+(the first ``B`` rows form the mini-batch) and one example to follow, and sees
+that under batch norm the example's output changes with its batch-mates while
+under layer norm it does not.
+
+:func:`norm_axis_view` is the pure-Python twin of the JavaScript in
+``js/norm_axis.js``: it returns the same numbers the widget writes into its
+``data-lnb-result`` attribute, computed with :mod:`helpers.norms`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import traitlets
+
+from .. import norms
+from .base import Explorable
+
+__all__ = ["NormAxisExplorer", "norm_axis_view", "example_activations", "AXES"]
+
+#: The two normalization axes: ``"batch"`` (statistics per column, over the B
+#: examples) and ``"layer"`` (statistics per row, over the H hidden units).
+AXES = ("batch", "layer")
+
+
+def example_activations(rows: int = 16, hidden: int = 8, seed: int = 0) -> np.ndarray:
+    """Summed inputs ``(rows, hidden)`` whose rows and columns differ visibly in offset and scale.
+
+    Each entry is ``row_offset[b] + row_scale[b] * z[b, h] + unit_offset[h]``
+    with ``z`` standard normal, rounded to two decimals so the numbers read
+    well in tooltips. Rows differ in offset and spread (so per-row statistics
+    vary) and so do columns (so per-column statistics vary too).
+
+    Args:
+        rows: number of examples, the largest possible batch size.
+        hidden: number of hidden units ``H``.
+        seed: seed of the :class:`numpy.random.Generator`.
+    """
+    for name, value in (("rows", rows), ("hidden", hidden)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"example_activations: {name} must be a positive int, got {value!r}")
+    rng = np.random.default_rng(seed)
+    row_offset = rng.normal(0.0, 1.2, size=(rows, 1))  # (R, 1)
+    row_scale = np.exp(rng.normal(0.0, 0.5, size=(rows, 1)))  # (R, 1), positive
+    unit_offset = rng.normal(0.0, 1.0, size=(1, hidden))  # (1, H)
+    z = rng.standard_normal((rows, hidden))  # (R, H)
+    return np.round(row_offset + row_scale * z + unit_offset, 2)  # (R, H)
+
+
+class _InvalidState(ValueError, traitlets.TraitError):
+    """A bad value assigned to a trait: a ValueError, and a TraitError so traitlets rolls the update back."""
+
+
+def _as_trait_error(check, *args):
+    try:
+        return check(*args)
+    except ValueError as err:
+        raise _InvalidState(str(err)) from None
+
+
+def _check_matrix(x, where):
+    try:
+        a = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: x must be a rectangular matrix of numbers ({err})") from None
+    if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
+        raise ValueError(f"{where}: x must be a non-empty 2-d matrix (rows, H), got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{where}: x must be finite")
+    return a
+
+
+def _check_int(value, name, lo, hi, where):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{where}: {name} must be an int, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{where}: {name} must be in [{lo}, {hi}], got {value}")
+    return int(value)
+
+
+def _check_eps(eps, where):
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps <= 0:
+        raise ValueError(f"{where}: eps must be a finite number > 0, got {eps!r}")
+    return float(eps)
+
+
+def norm_axis_view(x, axis: str, batch_size: int, example: int, eps: float = 1e-5) -> dict:
+    """What the explorable shows, computed in Python with :mod:`helpers.norms`.
+
+    Args:
+        x: the full activation matrix, ``(R, H)``; its first ``batch_size`` rows
+            are the mini-batch.
+        axis: ``"batch"`` (one mean and std per column, over the ``B`` examples)
+            or ``"layer"`` (one mean and std per row, over the ``H`` units).
+        batch_size: ``B``, from 1 to ``R``.
+        example: the row to follow, from 0 to ``B - 1``.
+        eps: added to the biased variance inside the square root; > 0.
+
+    Returns:
+        A dict of plain Python floats and lists, with the keys the widget writes
+        to ``data-lnb-result``:
+
+        * ``axis``, ``batch_size``, ``example``, ``eps``, ``x``: the inputs
+          (``x`` is the whole ``R x H`` matrix);
+        * ``x_used``: the ``B x H`` mini-batch, its first ``B`` rows;
+        * ``mu``, ``sigma``: the statistics, ``H`` of them for batch norm (per
+          column), ``B`` for layer norm (per row); ``sigma = sqrt(var + eps)``;
+        * ``y``: the normalized ``B x H`` matrix (no gain or bias);
+        * ``example_output``: row ``example`` of ``y``;
+        * ``example_output_ref``: the same example's output when the mini-batch
+          is all ``R`` rows, the reference the widget draws as markers;
+        * ``max_change``: ``max |example_output - example_output_ref|``;
+        * ``degenerate``: ``True`` when each statistic sees a single value (batch
+          norm with ``B = 1``, or layer norm with ``H = 1``). Then ``x - mu = 0``,
+          ``sigma = sqrt(eps)`` and every output is 0; :func:`helpers.norms.batch_norm`
+          refuses ``B = 1``, so that case is computed here directly.
+
+    Raises:
+        ValueError: for a malformed ``x``, an unknown axis, or an out-of-range
+            ``batch_size``, ``example`` or ``eps``.
+    """
+    where = "norm_axis_view"
+    x = _check_matrix(x, where)
+    rows, hidden = x.shape
+    if axis not in AXES:
+        raise ValueError(f"{where}: axis must be one of {AXES}, got {axis!r}")
+    batch_size = _check_int(batch_size, "batch_size", 1, rows, where)
+    example = _check_int(example, "example", 0, batch_size - 1, where)
+    eps = _check_eps(eps, where)
+
+    def normalize(a):
+        """Statistics and normalized matrix of the mini-batch ``a`` (B, H)."""
+        if axis == "layer":
+            mu, sigma = norms.layer_norm_stats(a, eps=eps)  # (B, 1), (B, 1): per row
+            return mu[:, 0], sigma[:, 0], norms.layer_norm(a, eps=eps)
+        if a.shape[0] == 1:  # one value per column: x - mu = 0, variance 0
+            return a[0].copy(), np.full(hidden, math.sqrt(eps)), np.zeros_like(a)
+        mu, sigma = norms.layer_norm_stats(a.T, eps=eps)  # (H, 1), (H, 1): per column
+        return mu[:, 0], sigma[:, 0], norms.batch_norm(a, eps=eps)
+
+    x_used = x[:batch_size]  # (B, H): the mini-batch
+    mu, sigma, y = normalize(x_used)
+    y_ref = normalize(x)[2]  # (R, H): the whole matrix as one batch
+    out = y[example]  # (H,)
+    ref = y_ref[example]  # (H,)
+    return {
+        "axis": axis,
+        "batch_size": batch_size,
+        "example": example,
+        "eps": eps,
+        "x": x.tolist(),
+        "x_used": x_used.tolist(),
+        "mu": mu.tolist(),
+        "sigma": sigma.tolist(),
+        "y": y.tolist(),
+        "example_output": out.tolist(),
+        "example_output_ref": ref.tolist(),
+        "max_change": float(np.abs(out - ref).max()),
+        "degenerate": bool((batch_size if axis == "batch" else hidden) == 1),
+    }
+
+
+class NormAxisExplorer(Explorable):
+    """Batch norm or layer norm of a ``B x H`` activation matrix, computed live in the page.
+
+    The controls (plain HTML, so they work on the static website) pick the
+    normalization axis, the batch size ``B`` (the first ``B`` rows form the
+    mini-batch) and the example to follow. The widget draws the raw matrix with
+    the groups the statistics are taken over, the means and standard
+    deviations, the normalized matrix, and the followed example's output as a
+    bar chart next to markers for its output with the full batch.
+
+    Args:
+        x: the activation matrix ``(R, H)``; by default :func:`example_activations`
+            ``(16, 8)``.
+        axis: ``"batch"`` or ``"layer"``.
+        batch_size: ``B`` in ``[1, R]``.
+        example: the row to follow, in ``[0, B - 1]``.
+        eps: added to the variance inside the square root.
+
+    Example::
+
+        >>> w = NormAxisExplorer(axis="layer", batch_size=4, example=2)
+        >>> w.view()["example_output"]  # what the page shows, from Python
+    """
+
+    _js = "norm_axis.js"
+    kind = "norm_axis"
+    checked_keys = ("mu", "sigma", "y", "example_output")
+
+    @classmethod
+    def reference(cls, result: dict) -> dict:
+        """:func:`norm_axis_view` of the inputs the page reports in ``result``."""
+        return norm_axis_view(result["x"], result["axis"], result["batch_size"], result["example"], result["eps"])
+
+    x = traitlets.List(traitlets.List(traitlets.Float())).tag(sync=True)
+    axis = traitlets.Unicode("batch").tag(sync=True)
+    batch_size = traitlets.Int(4).tag(sync=True)
+    example = traitlets.Int(0).tag(sync=True)
+    eps = traitlets.Float(1e-5).tag(sync=True)
+
+    def __init__(self, x=None, axis: str = "batch", batch_size: int = 4, example: int = 0,
+                 eps: float = 1e-5, **kwargs):
+        where = "NormAxisExplorer"
+        x = example_activations() if x is None else x
+        a = _check_matrix(x, where)
+        if axis not in AXES:
+            raise ValueError(f"{where}: axis must be one of {AXES}, got {axis!r}")
+        batch_size = _check_int(batch_size, "batch_size", 1, a.shape[0], where)
+        example = _check_int(example, "example", 0, batch_size - 1, where)
+        eps = _check_eps(eps, where)
+        super().__init__(x=a.tolist(), axis=axis, batch_size=batch_size, example=example, eps=eps, **kwargs)
+
+    # Checks on later assignments, from Python or from the page. Inside one
+    # update (e.g. the page lowering B and moving the example with it) traitlets
+    # runs them after every value is set, and rolls the update back on failure.
+    @traitlets.validate("x")
+    def _valid_x(self, proposal):
+        a = _as_trait_error(_check_matrix, proposal["value"], "NormAxisExplorer.x")
+        if self.batch_size > a.shape[0]:
+            raise _InvalidState(f"NormAxisExplorer.x: x has {a.shape[0]} rows but batch_size is {self.batch_size}; "
+                             f"lower batch_size first")
+        return a.tolist()
+
+    @traitlets.validate("axis")
+    def _valid_axis(self, proposal):
+        if proposal["value"] not in AXES:
+            raise _InvalidState(f"NormAxisExplorer.axis: must be one of {AXES}, got {proposal['value']!r}")
+        return proposal["value"]
+
+    @traitlets.validate("batch_size")
+    def _valid_batch_size(self, proposal):
+        return _as_trait_error(_check_int, proposal["value"], "batch_size", 1, len(self.x), "NormAxisExplorer")
+
+    @traitlets.validate("example")
+    def _valid_example(self, proposal):
+        return _as_trait_error(_check_int, proposal["value"], "example", 0, self.batch_size - 1, "NormAxisExplorer")
+
+    @traitlets.validate("eps")
+    def _valid_eps(self, proposal):
+        return _as_trait_error(_check_eps, proposal["value"], "NormAxisExplorer")
+
+    @traitlets.observe("batch_size")
+    def _keep_example_in_batch(self, change):
+        if self.example >= change["new"]:
+            self.example = change["new"] - 1
+
+    def view(self) -> dict:
+        """The numbers the page shows for the current state: :func:`norm_axis_view`."""
+        return norm_axis_view(self.x, self.axis, self.batch_size, self.example, self.eps)
