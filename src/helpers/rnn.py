@@ -1,0 +1,758 @@
+r"""Recurrent cells with and without layer normalization, written out in full.
+
+Three cells -- :class:`RNNCell`, :class:`GRUCell` and :class:`LSTMCell` -- that
+take the same arguments and are called like their :mod:`torch.nn`
+counterparts, plus the layer-normalized versions of Ba, Kiros & Hinton (2016),
+switched on with ``norm="layer"``:
+
+* RNN, eq. (4): one layer norm of the summed input
+  :math:`a_t = W_{hh} h_{t-1} + W_{xh} x_t` before the non-linearity.
+* LSTM, eqs. (20)-(22): separate layer norms of :math:`W_h h_{t-1}` and of
+  :math:`W_x x_t` (each over all ``4H`` gate pre-activations), and one of the
+  cell state inside the output tanh.
+* GRU, eqs. (26)-(28): separate layer norms of the recurrent and the input
+  terms, for the two gates and for the candidate state.
+
+The normalization statistics are recomputed at every time step, for every
+sequence on its own; the gains and biases are shared over time steps.
+
+Then the sequence level: :func:`run_sequence` (and the module :class:`RNN`)
+runs any of the cells over a time-major input ``(T, B, I)``, and can record
+the pre-activations at every step; :class:`SequenceClassifier` and
+:class:`SequenceRegressor` put a linear read-out on top.
+
+Notation (``book/notation.md``): ``B`` batch, ``T`` time steps, ``I`` input
+size, ``H`` hidden units, ``G`` the number of gate blocks (1 for the RNN, 3 for
+the GRU, 4 for the LSTM). Layer norm always normalizes the *last* axis, the
+hidden units of one example at one time step.
+
+Parameters. Every cell holds ``weight_ih`` ``(G*H, I)`` and ``weight_hh``
+``(G*H, H)`` with torch's gate order (LSTM: i, f, g, o; GRU: r, z, n). Torch
+adds two biases, ``bias_ih + bias_hh``, where one does the same job; these
+cells keep one ``bias`` ``(G*H,)``. With ``norm="layer"`` the layer norms'
+own biases take its place and ``bias`` is ``None`` (registered but absent, as
+in ``torch.nn.RNNCell(bias=False)``) -- see the cells' docstrings.
+:meth:`RNNCell.from_torch` and friends copy a torch cell's weights.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+from torch import nn
+
+from .norms import LayerNorm
+
+__all__ = [
+    "NORMS",
+    "RNNCell",
+    "GRUCell",
+    "LSTMCell",
+    "run_sequence",
+    "RNN",
+    "SequenceClassifier",
+    "SequenceRegressor",
+]
+
+#: The values the cells' ``norm`` argument accepts.
+NORMS = (None, "layer")
+
+
+# ---------------------------------------------------------------------------
+# Shared machinery
+# ---------------------------------------------------------------------------
+
+def _check_size(value, name, where):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{where}: {name} must be >= 1, got {value}")
+    return int(value)
+
+
+def _check_norm(norm, where):
+    if not (norm is None or (isinstance(norm, str) and norm == "layer")):
+        raise ValueError(
+            f"{where}: norm must be None (no normalization) or 'layer' (layer normalization), "
+            f"got {norm!r}"
+        )
+    return norm
+
+
+class _Cell(nn.Module):
+    """What the three cells share: parameters, init, input checks, torch import.
+
+    A subclass sets ``_gates`` (G) and ``_torch_types`` and implements
+    :meth:`_make_norms`, :meth:`_input_term` and :meth:`_step`.
+    """
+
+    _gates = 1
+    _torch_types: tuple = ()
+    _has_cell_state = False
+
+    def __init__(self, input_size, hidden_size, norm=None, eps=1e-5, device=None, dtype=None):
+        super().__init__()
+        where = type(self).__name__
+        self.input_size = _check_size(input_size, "input_size", where)
+        self.hidden_size = _check_size(hidden_size, "hidden_size", where)
+        self.norm = _check_norm(norm, where)
+        self.eps = eps
+        gh = self._gates * self.hidden_size  # G*H rows: one block per gate
+        factory = {"device": device, "dtype": dtype}
+        self.weight_ih = nn.Parameter(torch.empty(gh, self.input_size, **factory))  # (G*H, I)
+        self.weight_hh = nn.Parameter(torch.empty(gh, self.hidden_size, **factory))  # (G*H, H)
+        if norm is None:
+            self.bias = nn.Parameter(torch.empty(gh, **factory))  # (G*H,)
+        else:
+            # The layer norms' biases are the biases; a separate `bias` would only add a
+            # second copy of the same vector (see the class docstrings).
+            self.register_parameter("bias", None)
+            self._make_norms(eps, factory)
+        self.reset_parameters()
+
+    def _make_norms(self, eps, factory):  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def reset_parameters(self):
+        r"""Weights and ``bias`` to :math:`\mathcal U(-1/\sqrt H, 1/\sqrt H)`, as torch does; gains 1, LN biases 0.
+
+        The paper's supplementary material says its :math:`\alpha`'s -- the
+        gains of its eq. (15) -- start at zero and its :math:`\beta`'s at one,
+        and in the same sentence calls the :math:`\alpha`'s "additive" and the
+        :math:`\beta`'s "multiplicative": the two names are swapped there. Zero
+        gains would switch every normalized pre-activation off at the start.
+        We follow the consistent reading, which is also what the authors'
+        released code does (github.com/ryankiros/layer-norm: gains 1, biases 0).
+        """
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in (self.weight_ih, self.weight_hh, self.bias):
+            if p is not None:
+                nn.init.uniform_(p, -bound, bound)
+        for m in self.children():
+            if isinstance(m, LayerNorm):
+                m.reset_parameters()  # gain 1, bias 0
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}, norm={self.norm!r}"
+
+    # --- checks -----------------------------------------------------------
+
+    def _check_input(self, x, ndim, layout):
+        """Type, dtype and last-dim checks of an input with ``ndim`` or ``ndim - 1`` dims."""
+        where = type(self).__name__
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{where}: input must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"{where}: input must be a floating-point tensor, got dtype {x.dtype}")
+        if x.dtype != self.weight_ih.dtype:
+            raise TypeError(
+                f"{where}: input has dtype {x.dtype} but the cell's weights are {self.weight_ih.dtype}; "
+                f"convert one of them (x.to({self.weight_ih.dtype}) or cell.to({x.dtype}))"
+            )
+        if x.dim() not in (ndim - 1, ndim) or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{where}: expected input of shape {layout} with input size I = {self.input_size}, "
+                f"got shape {tuple(x.shape)}"
+            )
+
+    def _check_state(self, hx, batch, unbatched):
+        """``hx`` (or zeros) as the batched state: a (B, H) tensor, or a pair of them for the LSTM."""
+        where = type(self).__name__
+        shape = (self.hidden_size,) if unbatched else (batch, self.hidden_size)
+        if hx is None:
+            h = self.weight_ih.new_zeros(batch, self.hidden_size)  # (B, H)
+            return (h, h.clone()) if self._has_cell_state else h
+        if self._has_cell_state:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"{where}: hx must be a pair (h, c) of tensors, got {type(hx).__name__}")
+            parts, names = tuple(hx), ("h", "c")
+        else:
+            parts, names = (hx,), ("hx",)
+        out = []
+        for p, name in zip(parts, names):
+            if not isinstance(p, torch.Tensor):
+                raise TypeError(f"{where}: {name} must be a torch.Tensor, got {type(p).__name__}")
+            if tuple(p.shape) != shape:
+                raise ValueError(
+                    f"{where}: {name} must have shape {shape} (batch B = {batch}, hidden size "
+                    f"H = {self.hidden_size}), got {tuple(p.shape)}"
+                )
+            if p.dtype != self.weight_ih.dtype:
+                raise TypeError(f"{where}: {name} has dtype {p.dtype}, the cell's weights {self.weight_ih.dtype}")
+            out.append(p.unsqueeze(0) if unbatched else p)  # (B, H)
+        return tuple(out) if self._has_cell_state else out[0]
+
+    # --- the computation ----------------------------------------------------
+
+    @staticmethod
+    def _output(state):
+        """The hidden state ``h`` from the state (``h`` or ``(h, c)``)."""
+        return state[0] if isinstance(state, tuple) else state
+
+    def _input_term(self, x):  # pragma: no cover - every subclass overrides
+        """What the input contributes to the pre-activations, for inputs of shape (*, I)."""
+        raise NotImplementedError
+
+    def _step(self, u, state, trace=None):  # pragma: no cover - every subclass overrides
+        """One time step from the input term ``u`` (B, G*H); returns the new state."""
+        raise NotImplementedError
+
+    def forward(self, x, hx=None):
+        self._check_input(x, 2, "(B, I) or (I,)")
+        unbatched = x.dim() == 1
+        xb = x.unsqueeze(0) if unbatched else x  # (B, I)
+        state = self._check_state(hx, xb.shape[0], unbatched)
+        state = self._step(self._input_term(xb), state)
+        if unbatched:  # (1, H) -> (H,)
+            return tuple(s.squeeze(0) for s in state) if isinstance(state, tuple) else state.squeeze(0)
+        return state
+
+    # --- import from torch ------------------------------------------------
+
+    @classmethod
+    def _torch_parameters(cls, module):
+        """``(weight_ih, weight_hh, bias_ih, bias_hh, kwargs)`` of a torch cell or 1-layer RNN."""
+        where = f"{cls.__name__}.from_torch"
+        cell_type, seq_type = cls._torch_types
+        if isinstance(module, cell_type):
+            suffix = ""
+        elif isinstance(module, seq_type):
+            if module.num_layers != 1 or module.bidirectional or getattr(module, "proj_size", 0):
+                raise ValueError(
+                    f"{where}: only a single-layer, unidirectional {seq_type.__name__} without "
+                    f"projection can be copied, got {module}"
+                )
+            suffix = "_l0"
+        else:
+            raise TypeError(
+                f"{where}: expected torch.nn.{cell_type.__name__} or torch.nn.{seq_type.__name__}, "
+                f"got {type(module).__name__}"
+            )
+        w_ih = getattr(module, "weight_ih" + suffix).detach()  # (G*H, I)
+        w_hh = getattr(module, "weight_hh" + suffix).detach()  # (G*H, H)
+        if module.bias:
+            b_ih = getattr(module, "bias_ih" + suffix).detach()  # (G*H,)
+            b_hh = getattr(module, "bias_hh" + suffix).detach()  # (G*H,)
+        else:
+            b_ih = b_hh = torch.zeros_like(w_ih[:, 0])  # (G*H,)
+        kwargs = {"input_size": module.input_size, "hidden_size": module.hidden_size,
+                  "device": w_ih.device, "dtype": w_ih.dtype}
+        return w_ih, w_hh, b_ih, b_hh, kwargs
+
+    @classmethod
+    def _from_parts(cls, w_ih, w_hh, bias, **kwargs):
+        cell = cls(**kwargs)
+        with torch.no_grad():
+            cell.weight_ih.copy_(w_ih)
+            cell.weight_hh.copy_(w_hh)
+            cell.bias.copy_(bias)
+        return cell
+
+
+# ---------------------------------------------------------------------------
+# The cells
+# ---------------------------------------------------------------------------
+
+class RNNCell(_Cell):
+    r"""An Elman RNN cell, optionally layer-normalized as in Ba et al. (2016), eq. (4).
+
+    Without normalization (``norm=None``), as :class:`torch.nn.RNNCell`:
+
+    .. math::
+        a_t = W_{ih} x_t + W_{hh} h_{t-1}, \qquad h_t = f(a_t + b)
+
+    With ``norm="layer"`` (the paper's eq. (4)):
+
+    .. math::
+        h_t = f\Big[\frac{g}{\sigma_t} \odot (a_t - \mu_t) + b\Big]
+
+    where :math:`\mu_t`, :math:`\sigma_t` are the mean and standard deviation
+    of the ``H`` entries of :math:`a_t` (last axis), for each sequence and each
+    time step on its own; :math:`\sigma_t` includes ``eps`` as in
+    :class:`~helpers.norms.LayerNorm`. The gain :math:`g` and bias :math:`b`
+    are ``ln.weight`` and ``ln.bias``, one pair shared by all time steps.
+    The cell's own ``bias`` is then ``None``: a bias added to :math:`a_t`
+    before the norm would be partly subtracted again with the mean, and the
+    paper has only the one after it.
+
+    The norm sees the whole summed input, input and recurrent parts together,
+    so the output is unchanged when ``weight_ih`` *and* ``weight_hh`` are
+    scaled by the same factor -- but not when only one of them is: that
+    changes their balance. (:class:`LSTMCell` normalizes the two separately.)
+
+    Args:
+        input_size (int): ``I``, features of :math:`x_t`.
+        hidden_size (int): ``H``, hidden units.
+        norm (None or str): ``None`` or ``"layer"``. Default: ``None``
+        nonlinearity (str): ``"tanh"`` or ``"relu"``, the :math:`f`. Default: ``"tanh"``
+        eps (float): the layer norm's eps (only with ``norm="layer"``). Default: 1e-5
+        device, dtype: where and in what dtype to create the parameters.
+
+    Shape:
+        - x: :math:`(B, I)` or :math:`(I,)`
+        - hx: :math:`(B, H)` or :math:`(H,)`; zeros if not given
+        - Output: :math:`h_t`, same shape as ``hx``.
+
+    Attributes:
+        weight_ih: :math:`(H, I)`; weight_hh: :math:`(H, H)`; bias: :math:`(H,)` or ``None``;
+        ln (LayerNorm(H)): only with ``norm="layer"``.
+
+    Example::
+
+        >>> cell = RNNCell(8, 16, norm="layer")
+        >>> h = cell(torch.randn(4, 8))
+        >>> h.shape
+        torch.Size([4, 16])
+    """
+
+    _gates = 1
+    _torch_types = (nn.RNNCell, nn.RNN)
+
+    def __init__(self, input_size, hidden_size, norm=None, nonlinearity="tanh", eps=1e-5,
+                 device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, norm, eps, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def _make_norms(self, eps, factory):
+        self.ln = LayerNorm(self.hidden_size, eps=eps, **factory)  # over the H summed inputs
+
+    def extra_repr(self):
+        return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
+
+    def _input_term(self, x):
+        u = x @ self.weight_ih.T  # (*, I) @ (I, H) -> (*, H)
+        return u if self.bias is None else u + self.bias
+
+    def _step(self, u, h, trace=None):
+        a_hh = h @ self.weight_hh.T  # (B, H) @ (H, H) -> (B, H)
+        a = u + a_hh  # (B, H): the summed input (plus bias without norm)
+        pre = a if self.norm is None else self.ln(a)  # (B, H), normalized over H
+        if trace is not None:
+            trace["a_hh"].append(a_hh)
+            trace["pre"].append(pre)
+        return torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
+
+    @classmethod
+    def from_torch(cls, module):
+        """A ``norm=None`` cell computing exactly what ``module`` computes.
+
+        Args:
+            module: a :class:`torch.nn.RNNCell`, or a single-layer unidirectional
+                :class:`torch.nn.RNN`. ``bias = bias_ih + bias_hh``; the new cell
+                has the module's dtype, device and nonlinearity.
+        """
+        w_ih, w_hh, b_ih, b_hh, kwargs = cls._torch_parameters(module)
+        return cls._from_parts(w_ih, w_hh, b_ih + b_hh, nonlinearity=module.nonlinearity, **kwargs)
+
+
+class LSTMCell(_Cell):
+    r"""An LSTM cell, optionally layer-normalized as in Ba et al. (2016), eqs. (20)-(22).
+
+    Without normalization (``norm=None``), as :class:`torch.nn.LSTMCell`, with
+    the four gate blocks in torch's order i, f, g, o:
+
+    .. math::
+        (i_t, f_t, g_t, o_t) = W_{ih} x_t + W_{hh} h_{t-1} + b
+
+        c_t = \sigma(f_t) \odot c_{t-1} + \sigma(i_t) \odot \tanh(g_t), \qquad
+        h_t = \sigma(o_t) \odot \tanh(c_t)
+
+    With ``norm="layer"``, eqs. (20)-(22):
+
+    .. math::
+        (i_t, f_t, g_t, o_t) = \mathrm{LN}(W_{hh} h_{t-1}; \alpha_1, \beta_1)
+                             + \mathrm{LN}(W_{ih} x_t; \alpha_2, \beta_2)
+
+        c_t = \sigma(f_t) \odot c_{t-1} + \sigma(i_t) \odot \tanh(g_t), \qquad
+        h_t = \sigma(o_t) \odot \tanh(\mathrm{LN}(c_t; \alpha_3, \beta_3))
+
+    ``ln_hh`` and ``ln_ih`` are each ``LayerNorm(4H)``: the statistics are
+    taken over all ``4H`` gate pre-activations of one example at one step (the
+    gate order does not change them). ``ln_c`` is ``LayerNorm(H)`` over the cell
+    state; it only feeds the output -- the un-normalized :math:`c_t` is what
+    is carried to the next step and returned. Because the recurrent and input
+    terms are normalized separately, scaling ``weight_hh`` or ``weight_ih``
+    (each on its own) leaves the output unchanged up to ``eps``.
+
+    The paper's eq. (20) (and the authors' code) also adds a bias :math:`b`; it would be a third
+    vector added to the same pre-activation as :math:`\beta_1` and
+    :math:`\beta_2`, so it is left out and ``bias`` is ``None`` -- the
+    function class is the same. (:math:`\beta_1` and :math:`\beta_2` are
+    already redundant with each other; only their sum matters in the forward pass.)
+
+    Args:
+        input_size (int): ``I``.
+        hidden_size (int): ``H``.
+        norm (None or str): ``None`` or ``"layer"``. Default: ``None``
+        eps (float): the layer norms' eps. Default: 1e-5
+        device, dtype: where and in what dtype to create the parameters.
+
+    Shape:
+        - x: :math:`(B, I)` or :math:`(I,)`
+        - hx: a pair ``(h, c)``, each :math:`(B, H)` or :math:`(H,)`; zeros if not given
+        - Output: the pair ``(h_t, c_t)``, shaped like ``hx``.
+
+    Attributes:
+        weight_ih: :math:`(4H, I)`; weight_hh: :math:`(4H, H)`; bias: :math:`(4H,)` or ``None``;
+        ln_ih, ln_hh (LayerNorm(4H)), ln_c (LayerNorm(H)): only with ``norm="layer"``.
+
+    Example::
+
+        >>> cell = LSTMCell(8, 16, norm="layer")
+        >>> h, c = cell(torch.randn(4, 8))
+        >>> h.shape, c.shape
+        (torch.Size([4, 16]), torch.Size([4, 16]))
+    """
+
+    _gates = 4
+    _torch_types = (nn.LSTMCell, nn.LSTM)
+    _has_cell_state = True
+
+    def _make_norms(self, eps, factory):
+        gh = 4 * self.hidden_size
+        self.ln_ih = LayerNorm(gh, eps=eps, **factory)  # over the 4H input terms
+        self.ln_hh = LayerNorm(gh, eps=eps, **factory)  # over the 4H recurrent terms
+        self.ln_c = LayerNorm(self.hidden_size, eps=eps, **factory)  # over the H cell units
+
+    def _input_term(self, x):
+        u = x @ self.weight_ih.T  # (*, I) @ (I, 4H) -> (*, 4H)
+        return u + self.bias if self.norm is None else self.ln_ih(u)  # (*, 4H)
+
+    def _step(self, u, state, trace=None):
+        h, c = state  # (B, H), (B, H)
+        a_hh = h @ self.weight_hh.T  # (B, H) @ (H, 4H) -> (B, 4H)
+        gates = u + (a_hh if self.norm is None else self.ln_hh(a_hh))  # (B, 4H)
+        i, f, g, o = gates.chunk(4, dim=1)  # 4 x (B, H)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # (B, H)
+        c_out = c if self.norm is None else self.ln_c(c)  # (B, H), normalized over H
+        h = torch.sigmoid(o) * torch.tanh(c_out)  # (B, H)
+        if trace is not None:
+            trace["a_hh"].append(a_hh)
+            trace["gates"].append(gates)
+            trace["c"].append(c)
+        return h, c
+
+    @classmethod
+    def from_torch(cls, module):
+        """A ``norm=None`` cell computing exactly what ``module`` computes.
+
+        Args:
+            module: a :class:`torch.nn.LSTMCell`, or a single-layer unidirectional
+                :class:`torch.nn.LSTM` without projection. ``bias = bias_ih + bias_hh``.
+        """
+        w_ih, w_hh, b_ih, b_hh, kwargs = cls._torch_parameters(module)
+        return cls._from_parts(w_ih, w_hh, b_ih + b_hh, **kwargs)
+
+
+class GRUCell(_Cell):
+    r"""A GRU cell, optionally layer-normalized as in Ba et al. (2016), eqs. (26)-(28).
+
+    Without normalization (``norm=None``), with the gate blocks in torch's
+    order r, z, n and one bias :math:`b = (b_r, b_z, b_n)`:
+
+    .. math::
+        (r_t, z_t) = \sigma\big(W_{ih}^{rz} x_t + W_{hh}^{rz} h_{t-1} + b_{rz}\big)
+
+        n_t = \tanh\big(W_{ih}^{n} x_t + b_n + r_t \odot (W_{hh}^{n} h_{t-1})\big)
+
+        h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+
+    This is :class:`torch.nn.GRUCell` *except for one bias*: torch has two
+    candidate biases, :math:`b_{in}` outside and :math:`b_{hn}` inside the
+    reset product, :math:`r_t \odot (W_{hn} h_{t-1} + b_{hn})`. No single bias
+    can be both, so this cell keeps the outside one (where the authors' code,
+    github.com/ryankiros/layer-norm, adds its candidate bias too) and matches
+    torch exactly when :math:`b_{hn} = 0`; :meth:`from_torch` refuses a torch cell
+    whose :math:`b_{hn}` is not zero.
+
+    With ``norm="layer"``, eqs. (26)-(28), each term is normalized on its own,
+    the two gates' terms together (over ``2H`` units) and the candidate's
+    terms separately (over ``H`` units):
+
+    .. math::
+        (r_t, z_t) = \sigma\big(\mathrm{LN}(W_{hh}^{rz} h_{t-1}) + \mathrm{LN}(W_{ih}^{rz} x_t)\big)
+
+        n_t = \tanh\big(\mathrm{LN}(W_{ih}^{n} x_t) + r_t \odot \mathrm{LN}(W_{hh}^{n} h_{t-1})\big)
+
+        h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+
+    The reset gate multiplies the *normalized* recurrent term, bias included:
+    :math:`r_t \odot (\hat a \odot \alpha + \beta)` -- so the normalized GRU has
+    a bias inside the reset product, like torch's :math:`b_{hn}`. The paper
+    writes the update as :math:`(1 - z_t) h_{t-1} + z_t n_t`; that is the same
+    cell with :math:`z` negated (:math:`1 - \sigma(a) = \sigma(-a)`), and
+    torch's convention is used here. Modules: ``ln_ih``, ``ln_hh``
+    (LayerNorm(2H), gates) and ``ln_ih_n``, ``ln_hh_n`` (LayerNorm(H),
+    candidate); ``bias`` is ``None`` (the four LN biases serve).
+
+    Args:
+        input_size (int): ``I``.
+        hidden_size (int): ``H``.
+        norm (None or str): ``None`` or ``"layer"``. Default: ``None``
+        eps (float): the layer norms' eps. Default: 1e-5
+        device, dtype: where and in what dtype to create the parameters.
+
+    Shape:
+        - x: :math:`(B, I)` or :math:`(I,)`
+        - hx: :math:`(B, H)` or :math:`(H,)`; zeros if not given
+        - Output: :math:`h_t`, same shape as ``hx``.
+
+    Example::
+
+        >>> cell = GRUCell(8, 16, norm="layer")
+        >>> cell(torch.randn(4, 8)).shape
+        torch.Size([4, 16])
+    """
+
+    _gates = 3
+    _torch_types = (nn.GRUCell, nn.GRU)
+
+    def _make_norms(self, eps, factory):
+        h = self.hidden_size
+        self.ln_ih = LayerNorm(2 * h, eps=eps, **factory)  # gates r, z: input term, over 2H
+        self.ln_hh = LayerNorm(2 * h, eps=eps, **factory)  # gates r, z: recurrent term, over 2H
+        self.ln_ih_n = LayerNorm(h, eps=eps, **factory)  # candidate: input term, over H
+        self.ln_hh_n = LayerNorm(h, eps=eps, **factory)  # candidate: recurrent term, over H
+
+    def _input_term(self, x):
+        u = x @ self.weight_ih.T  # (*, I) @ (I, 3H) -> (*, 3H)
+        if self.norm is None:
+            return u + self.bias  # (*, 3H)
+        h2 = 2 * self.hidden_size
+        return torch.cat([self.ln_ih(u[..., :h2]), self.ln_ih_n(u[..., h2:])], dim=-1)  # (*, 2H) + (*, H)
+
+    def _step(self, u, h, trace=None):
+        h2 = 2 * self.hidden_size
+        a_hh = h @ self.weight_hh.T  # (B, H) @ (H, 3H) -> (B, 3H)
+        rec_rz, rec_n = a_hh[:, :h2], a_hh[:, h2:]  # (B, 2H), (B, H)
+        if self.norm is not None:
+            rec_rz, rec_n = self.ln_hh(rec_rz), self.ln_hh_n(rec_n)  # normalized over 2H and H
+        gates = u[:, :h2] + rec_rz  # (B, 2H)
+        r, z = torch.sigmoid(gates).chunk(2, dim=1)  # 2 x (B, H)
+        n_pre = u[:, h2:] + r * rec_n  # (B, H)
+        if trace is not None:
+            trace["a_hh"].append(a_hh)
+            trace["gates"].append(gates)
+            trace["n_pre"].append(n_pre)
+        return (1 - z) * torch.tanh(n_pre) + z * h  # (B, H)
+
+    @classmethod
+    def from_torch(cls, module):
+        """A ``norm=None`` cell computing exactly what ``module`` computes.
+
+        Args:
+            module: a :class:`torch.nn.GRUCell`, or a single-layer unidirectional
+                :class:`torch.nn.GRU`, whose candidate recurrent bias
+                ``bias_hh[2H:]`` (:math:`b_{hn}`) is zero -- zero it first with
+                ``module.bias_hh.data[2 * H:] = 0`` if need be. The gate biases
+                are summed, ``bias[:2H] = bias_ih[:2H] + bias_hh[:2H]``, and
+                ``bias[2H:] = bias_ih[2H:]``.
+
+        Raises:
+            ValueError: if :math:`b_{hn} \ne 0`, which this cell cannot represent.
+        """
+        w_ih, w_hh, b_ih, b_hh, kwargs = cls._torch_parameters(module)
+        h2 = 2 * module.hidden_size
+        if torch.any(b_hh[h2:] != 0):
+            raise ValueError(
+                "GRUCell.from_torch: torch's GRU adds b_hn = bias_hh[2H:] inside the reset product "
+                "r * (W_hn h + b_hn); this cell has one bias, outside it, so it can only copy a GRU "
+                "whose b_hn is zero. Set `module.bias_hh.data[2 * H:] = 0` first "
+                f"(max |b_hn| here is {b_hh[h2:].abs().max().item():.3g})"
+            )
+        bias = torch.cat([b_ih[:h2] + b_hh[:h2], b_ih[h2:]])  # (2H,) + (H,) -> (3H,)
+        return cls._from_parts(w_ih, w_hh, bias, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Sequences
+# ---------------------------------------------------------------------------
+
+_TRACE_KEYS = {RNNCell: ("a_hh", "pre"), LSTMCell: ("a_hh", "gates", "c"), GRUCell: ("a_hh", "gates", "n_pre")}
+
+
+def run_sequence(cell, x, hx=None, *, record=False):
+    r"""Run a cell over a time-major sequence, like one layer of :class:`torch.nn.RNN`.
+
+    The input term :math:`W_{ih} x_t` (and its layer norm, for the LSTM and
+    GRU) is computed for all time steps in one go; the recurrence then takes
+    one step at a time.
+
+    With ``record=True`` a third value, a dict of tensors stacked over time
+    (each :math:`(T, B, \cdot)`), holds what the cell computed at every step:
+
+    * ``"a_ih"``: :math:`W_{ih} x_t`, ``(T, B, G*H)``, no bias, not normalized;
+    * ``"a_hh"``: :math:`W_{hh} h_{t-1}`, ``(T, B, G*H)``, no bias, not normalized;
+    * :class:`RNNCell`: ``"pre"``, the argument of the non-linearity, ``(T, B, H)``
+      (:math:`a_t + b`, or the layer-normalized :math:`a_t`);
+    * :class:`LSTMCell`: ``"gates"``, the i, f, g, o pre-activations, ``(T, B, 4H)``,
+      and ``"c"``, the cell states :math:`c_t`, ``(T, B, H)``;
+    * :class:`GRUCell`: ``"gates"``, the r, z pre-activations, ``(T, B, 2H)``,
+      and ``"n_pre"``, the candidate's pre-activation, ``(T, B, H)``.
+
+    Args:
+        cell: an :class:`RNNCell`, :class:`GRUCell` or :class:`LSTMCell`.
+        x (Tensor): the inputs, time-major.
+        hx: the initial state as the cell takes it (``h``, or ``(h, c)`` for
+            the LSTM, each :math:`(B, H)`); zeros if not given.
+        record (bool): also return the per-step pre-activations. Default: ``False``
+
+    Shape:
+        - x: :math:`(T, B, I)`, or :math:`(T, I)` for one unbatched sequence
+        - Output: ``(outputs, state)``: all hidden states :math:`h_1..h_T`,
+          :math:`(T, B, H)`, and the final state (:math:`h_T`, or
+          :math:`(h_T, c_T)`), each :math:`(B, H)`. Unbatched input drops the ``B`` axis.
+          Unlike torch's ``h_n`` there is no leading ``num_layers`` axis.
+
+    Example::
+
+        >>> outputs, (h, c) = run_sequence(LSTMCell(8, 16), torch.randn(5, 4, 8))
+        >>> outputs.shape, h.shape
+        (torch.Size([5, 4, 16]), torch.Size([4, 16]))
+    """
+    if not isinstance(cell, _Cell):
+        raise TypeError(
+            f"run_sequence: cell must be an RNNCell, GRUCell or LSTMCell from helpers.rnn, got {type(cell).__name__}"
+        )
+    cell._check_input(x, 3, "(T, B, I) or (T, I)")
+    if x.shape[0] == 0:
+        raise ValueError(f"run_sequence: the sequence is empty (T = 0), input shape {tuple(x.shape)}")
+    unbatched = x.dim() == 2
+    xb = x.unsqueeze(1) if unbatched else x  # (T, B, I)
+    state = cell._check_state(hx, xb.shape[1], unbatched)
+    trace = {key: [] for key in _TRACE_KEYS[_base(cell)]} if record else None
+    u = cell._input_term(xb)  # (T, B, G*H): all input terms at once
+    outputs = []
+    for t in range(xb.shape[0]):
+        state = cell._step(u[t], state, trace)
+        outputs.append(cell._output(state))  # (B, H)
+    out = torch.stack(outputs)  # T x (B, H) -> (T, B, H)
+    if unbatched:
+        out = out.squeeze(1)  # (T, H)
+        state = tuple(s.squeeze(0) for s in state) if isinstance(state, tuple) else state.squeeze(0)
+    if not record:
+        return out, state
+    stacked = {"a_ih": xb @ cell.weight_ih.T}  # (T, B, I) @ (I, G*H) -> (T, B, G*H)
+    stacked.update({k: torch.stack(v) for k, v in trace.items()})  # T x (B, .) -> (T, B, .)
+    if unbatched:
+        stacked = {k: v.squeeze(1) for k, v in stacked.items()}  # (T, .)
+    return out, state, stacked
+
+
+def _base(cell):
+    """The helpers.rnn cell class a subclass derives from (for its trace keys)."""
+    for cls in _TRACE_KEYS:
+        if isinstance(cell, cls):
+            return cls
+    raise TypeError(f"run_sequence: unknown cell type {type(cell).__name__}")
+
+
+class RNN(nn.Module):
+    r"""A cell run over a sequence: one recurrent layer, as a module.
+
+    ``RNN(cell)(x, hx)`` is :func:`run_sequence` ``(cell, x, hx)``; the cell
+    is a submodule, so its parameters (and ``state_dict`` keys ``cell.*``)
+    belong to this module.
+
+    Args:
+        cell: an :class:`RNNCell`, :class:`GRUCell` or :class:`LSTMCell`.
+
+    Shape:
+        - x: :math:`(T, B, I)` (time-major) or :math:`(T, I)`
+        - Output: ``(outputs, state)`` with outputs :math:`(T, B, H)` and the
+          final state :math:`(B, H)` (or a pair of them); see :func:`run_sequence`.
+
+    Example::
+
+        >>> rnn = RNN(GRUCell(8, 16, norm="layer"))
+        >>> outputs, h = rnn(torch.randn(5, 4, 8))
+        >>> outputs.shape, h.shape
+        (torch.Size([5, 4, 16]), torch.Size([4, 16]))
+    """
+
+    def __init__(self, cell):
+        super().__init__()
+        if not isinstance(cell, _Cell):
+            raise TypeError(f"RNN: cell must be an RNNCell, GRUCell or LSTMCell, got {type(cell).__name__}")
+        self.cell = cell
+
+    def forward(self, x, hx=None, *, record=False):
+        return run_sequence(self.cell, x, hx, record=record)
+
+
+class _SequenceModel(nn.Module):
+    """A recurrent layer and a linear read-out of its hidden states."""
+
+    def __init__(self, cell, out_features, per_step):
+        super().__init__()
+        self.rnn = RNN(cell)
+        self.per_step = bool(per_step)
+        w = cell.weight_ih
+        self.readout = nn.Linear(cell.hidden_size, out_features, device=w.device, dtype=w.dtype)
+
+    def forward(self, x):
+        outputs, _ = self.rnn(x)  # (T, B, H)
+        return self.readout(outputs if self.per_step else outputs[-1])  # (T, B, K) or (B, K)
+
+
+class SequenceClassifier(_SequenceModel):
+    r"""Classify a sequence from the last hidden state (or every step's).
+
+    .. math::
+        \text{logits} = W_{out} h_T + b_{out}
+
+    Args:
+        cell: the recurrent cell (:class:`RNNCell`, :class:`GRUCell` or :class:`LSTMCell`).
+        n_classes (int): ``K``, the number of classes.
+        per_step (bool): read out every step's :math:`h_t` instead of only the
+            last, for per-step targets such as the copy task. Default: ``False``
+
+    Shape:
+        - x: :math:`(T, B, I)`
+        - Output: logits :math:`(B, K)`, or :math:`(T, B, K)` with ``per_step=True``.
+
+    Example::
+
+        >>> model = SequenceClassifier(LSTMCell(8, 16, norm="layer"), n_classes=10)
+        >>> model(torch.randn(8, 4, 8)).shape
+        torch.Size([4, 10])
+    """
+
+    def __init__(self, cell, n_classes, *, per_step=False):
+        n_classes = _check_size(n_classes, "n_classes", "SequenceClassifier")
+        super().__init__(cell, n_classes, per_step)
+
+
+class SequenceRegressor(_SequenceModel):
+    r"""Predict real numbers from the last hidden state: :math:`\hat y = W_{out} h_T + b_{out}`.
+
+    Args:
+        cell: the recurrent cell.
+        out_features (int or None): ``K`` outputs per sequence, or ``None``
+            for a single number per sequence, returned without a trailing axis
+            (the shape of :func:`helpers.data.adding_problem`'s targets). Default: ``None``
+
+    Shape:
+        - x: :math:`(T, B, I)`
+        - Output: :math:`(B,)` if ``out_features`` is ``None``, else :math:`(B, K)`.
+
+    Example::
+
+        >>> model = SequenceRegressor(RNNCell(2, 16))
+        >>> model(torch.randn(10, 4, 2)).shape
+        torch.Size([4])
+    """
+
+    def __init__(self, cell, out_features=None):
+        scalar = out_features is None
+        k = 1 if scalar else _check_size(out_features, "out_features", "SequenceRegressor")
+        super().__init__(cell, k, per_step=False)
+        self.scalar = scalar
+
+    def forward(self, x):
+        y = super().forward(x)  # (B, K)
+        return y.squeeze(-1) if self.scalar else y  # (B,) or (B, K)

@@ -1,0 +1,429 @@
+r"""The one training loop of the book, and the numbers it records.
+
+Every chapter that trains calls :func:`train`: mini-batch gradient descent on
+a model and a data set held in memory, with a seeded batch order, an optional
+gradient-norm clip and a progress bar, returning a :class:`History` whose
+lists plot directly (``plt.plot(h.step, h.loss)``). :func:`evaluate` scores a
+model on a data set; :func:`budget_sizes` gives the sizes a chapter can
+afford on the current machine (``"quick"`` on a CPU, ``"full"`` on a GPU, see
+:func:`helpers.repro.budget`).
+
+Data are pairs ``(x, y)`` of tensors. Which axis holds the examples:
+
+* inputs ``x``: axis 1 for 3-d tensors -- time-major sequences ``(T, N, I)``,
+  as in ``book/notation.md`` -- and axis 0 otherwise (``(N, D)`` features);
+  ``batch_dim`` overrides this;
+* targets ``y``: axis 0 (``(N,)`` labels or ``(N,)`` / ``(N, K)`` regression
+  targets), except for per-step class labels, which have the input's shape
+  without its feature axis, e.g. ``(T, N)`` for ``x`` of shape ``(T, N, I)``.
+
+Tasks: ``"classify"`` -- the model returns logits with a class axis last,
+shaped ``y.shape + (C,)``, and the loss is the cross-entropy averaged over all
+labels; ``"regress"`` -- the model returns ``y.shape`` and the loss is the mean
+squared error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .repro import BUDGETS, budget, pick_device
+
+__all__ = ["TASKS", "OPTIMIZERS", "History", "train", "evaluate", "BUDGET_SIZES", "budget_sizes"]
+
+#: The values of ``task``.
+TASKS = ("classify", "regress")
+
+#: Optimizers :func:`train` knows by name.
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+#: Sizes per training budget: what a chapter's training cell can afford. ``"quick"``
+#: keeps a small recurrent model (H = 64, T <= 64) to well under a minute on a
+#: 2-core laptop CPU; ``"full"`` is for a GPU.
+BUDGET_SIZES = {
+    "quick": {"steps": 300, "hidden": 64, "batch_size": 64, "log_every": 25},
+    "full": {"steps": 3000, "hidden": 128, "batch_size": 128, "log_every": 100},
+}
+
+
+def budget_sizes(which=None):
+    """The sizes (``steps``, ``hidden``, ``batch_size``, ``log_every``) of a budget.
+
+    Args:
+        which (str or None): ``"quick"`` or ``"full"``; ``None`` asks
+            :func:`helpers.repro.budget` (the device, or ``LNBOOK_BUDGET``).
+
+    Returns:
+        a fresh dict, safe to modify.
+
+    Example::
+
+        >>> budget_sizes("quick")["hidden"]
+        64
+    """
+    which = budget() if which is None else which
+    if which not in BUDGETS:
+        raise ValueError(f"budget_sizes: budget must be one of {BUDGETS} or None, got {which!r}")
+    return dict(BUDGET_SIZES[which])
+
+
+@dataclasses.dataclass
+class History:
+    """What :func:`train` recorded, one entry per logging point.
+
+    Lists (same length, one entry per log point):
+        step: the number of optimizer steps taken so far.
+        loss: mean training loss over the steps since the previous log point.
+        grad_norm: mean gradient norm (before clipping) over those steps.
+        wall_time: seconds of training since the start, evaluation excluded.
+        test_loss: loss on the test set, or ``None`` (the field) without test data.
+        accuracy: fraction correct, on the test set if there is one (else the
+            mean over the training batches since the previous log point);
+            ``None`` (the field) for regression.
+
+    Scalars: ``task``, ``accuracy_on`` (``"test"``, ``"train"`` or ``None``),
+    ``device``, ``budget``, ``seed``, ``n_params`` (trainable parameters),
+    ``steps`` (asked for), ``batch_size``, ``lr``, ``optimizer``, ``clip_grad``
+    and ``diverged`` (training stopped early on a non-finite loss).
+    """
+
+    task: str
+    device: str
+    budget: str
+    seed: int
+    n_params: int
+    steps: int
+    batch_size: int
+    lr: float
+    optimizer: str
+    clip_grad: float | None
+    accuracy_on: str | None
+    step: list = dataclasses.field(default_factory=list)
+    loss: list = dataclasses.field(default_factory=list)
+    grad_norm: list = dataclasses.field(default_factory=list)
+    wall_time: list = dataclasses.field(default_factory=list)
+    test_loss: list | None = None
+    accuracy: list | None = None
+    diverged: bool = False
+
+    _SERIES = ("step", "loss", "grad_norm", "wall_time", "test_loss", "accuracy")
+
+    def to_dict(self):
+        """Everything as plain Python values (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    def as_arrays(self):
+        """The per-log-point series as NumPy arrays, keyed by name; absent series are left out.
+
+        Example::
+
+            >>> h = History("regress", "cpu", "quick", 0, 10, 2, 1, 0.1, "adam", None, None,
+            ...             step=[1, 2], loss=[1.0, 0.5], grad_norm=[1.0, 1.0], wall_time=[0.1, 0.2])
+            >>> sorted(h.as_arrays())
+            ['grad_norm', 'loss', 'step', 'wall_time']
+        """
+        return {k: np.asarray(getattr(self, k)) for k in self._SERIES if getattr(self, k) is not None}
+
+
+# ---------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------
+
+def _positive_int(value, name, where):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{where}: {name} must be >= 1, got {value}")
+    return int(value)
+
+
+def _positive_float(value, name, where):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__} {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{where}: {name} must be > 0 and finite, got {value!r}")
+    return float(value)
+
+
+def _check_task(task, where):
+    if task not in TASKS:
+        raise ValueError(f"{where}: task must be one of {TASKS}, got {task!r}")
+    return task
+
+
+def _split_data(data, name, task, batch_dim, where):
+    """``(x, y, x_dim, y_dim, n)``: the tensors, their example axes and the number of examples."""
+    if not (isinstance(data, (tuple, list)) and len(data) == 2
+            and all(isinstance(t, torch.Tensor) for t in data)):
+        raise TypeError(f"{where}: {name} must be a pair (x, y) of tensors, got {type(data).__name__}")
+    x, y = data
+    if x.dim() == 0 or y.dim() == 0:
+        raise ValueError(f"{where}: {name}: x and y need an example axis, got shapes {tuple(x.shape)}, {tuple(y.shape)}")
+    x_dim = (1 if x.dim() == 3 else 0) if batch_dim is None else batch_dim
+    if not 0 <= x_dim < x.dim():
+        raise ValueError(f"{where}: batch_dim {x_dim} is not an axis of x with shape {tuple(x.shape)}")
+    per_step = task == "classify" and y.dim() >= 2 and y.dim() == x.dim() - 1
+    y_dim = x_dim if per_step else 0
+    n = x.shape[x_dim]
+    if y.shape[y_dim] != n:
+        raise ValueError(
+            f"{where}: {name}: x has {n} examples on axis {x_dim} (shape {tuple(x.shape)}) but y has "
+            f"{y.shape[y_dim]} on axis {y_dim} (shape {tuple(y.shape)})"
+        )
+    if n == 0:
+        raise ValueError(f"{where}: {name} has no examples")
+    if task == "classify" and (y.is_floating_point() or y.is_complex()):
+        raise TypeError(f"{where}: {name}: class labels y must be integers for task='classify', got {y.dtype}")
+    return x, y, x_dim, y_dim, n
+
+
+def _loss_and_correct(out, y, task, where):
+    """Mean loss over all targets, and the number of correct labels (``None`` for regression)."""
+    if task == "classify":
+        if out.dim() != y.dim() + 1 or out.shape[:-1] != y.shape:
+            raise ValueError(
+                f"{where}: for task='classify' the model must return logits of shape y.shape + (C,) = "
+                f"{tuple(y.shape)} + (C,), got {tuple(out.shape)}"
+            )
+        logits = out.reshape(-1, out.shape[-1])  # (*, C) -> (M, C): every label one row
+        loss = nn.functional.cross_entropy(logits, y.reshape(-1))  # mean over the M labels
+        correct = (out.argmax(-1) == y).sum()  # reduce every axis
+        return loss, correct
+    if out.shape != y.shape:
+        raise ValueError(
+            f"{where}: for task='regress' the model must return the targets' shape {tuple(y.shape)}, "
+            f"got {tuple(out.shape)}"
+        )
+    return nn.functional.mse_loss(out, y), None
+
+
+# ---------------------------------------------------------------------------
+# Evaluation and training
+# ---------------------------------------------------------------------------
+
+@torch.no_grad()
+def evaluate(model, data, *, task="classify", batch_size=1024, batch_dim=None, device=None):
+    """Mean loss (and accuracy) of ``model`` on ``data``, in eval mode and without gradients.
+
+    Args:
+        model (nn.Module): maps a batch of inputs to logits or predictions.
+        data: a pair ``(x, y)`` of tensors (see the module docstring for the axes).
+        task (str): ``"classify"`` or ``"regress"``. Default: ``"classify"``
+        batch_size (int): examples per forward pass. Default: 1024
+        batch_dim (int or None): the example axis of ``x``; ``None`` infers it. Default: ``None``
+        device: where to compute; by default the device of the model's first parameter.
+
+    Returns:
+        dict with ``"loss"`` (mean over all targets) and ``"accuracy"``
+        (``None`` for regression). The model's train/eval mode is restored.
+    """
+    where = "evaluate"
+    _check_task(task, where)
+    batch_size = _positive_int(batch_size, "batch_size", where)
+    x, y, x_dim, y_dim, n = _split_data(data, "data", task, batch_dim, where)
+    if device is None:
+        first = next(iter(model.parameters()), None)
+        device = first.device if first is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    total_loss, total_correct, total_targets = 0.0, 0, 0
+    try:
+        for start in range(0, n, batch_size):
+            xb = x.narrow(x_dim, start, min(batch_size, n - start)).to(device)  # a slice along the example axis
+            yb = y.narrow(y_dim, start, min(batch_size, n - start)).to(device)
+            loss, correct = _loss_and_correct(model(xb), yb, task, where)
+            total_loss += loss.item() * yb.numel()  # mean -> sum over this slice's targets
+            total_targets += yb.numel()
+            if correct is not None:
+                total_correct += correct.item()
+    finally:
+        model.train(was_training)
+    accuracy = total_correct / total_targets if task == "classify" else None
+    return {"loss": total_loss / total_targets, "accuracy": accuracy}
+
+
+def _make_optimizer(optimizer, params, lr, where):
+    if isinstance(optimizer, str):
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"{where}: optimizer must be one of {sorted(OPTIMIZERS)} or a callable, got {optimizer!r}")
+        return OPTIMIZERS[optimizer](params, lr=lr), optimizer
+    if callable(optimizer):
+        return optimizer(params, lr=lr), getattr(optimizer, "__name__", type(optimizer).__name__)
+    raise TypeError(f"{where}: optimizer must be a name or a callable(params, lr=...), got {type(optimizer).__name__}")
+
+
+def train(model, train_data, test_data=None, *, task="classify", steps, batch_size, lr,
+          optimizer="adam", device=None, seed=0, log_every=None, progress=True, clip_grad=None,
+          batch_dim=None, eval_batch_size=1024):
+    r"""Train ``model`` in place by mini-batch gradient descent; return what happened.
+
+    Each step draws a mini-batch without replacement (a fresh random order of
+    the training set each epoch, from a :class:`torch.Generator` seeded with
+    ``seed``), computes the loss (cross-entropy or mean squared error, see the
+    module docstring), back-propagates, optionally clips the gradient norm to
+    ``clip_grad``, and takes an optimizer step. Every ``log_every`` steps (and
+    after the last) it records the mean training loss, the mean gradient norm,
+    the elapsed training time and -- with ``test_data`` -- the test loss and
+    accuracy. A non-finite training loss stops training at that log point
+    (``History.diverged``).
+
+    Reproducibility: the batch order depends only on ``seed``; the model's
+    initial weights (and dropout, if any) are drawn from the global generator,
+    so call :func:`helpers.repro.seed_everything` before building the model.
+    Two runs with the same seeds on the same device give identical curves.
+
+    Args:
+        model (nn.Module): maps a batch of inputs to logits (``"classify"``) or predictions.
+        train_data: a pair ``(x, y)`` of tensors, e.g. from :mod:`helpers.data`.
+        test_data: a pair ``(x, y)`` evaluated at every log point. Default: ``None``
+        task (str): ``"classify"`` or ``"regress"``. Default: ``"classify"``
+        steps (int): optimizer steps.
+        batch_size (int): examples per step, at most the size of the training set.
+        lr (float): learning rate.
+        optimizer (str or callable): ``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"``,
+            or a callable ``(params, lr=lr) -> torch.optim.Optimizer``. Default: ``"adam"``
+        device: where to train; ``None`` picks one with :func:`helpers.repro.pick_device`.
+            The model and data are moved there.
+        seed (int): seeds the batch order. Default: 0
+        log_every (int or None): steps between log points; ``None`` gives about 50
+            points. Default: ``None``
+        progress (bool): show a tqdm progress bar. Default: ``True``
+        clip_grad (float or None): clip the global gradient norm to this value. Default: ``None``
+        batch_dim (int or None): the example axis of ``x``; ``None``: 1 for 3-d
+            (time-major) inputs, else 0. Default: ``None``
+        eval_batch_size (int): examples per forward pass when evaluating. Default: 1024
+
+    Returns:
+        History: the recorded curves and the run's settings.
+
+    Example::
+
+        >>> from helpers.rnn import LSTMCell, SequenceClassifier
+        >>> from helpers.data import load_digits_sequences
+        >>> train_set, test_set = load_digits_sequences("rows")
+        >>> model = SequenceClassifier(LSTMCell(8, 32, norm="layer"), n_classes=10)
+        >>> h = train(model, train_set, test_set, steps=20, batch_size=32, lr=1e-2,
+        ...           device="cpu", progress=False, log_every=10)
+        >>> h.step, len(h.accuracy)
+        ([10, 20], 2)
+    """
+    where = "train"
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{where}: model must be a torch.nn.Module, got {type(model).__name__}")
+    _check_task(task, where)
+    steps = _positive_int(steps, "steps", where)
+    batch_size = _positive_int(batch_size, "batch_size", where)
+    eval_batch_size = _positive_int(eval_batch_size, "eval_batch_size", where)
+    lr = _positive_float(lr, "lr", where)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{where}: seed must be an int >= 0, got {seed!r}")
+    log_every = max(1, steps // 50) if log_every is None else _positive_int(log_every, "log_every", where)
+    if clip_grad is not None:
+        clip_grad = _positive_float(clip_grad, "clip_grad", where)
+    x, y, x_dim, y_dim, n = _split_data(train_data, "train_data", task, batch_dim, where)
+    if test_data is not None:
+        _split_data(test_data, "test_data", task, batch_dim, where)
+    if batch_size > n:
+        raise ValueError(f"{where}: batch_size {batch_size} is larger than the training set ({n} examples)")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"{where}: the model has no trainable parameters")
+
+    if device is None or device in ("cuda", "mps", "cpu"):
+        device = pick_device(device)  # a clear error if the asked-for kind is not available
+    else:
+        device = torch.device(device)
+    model.to(device)
+    x, y = x.to(device), y.to(device)
+    opt, opt_name = _make_optimizer(optimizer, params, lr, where)
+    history = History(
+        task=task, device=str(device), budget=budget(device), seed=int(seed),
+        n_params=sum(p.numel() for p in params), steps=steps, batch_size=batch_size, lr=lr,
+        optimizer=opt_name, clip_grad=clip_grad,
+        accuracy_on=None if task == "regress" else ("test" if test_data is not None else "train"),
+        test_loss=None if test_data is None else [], accuracy=None if task == "regress" else [],
+    )
+
+    gen = torch.Generator().manual_seed(int(seed))  # the batch order, on the CPU
+    order, pos = None, n  # the current epoch's order and the position in it
+    sums = _zeros_like_sums(device)
+    window, targets = 0, 0  # steps and labels since the last log point
+    elapsed = 0.0
+    model.train()
+    bar = tqdm(total=steps, disable=not progress, desc="train", leave=False)
+    try:
+        tic = time.perf_counter()
+        for step in range(1, steps + 1):
+            if pos + batch_size > n:  # a new epoch: a new order
+                order, pos = torch.randperm(n, generator=gen).to(device), 0
+            idx = order[pos:pos + batch_size]  # (batch_size,)
+            pos += batch_size
+            xb, yb = x.index_select(x_dim, idx), y.index_select(y_dim, idx)  # one mini-batch
+
+            opt.zero_grad(set_to_none=True)
+            loss, correct = _loss_and_correct(model(xb), yb, task, where)
+            loss.backward()
+            grads = [p.grad for p in params if p.grad is not None]
+            if clip_grad is None:
+                norm = torch.nn.utils.get_total_norm(grads)
+            else:
+                norm = torch.nn.utils.clip_grad_norm_(params, clip_grad)
+            opt.step()
+
+            sums["loss"] += loss.detach()  # kept on the device: no sync per step
+            sums["grad_norm"] += norm.detach()
+            if correct is not None:
+                sums["correct"] += correct
+            window += 1
+            targets += yb.numel()
+            bar.update(1)
+
+            if step % log_every == 0 or step == steps:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                elapsed += time.perf_counter() - tic
+                mean_loss = sums["loss"].item() / window
+                history.step.append(step)
+                history.loss.append(mean_loss)
+                history.grad_norm.append(sums["grad_norm"].item() / window)
+                history.wall_time.append(elapsed)
+                if test_data is not None:
+                    scores = evaluate(model, test_data, task=task, batch_size=eval_batch_size,
+                                      batch_dim=batch_dim, device=device)
+                    history.test_loss.append(scores["loss"])
+                    if task == "classify":
+                        history.accuracy.append(scores["accuracy"])
+                elif task == "classify":
+                    history.accuracy.append(sums["correct"].item() / targets)
+                bar.set_postfix(loss=f"{mean_loss:.4g}")
+                sums, window, targets = _zeros_like_sums(device), 0, 0
+                if not math.isfinite(mean_loss):
+                    history.diverged = True
+                    break
+                tic = time.perf_counter()
+    finally:
+        bar.close()
+    return history
+
+
+def _zeros_like_sums(device):
+    """Running sums of loss, gradient norm and correct labels, as device tensors."""
+    dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+    return {
+        "loss": torch.zeros((), dtype=dtype, device=device),
+        "grad_norm": torch.zeros((), dtype=dtype, device=device),
+        "correct": torch.zeros((), dtype=torch.int64, device=device),
+    }
