@@ -79,18 +79,21 @@ def open_page(browser, url: str, color_scheme: str = "light") -> Visit:
     page.on("requestfailed", lambda r: visit.failed.append(f"{r.url} ({r.failure})"))
     page.on("response", lambda r: visit.failed.append(f"{r.url} (HTTP {r.status})") if r.status >= 400 else None)
     page.goto(url, wait_until="networkidle")
-    n_views = page.locator(WIDGET_VIEW).count()
-    if n_views:  # widgets render asynchronously after load
-        page.wait_for_function(
-            f"document.querySelectorAll('{WIDGET_VIEW}').length === "
-            "document.querySelectorAll('.widget-subarea').length",
-            timeout=20_000,
-        )
+    waits = []
+    if page.locator(WIDGET_VIEW).count():  # widgets render asynchronously after load
+        waits.append(("every widget view rendered",
+                      f"document.querySelectorAll('{WIDGET_VIEW}').length === "
+                      "document.querySelectorAll('.widget-subarea').length"))
     if page.locator(".math").count():
-        page.wait_for_function(
-            "Array.from(document.querySelectorAll('.math')).every(m => m.querySelector('mjx-container'))",
-            timeout=20_000,
-        )
+        waits.append(("every math element typeset",
+                      "Array.from(document.querySelectorAll('.math')).every(m => m.querySelector('mjx-container'))"))
+    for what, condition in waits:
+        try:
+            page.wait_for_function(condition, timeout=20_000)
+        except Exception as exc:  # a timeout: say why, with what the page did meanwhile
+            pytest.fail(f"{url}: not {what} within 20 s ({type(exc).__name__}); non-local requests "
+                        f"{visit.external}, page errors {visit.page_errors}, console errors "
+                        f"{visit.console_errors}, failed requests {visit.failed}")
     page.wait_for_timeout(300)
     return visit
 
