@@ -41,8 +41,9 @@ assets: node_modules/.package-lock.json
 # --- the book --------------------------------------------------------------
 book: $(STAMP) assets
 	@mkdir -p $(BUILD)
-	@# Executed notebooks are cached by their code; a change to the helpers invalidates them all.
-	@h=$$(cat requirements.txt $$(find src -type f \( -name '*.py' -o -name '*.js' -o -name '*.css' \) | sort) | sha256sum | cut -c1-16); \
+	@# Executed notebooks are cached by their code; a change to the helpers, the pins,
+	@# the budget or the visible GPUs invalidates them all.
+	@h=$$( (echo "budget=$${LNBOOK_BUDGET:-} gpus=$${CUDA_VISIBLE_DEVICES-all}"; cat requirements.txt $$(find src -type f \( -name '*.py' -o -name '*.js' -o -name '*.css' -o -name '*.json' \) | sort)) | sha256sum | cut -c1-16); \
 	if [ "$$(cat $(BUILD)/.helpers-hash 2>/dev/null)" != "$$h" ]; then rm -rf $(CACHE); echo "$$h" > $(BUILD)/.helpers-hash; fi
 	@start=$$(date +%s); \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . $(JB_FLAGS); \
@@ -69,8 +70,9 @@ test-unit: $(STAMP)
 test-site: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -m site -q
 
+# The notebooks are tested as a reader without a GPU runs them: CPU only, quick budget.
 test: $(STAMP) browser-deps
-	$(MAKE) book
+	CUDA_VISIBLE_DEVICES= LNBOOK_BUDGET=quick $(MAKE) book
 	$(BIN)/python -m pytest -q --durations=10
 
 # Remove outputs from the notebooks before committing them.
