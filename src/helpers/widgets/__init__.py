@@ -15,5 +15,9 @@ Two kinds, for two situations:
 from .base import Explorable
 from .interact import interactive_figure
 from .norm_axis import NormAxisExplorer, example_activations, norm_axis_view
+from .invariance_explorer import InvarianceExplorer, invariance_example, invariance_view
+from .weight_growth import WeightGrowthExplorer, weight_growth_view
 
-__all__ = ["Explorable", "NormAxisExplorer", "norm_axis_view", "example_activations", "interactive_figure"]
+__all__ = ["Explorable", "NormAxisExplorer", "norm_axis_view", "example_activations", "interactive_figure",
+           "InvarianceExplorer", "invariance_view", "invariance_example",
+           "WeightGrowthExplorer", "weight_growth_view"]
