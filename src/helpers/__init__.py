@@ -4,9 +4,12 @@ Each module is named after a concept and can be read on its own:
 
 * :mod:`helpers.norms`   -- layer, batch and weight norm: NumPy references and torch modules
 * :mod:`helpers.invariance` -- the paper's Table 1: transformations and what each norm is invariant to
+* :mod:`helpers.geometry` -- the geometry of learning: effective learning rate, Fisher metric, norm growth
 * :mod:`helpers.rnn`     -- recurrent cells (tanh RNN, GRU, LSTM) with optional layer norm
+* :mod:`helpers.dynamics` -- hidden-state and gradient-norm trajectories of recurrent networks
 * :mod:`helpers.data`    -- sequence data sets that need no download (digits, adding, copy)
 * :mod:`helpers.train`   -- the one training loop every training chapter uses
+* :mod:`helpers.reference_curves` -- shipped full-budget learning curves, and how to regenerate them
 * :mod:`helpers.repro`   -- seeding, device choice and the training budget
 * :mod:`helpers.plots`   -- the book's one figure style
 * :mod:`helpers.glue`    -- numbers computed by code, glued into the prose
@@ -16,5 +19,8 @@ Importing :mod:`helpers` does nothing beyond defining names: no seeding, no
 plotting style changes, no prints.
 """
 
-__all__ = ["norms", "invariance", "rnn", "data", "train", "repro", "plots", "glue", "widgets"]
+__all__ = [
+    "norms", "invariance", "geometry", "rnn", "dynamics", "data", "train", "reference_curves",
+    "repro", "plots", "glue", "widgets",
+]
 __version__ = "0.1.0"

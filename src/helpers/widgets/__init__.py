@@ -21,3 +21,7 @@ from .weight_growth import WeightGrowthExplorer, weight_growth_view
 __all__ = ["Explorable", "NormAxisExplorer", "norm_axis_view", "example_activations", "interactive_figure",
            "InvarianceExplorer", "invariance_view", "invariance_example",
            "WeightGrowthExplorer", "weight_growth_view"]
+
+from .rnn_dynamics import RNNDynamicsExplorer, rnn_dynamics_view  # noqa: E402  (chapter 4)
+
+__all__ += ["RNNDynamicsExplorer", "rnn_dynamics_view"]
