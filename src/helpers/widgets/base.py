@@ -28,11 +28,24 @@ import pathlib
 from typing import ClassVar
 
 import anywidget
+import traitlets
 
-__all__ = ["Explorable", "JS_DIR", "esm_source"]
+__all__ = ["Explorable", "InvalidState", "as_trait_error", "JS_DIR", "esm_source"]
 
 #: Folder holding the JavaScript of every explorable.
 JS_DIR = pathlib.Path(__file__).with_name("js")
+
+
+class InvalidState(ValueError, traitlets.TraitError):
+    """A bad trait value: a ValueError for the reader, a TraitError so traitlets rolls the update back."""
+
+
+def as_trait_error(check, *args):
+    """``check(*args)``, with a ValueError it raises turned into :class:`InvalidState`."""
+    try:
+        return check(*args)
+    except ValueError as err:
+        raise InvalidState(str(err)) from None
 
 
 def esm_source(name: str) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import traitlets
 
 from .. import invariance
-from .base import Explorable
+from .base import Explorable, InvalidState, as_trait_error
 
 __all__ = ["InvarianceExplorer", "invariance_view", "invariance_example", "TOLERANCE", "EPS_CHOICES"]
 
@@ -87,17 +87,6 @@ WIDGET_CSS = """
 .lnb-invariance .iv-moved { border-color: #d55e00; }
 .lnb-invariance .iv-paper, .lnb-invariance .iv-why { font-size: 12px; color: var(--lnb-muted); margin-top: 2px; }
 """
-
-
-class _InvalidState(ValueError, traitlets.TraitError):
-    """A bad trait value: a ValueError, and a TraitError so traitlets rolls the update back."""
-
-
-def _as_trait_error(check, *args):
-    try:
-        return check(*args)
-    except ValueError as err:
-        raise _InvalidState(str(err)) from None
 
 
 def _matrix(x, name, where):
@@ -288,36 +277,36 @@ class InvarianceExplorer(Explorable):
 
     @traitlets.validate("transformation")
     def _valid_transformation(self, proposal):
-        return _as_trait_error(self._check_transformation, proposal["value"])
+        return as_trait_error(self._check_transformation, proposal["value"])
 
     @traitlets.validate("delta")
     def _valid_delta(self, proposal):
-        return _as_trait_error(self._check_delta, proposal["value"])
+        return as_trait_error(self._check_delta, proposal["value"])
 
     @traitlets.validate("gamma_scale")
     def _valid_gamma_scale(self, proposal):
-        return _as_trait_error(self._check_gamma_scale, proposal["value"])
+        return as_trait_error(self._check_gamma_scale, proposal["value"])
 
     @traitlets.validate("eps")
     def _valid_eps(self, proposal):
-        return _as_trait_error(_check_eps, proposal["value"], "InvarianceExplorer")
+        return as_trait_error(_check_eps, proposal["value"], "InvarianceExplorer")
 
     @traitlets.validate("index")
     def _valid_index(self, proposal):
         v, top = proposal["value"], max(len(self.W), len(self.X))
         if not 0 <= v < top:
-            raise _InvalidState(f"InvarianceExplorer: index must be in [0, {top}), got {v}")
+            raise InvalidState(f"InvarianceExplorer: index must be in [0, {top}), got {v}")
         return v
 
     @traitlets.validate("W", "X")
     def _valid_matrix(self, proposal):
         name = proposal["trait"].name
-        return _as_trait_error(_matrix, proposal["value"], name, "InvarianceExplorer").tolist()
+        return as_trait_error(_matrix, proposal["value"], name, "InvarianceExplorer").tolist()
 
     @traitlets.validate("gamma_dir")
     def _valid_gamma_dir(self, proposal):
         size = len(self.W[0]) if self.W else len(proposal["value"])
-        return _as_trait_error(_check_vector, proposal["value"], size, "gamma_dir", "InvarianceExplorer").tolist()
+        return as_trait_error(_check_vector, proposal["value"], size, "gamma_dir", "InvarianceExplorer").tolist()
 
     def _index_used(self):
         """The index the page uses: clamped to the rows the current transformation can pick from."""

@@ -21,7 +21,7 @@ import numpy as np
 import traitlets
 
 from .. import norms
-from .base import Explorable
+from .base import Explorable, InvalidState, as_trait_error
 
 __all__ = ["NormAxisExplorer", "norm_axis_view", "example_activations", "AXES"]
 
@@ -52,17 +52,6 @@ def example_activations(rows: int = 16, hidden: int = 8, seed: int = 0) -> np.nd
     unit_offset = rng.normal(0.0, 1.0, size=(1, hidden))  # (1, H)
     z = rng.standard_normal((rows, hidden))  # (R, H)
     return np.round(row_offset + row_scale * z + unit_offset, 2)  # (R, H)
-
-
-class _InvalidState(ValueError, traitlets.TraitError):
-    """A bad value assigned to a trait: a ValueError, and a TraitError so traitlets rolls the update back."""
-
-
-def _as_trait_error(check, *args):
-    try:
-        return check(*args)
-    except ValueError as err:
-        raise _InvalidState(str(err)) from None
 
 
 def _check_matrix(x, where):
@@ -223,29 +212,29 @@ class NormAxisExplorer(Explorable):
     # runs them after every value is set, and rolls the update back on failure.
     @traitlets.validate("x")
     def _valid_x(self, proposal):
-        a = _as_trait_error(_check_matrix, proposal["value"], "NormAxisExplorer.x")
+        a = as_trait_error(_check_matrix, proposal["value"], "NormAxisExplorer.x")
         if self.batch_size > a.shape[0]:
-            raise _InvalidState(f"NormAxisExplorer.x: x has {a.shape[0]} rows but batch_size is {self.batch_size}; "
+            raise InvalidState(f"NormAxisExplorer.x: x has {a.shape[0]} rows but batch_size is {self.batch_size}; "
                              f"lower batch_size first")
         return a.tolist()
 
     @traitlets.validate("axis")
     def _valid_axis(self, proposal):
         if proposal["value"] not in AXES:
-            raise _InvalidState(f"NormAxisExplorer.axis: must be one of {AXES}, got {proposal['value']!r}")
+            raise InvalidState(f"NormAxisExplorer.axis: must be one of {AXES}, got {proposal['value']!r}")
         return proposal["value"]
 
     @traitlets.validate("batch_size")
     def _valid_batch_size(self, proposal):
-        return _as_trait_error(_check_int, proposal["value"], "batch_size", 1, len(self.x), "NormAxisExplorer")
+        return as_trait_error(_check_int, proposal["value"], "batch_size", 1, len(self.x), "NormAxisExplorer")
 
     @traitlets.validate("example")
     def _valid_example(self, proposal):
-        return _as_trait_error(_check_int, proposal["value"], "example", 0, self.batch_size - 1, "NormAxisExplorer")
+        return as_trait_error(_check_int, proposal["value"], "example", 0, self.batch_size - 1, "NormAxisExplorer")
 
     @traitlets.validate("eps")
     def _valid_eps(self, proposal):
-        return _as_trait_error(_check_eps, proposal["value"], "NormAxisExplorer")
+        return as_trait_error(_check_eps, proposal["value"], "NormAxisExplorer")
 
     @traitlets.observe("batch_size")
     def _keep_example_in_batch(self, change):

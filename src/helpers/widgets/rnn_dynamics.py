@@ -33,7 +33,7 @@ import numpy as np
 import traitlets
 
 from .. import dynamics
-from .base import Explorable
+from .base import Explorable, InvalidState
 
 __all__ = ["RNNDynamicsExplorer", "rnn_dynamics_view", "LIMITS", "NORM_CHOICES"]
 
@@ -46,10 +46,6 @@ LIMITS = {
 
 #: The ``norm`` trait's values: ``"none"`` or ``"layer"`` (layer norm of the summed input).
 NORM_CHOICES = ("none", "layer")
-
-
-class _InvalidState(ValueError, traitlets.TraitError):
-    """A bad value assigned to a trait: a ValueError, and a TraitError so traitlets rolls the update back."""
 
 
 def _in_range(value, name, where, integer=False):
@@ -227,25 +223,25 @@ class RNNDynamicsExplorer(Explorable):
         try:
             return _in_range(proposal["value"], name, "RNNDynamicsExplorer")
         except ValueError as err:
-            raise _InvalidState(str(err)) from None
+            raise InvalidState(str(err)) from None
 
     @traitlets.validate("length")
     def _valid_length(self, proposal):
         try:
             return _in_range(proposal["value"], "length", "RNNDynamicsExplorer", integer=True)
         except ValueError as err:
-            raise _InvalidState(str(err)) from None
+            raise InvalidState(str(err)) from None
 
     @traitlets.validate("norm")
     def _valid_norm(self, proposal):
         if proposal["value"] not in NORM_CHOICES:
-            raise _InvalidState(f"RNNDynamicsExplorer.norm: must be one of {NORM_CHOICES}, got {proposal['value']!r}")
+            raise InvalidState(f"RNNDynamicsExplorer.norm: must be one of {NORM_CHOICES}, got {proposal['value']!r}")
         return proposal["value"]
 
     @traitlets.validate("nonlinearity")
     def _valid_nonlinearity(self, proposal):
         if proposal["value"] not in dynamics.NONLINEARITIES:
-            raise _InvalidState(f"RNNDynamicsExplorer.nonlinearity: must be one of {dynamics.NONLINEARITIES}, "
+            raise InvalidState(f"RNNDynamicsExplorer.nonlinearity: must be one of {dynamics.NONLINEARITIES}, "
                                 f"got {proposal['value']!r}")
         return proposal["value"]
 
@@ -254,7 +250,7 @@ class RNNDynamicsExplorer(Explorable):
         try:
             return _check_eps(proposal["value"], "RNNDynamicsExplorer")
         except ValueError as err:
-            raise _InvalidState(str(err)) from None
+            raise InvalidState(str(err)) from None
 
     def view(self) -> dict:
         """The numbers the page shows for the current state: :func:`rnn_dynamics_view`."""

@@ -32,7 +32,7 @@ import numpy as np
 import traitlets
 
 from .. import geometry
-from .base import Explorable
+from .base import Explorable, InvalidState, as_trait_error
 
 __all__ = ["WeightGrowthExplorer", "weight_growth_view", "LR_RANGE", "SCALE_RANGE", "STEPS_RANGE"]
 
@@ -57,17 +57,6 @@ WIDGET_CSS = """
 .lnb-weight-growth .wg-swatch-predicted { height: 0; width: 16px; border-top: 3px dashed var(--lnb-highlight); }
 .lnb-weight-growth .lnb-legend { flex-wrap: wrap; }
 """
-
-
-class _InvalidState(ValueError, traitlets.TraitError):
-    """A bad trait value: a ValueError, and a TraitError so traitlets rolls the update back."""
-
-
-def _as_trait_error(check, *args):
-    try:
-        return check(*args)
-    except ValueError as err:
-        raise _InvalidState(str(err)) from None
 
 
 def _matrix(x, name, where, shape=None):
@@ -286,36 +275,36 @@ class WeightGrowthExplorer(Explorable):
     # Later assignments, from Python or from the page, are checked too (and rolled back on failure).
     @traitlets.validate("lr")
     def _valid_lr(self, proposal):
-        return _as_trait_error(_in_range, proposal["value"], "lr", *LR_RANGE, "WeightGrowthExplorer")
+        return as_trait_error(_in_range, proposal["value"], "lr", *LR_RANGE, "WeightGrowthExplorer")
 
     @traitlets.validate("scale")
     def _valid_scale(self, proposal):
-        return _as_trait_error(_in_range, proposal["value"], "scale", *SCALE_RANGE, "WeightGrowthExplorer")
+        return as_trait_error(_in_range, proposal["value"], "scale", *SCALE_RANGE, "WeightGrowthExplorer")
 
     @traitlets.validate("steps")
     def _valid_steps(self, proposal):
         v = proposal["value"]
         if not STEPS_RANGE[0] <= v <= STEPS_RANGE[1]:
-            raise _InvalidState(f"WeightGrowthExplorer: steps must be in [{STEPS_RANGE[0]}, {STEPS_RANGE[1]}], got {v}")
+            raise InvalidState(f"WeightGrowthExplorer: steps must be in [{STEPS_RANGE[0]}, {STEPS_RANGE[1]}], got {v}")
         return v
 
     @traitlets.validate("eps")
     def _valid_eps(self, proposal):
         v = proposal["value"]
         if not (math.isfinite(v) and v > 0):
-            raise _InvalidState(f"WeightGrowthExplorer: eps must be a finite number > 0, got {v!r}")
+            raise InvalidState(f"WeightGrowthExplorer: eps must be a finite number > 0, got {v!r}")
         return v
 
     @traitlets.validate("mode")
     def _valid_mode(self, proposal):
         if proposal["value"] not in geometry.MODES:
-            raise _InvalidState(f"WeightGrowthExplorer: mode must be one of {geometry.MODES}, got {proposal['value']!r}")
+            raise InvalidState(f"WeightGrowthExplorer: mode must be one of {geometry.MODES}, got {proposal['value']!r}")
         return proposal["value"]
 
     @traitlets.validate("X", "T", "U")
     def _valid_data(self, proposal):
         name = proposal["trait"].name
-        return _as_trait_error(_matrix, proposal["value"], name, "WeightGrowthExplorer").tolist()
+        return as_trait_error(_matrix, proposal["value"], name, "WeightGrowthExplorer").tolist()
 
     def view(self) -> dict:
         """The numbers the page shows for the current state: :func:`weight_growth_view`."""
