@@ -28,9 +28,10 @@ import pathlib
 from typing import ClassVar
 
 import anywidget
+import numpy as np
 import traitlets
 
-__all__ = ["Explorable", "InvalidState", "as_trait_error", "JS_DIR", "esm_source"]
+__all__ = ["Explorable", "InvalidState", "as_trait_error", "finite_matrix", "JS_DIR", "esm_source"]
 
 #: Folder holding the JavaScript of every explorable.
 JS_DIR = pathlib.Path(__file__).with_name("js")
@@ -46,6 +47,21 @@ def as_trait_error(check, *args):
         return check(*args)
     except ValueError as err:
         raise InvalidState(str(err)) from None
+
+
+def finite_matrix(x, name: str, where: str, shape: tuple | None = None) -> np.ndarray:
+    """``x`` as a non-empty, finite, 2-d float64 array (of ``shape`` if given), or a ValueError naming it."""
+    try:
+        a = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: {name} must be a rectangular matrix of numbers ({err})") from None
+    if a.ndim != 2 or 0 in a.shape:
+        raise ValueError(f"{where}: {name} must be a non-empty 2-d matrix, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{where}: {name} must be finite")
+    if shape is not None and a.shape != tuple(shape):
+        raise ValueError(f"{where}: {name} must have shape {tuple(shape)}, got {a.shape}")
+    return a
 
 
 def esm_source(name: str) -> str:

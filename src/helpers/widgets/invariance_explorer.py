@@ -23,7 +23,7 @@ import numpy as np
 import traitlets
 
 from .. import invariance
-from .base import Explorable, InvalidState, as_trait_error
+from .base import Explorable, InvalidState, as_trait_error, finite_matrix
 
 __all__ = ["InvarianceExplorer", "invariance_view", "invariance_example", "TOLERANCE", "EPS_CHOICES"]
 
@@ -89,20 +89,8 @@ WIDGET_CSS = """
 """
 
 
-def _matrix(x, name, where):
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: {name} must be a rectangular matrix of numbers ({err})") from None
-    if a.ndim != 2 or 0 in a.shape:
-        raise ValueError(f"{where}: {name} must be a non-empty 2-d matrix, got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{where}: {name} must be finite")
-    return a
-
-
 def _check_layer(W, X, where):
-    W, X = _matrix(W, "W", where), _matrix(X, "X", where)
+    W, X = finite_matrix(W, "W", where), finite_matrix(X, "X", where)
     if W.shape[1] != X.shape[1]:
         raise ValueError(f"{where}: W (H, I) and X (B, I) need the same I, got {W.shape} and {X.shape}")
     if X.shape[0] < 2:
@@ -301,7 +289,7 @@ class InvarianceExplorer(Explorable):
     @traitlets.validate("W", "X")
     def _valid_matrix(self, proposal):
         name = proposal["trait"].name
-        return as_trait_error(_matrix, proposal["value"], name, "InvarianceExplorer").tolist()
+        return as_trait_error(finite_matrix, proposal["value"], name, "InvarianceExplorer").tolist()
 
     @traitlets.validate("gamma_dir")
     def _valid_gamma_dir(self, proposal):

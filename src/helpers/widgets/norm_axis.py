@@ -21,7 +21,7 @@ import numpy as np
 import traitlets
 
 from .. import norms
-from .base import Explorable, InvalidState, as_trait_error
+from .base import Explorable, InvalidState, as_trait_error, finite_matrix
 
 __all__ = ["NormAxisExplorer", "norm_axis_view", "example_activations", "AXES"]
 
@@ -52,18 +52,6 @@ def example_activations(rows: int = 16, hidden: int = 8, seed: int = 0) -> np.nd
     unit_offset = rng.normal(0.0, 1.0, size=(1, hidden))  # (1, H)
     z = rng.standard_normal((rows, hidden))  # (R, H)
     return np.round(row_offset + row_scale * z + unit_offset, 2)  # (R, H)
-
-
-def _check_matrix(x, where):
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: x must be a rectangular matrix of numbers ({err})") from None
-    if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
-        raise ValueError(f"{where}: x must be a non-empty 2-d matrix (rows, H), got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{where}: x must be finite")
-    return a
 
 
 def _check_int(value, name, lo, hi, where):
@@ -116,7 +104,7 @@ def norm_axis_view(x, axis: str, batch_size: int, example: int, eps: float = 1e-
             ``batch_size``, ``example`` or ``eps``.
     """
     where = "norm_axis_view"
-    x = _check_matrix(x, where)
+    x = finite_matrix(x, "x", where)
     rows, hidden = x.shape
     if axis not in AXES:
         raise ValueError(f"{where}: axis must be one of {AXES}, got {axis!r}")
@@ -199,7 +187,7 @@ class NormAxisExplorer(Explorable):
                  eps: float = 1e-5, **kwargs):
         where = "NormAxisExplorer"
         x = example_activations() if x is None else x
-        a = _check_matrix(x, where)
+        a = finite_matrix(x, "x", where)
         if axis not in AXES:
             raise ValueError(f"{where}: axis must be one of {AXES}, got {axis!r}")
         batch_size = _check_int(batch_size, "batch_size", 1, a.shape[0], where)
@@ -212,7 +200,7 @@ class NormAxisExplorer(Explorable):
     # runs them after every value is set, and rolls the update back on failure.
     @traitlets.validate("x")
     def _valid_x(self, proposal):
-        a = as_trait_error(_check_matrix, proposal["value"], "NormAxisExplorer.x")
+        a = as_trait_error(finite_matrix, proposal["value"], "x", "NormAxisExplorer")
         if self.batch_size > a.shape[0]:
             raise InvalidState(f"NormAxisExplorer.x: x has {a.shape[0]} rows but batch_size is {self.batch_size}; "
                              f"lower batch_size first")

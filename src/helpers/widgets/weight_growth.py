@@ -32,7 +32,7 @@ import numpy as np
 import traitlets
 
 from .. import geometry
-from .base import Explorable, InvalidState, as_trait_error
+from .base import Explorable, InvalidState, as_trait_error, finite_matrix
 
 __all__ = ["WeightGrowthExplorer", "weight_growth_view", "LR_RANGE", "SCALE_RANGE", "STEPS_RANGE"]
 
@@ -59,20 +59,6 @@ WIDGET_CSS = """
 """
 
 
-def _matrix(x, name, where, shape=None):
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: {name} must be a rectangular matrix of numbers ({err})") from None
-    if a.ndim != 2 or 0 in a.shape:
-        raise ValueError(f"{where}: {name} must be a non-empty 2-d matrix, got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{where}: {name} must be finite")
-    if shape is not None and a.shape != shape:
-        raise ValueError(f"{where}: {name} must have shape {shape}, got {a.shape}")
-    return a
-
-
 def _in_range(value, name, lo, hi, where):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{where}: {name} must be a finite number, got {value!r}")
@@ -82,11 +68,11 @@ def _in_range(value, name, lo, hi, where):
 
 
 def _check_inputs(X, T, U, lr, scale, steps, eps, mode, where):
-    X = _matrix(X, "X", where)
-    U = _matrix(U, "U", where)
+    X = finite_matrix(X, "X", where)
+    U = finite_matrix(U, "U", where)
     if U.shape[1] != X.shape[1] or U.shape[0] < 2:
         raise ValueError(f"{where}: U must have shape (H, I) with H >= 2 and I = X.shape[1] = {X.shape[1]}, got {U.shape}")
-    T = _matrix(T, "T", where, shape=(X.shape[0], U.shape[0]))
+    T = finite_matrix(T, "T", where, shape=(X.shape[0], U.shape[0]))
     if not np.sqrt((U * U).sum()) > 0:
         raise ValueError(f"{where}: U must not be all zeros")
     lr = _in_range(lr, "lr", *LR_RANGE, where)
@@ -304,7 +290,7 @@ class WeightGrowthExplorer(Explorable):
     @traitlets.validate("X", "T", "U")
     def _valid_data(self, proposal):
         name = proposal["trait"].name
-        return as_trait_error(_matrix, proposal["value"], name, "WeightGrowthExplorer").tolist()
+        return as_trait_error(finite_matrix, proposal["value"], name, "WeightGrowthExplorer").tolist()
 
     def view(self) -> dict:
         """The numbers the page shows for the current state: :func:`weight_growth_view`."""
