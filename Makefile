@@ -3,6 +3,8 @@
 #   make test    everything CI checks: unit tests, build, notebook execution, browser, links
 #   make serve   serve the built website on http://127.0.0.1:8000
 #   make lab     JupyterLab on the chapters
+#   make student the student edition: notebooks without solutions and a site without them, in _build/student
+#   make publish the publication build (refuses a placeholder repository URL) and the notebooks branch tree
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -17,10 +19,10 @@ CACHE  := $(BUILD)/.jupyter_cache
 PORT   ?= 8000
 JB_FLAGS := --all -W -n --keep-going
 
-.PHONY: help install assets book serve lab test test-unit test-site browser-deps strip clean
+.PHONY: help install assets book student publish serve lab test test-unit test-site browser-deps strip clean
 
 help:
-	@sed -n '2,5p' Makefile | sed 's/^# //'
+	@sed -n '2,7p' Makefile | sed 's/^# //'
 
 # --- environment -----------------------------------------------------------
 $(STAMP): requirements.txt pyproject.toml
@@ -48,6 +50,29 @@ book: $(STAMP) assets
 	@start=$$(date +%s); \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . $(JB_FLAGS); \
 	echo "Built in $$(( $$(date +%s) - start )) s. Open $(CURDIR)/$(HTML)/index.html, or run: make serve"
+
+# The student edition, from the same sources: solutions removed, fill-in exercises stubbed
+# (book/_ext/reader_notebooks.py). Its site lands in _build/student/_build/html, its reader
+# notebooks in _build/student/_build/notebooks/student.
+STUDENT := $(BUILD)/student
+student: $(STAMP) assets
+	@rm -rf $(STUDENT) && mkdir -p $(STUDENT)
+	@git ls-files -z --cached --others --exclude-standard | grep -zv '^chapters/' | \
+	  xargs -0 -I{} cp --parents {} $(STUDENT)/
+	@ln -s $(CURDIR)/node_modules $(STUDENT)/node_modules
+	$(BIN)/python book/_ext/reader_notebooks.py student-sources chapters $(STUDENT)/chapters
+	cd $(STUDENT) && LNBOOK_EDITION=student PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo "Student site: $(STUDENT)/_build/html/index.html; notebooks: $(STUDENT)/_build/notebooks/student"
+
+# What gets published: the site, built with the real repository URL (the build refuses the
+# placeholder), and in _build/publish the tree for the notebooks branch: the repository with
+# the reader notebooks in place of the sources, so that Colab, Binder and JupyterHub open them.
+publish: $(STAMP)
+	LNBOOK_PUBLISH=1 $(MAKE) book
+	@rm -rf $(BUILD)/publish && mkdir -p $(BUILD)/publish
+	git archive HEAD | tar -x -C $(BUILD)/publish
+	cp $(BUILD)/notebooks/instructor/chapters/*.ipynb $(BUILD)/publish/chapters/
+	@echo "Push $(BUILD)/publish to the notebooks branch named in _config.yml (lnbook_notebooks_branch)."
 
 serve:
 	@test -f $(HTML)/index.html || { echo "No site yet: run make book"; exit 1; }

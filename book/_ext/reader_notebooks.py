@@ -1,0 +1,575 @@
+"""Reader notebooks: every chapter as a notebook that reads well in Jupyter and Colab.
+
+The chapters are written in MyST: ``{glue:text}`` roles where numbers go,
+``{cite}``, ``{numref}``, ``{eq}``, ``:::{admonition}`` fences and exercise
+solutions. Opened outside the website that is raw markup. At the end of an
+HTML build this extension writes, for each chapter, a *reader notebook*:
+
+* glued numbers written in as the values the build computed;
+* citations as author-year text, linked to a reference list at the end of the
+  notebook; cross-references as "Figure 4.2" and "(3.1)"; equations tagged with
+  their numbers; admonitions as block quotes; exercises numbered as on the site;
+  solutions folded in ``<details>``; figure captions under their code cells;
+* the setup cell's install source filled in from ``_config.yml`` (see
+  :func:`helpers_source`); code cells without outputs.
+
+It writes two editions of each: the instructor edition (solutions folded) and the
+student edition (solutions removed, fill-in exercises replaced by a
+``raise NotImplementedError``; see :func:`student_source`). The edition of the
+site being built is what the page's download button serves (``_sources/``); both
+go to ``_build/notebooks/<edition>/``, and the site's edition, with the helpers
+wheel, is zipped into ``downloads/lnbook-classroom.zip``.
+
+It also derives everything that names the repository from the one URL in
+``_config.yml`` (``repository.url``): with no URL configured the repository and
+launch buttons are hidden and the install line points at the helpers wheel; a
+publication build (``LNBOOK_PUBLISH=1``, ``make publish``) refuses to run
+without a real URL. Launch buttons open the reader notebooks, published on the
+branch ``lnbook_notebooks_branch`` by ``make publish``.
+
+Run as a script, it writes the student edition of the sources (for ``make student``)::
+
+    python book/_ext/reader_notebooks.py student-sources SRC_DIR OUT_DIR
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import sys
+import zipfile
+from pathlib import Path
+from urllib.parse import urlencode, urlparse
+
+import nbformat
+
+#: Repository URLs that must never be published: an unset one, and the old
+#: placeholder (its organisation belongs to an unrelated project).
+PLACEHOLDER_URLS = ("", "https://github.com/lnbook/layer-norm-book")
+#: The variable the setup cell installs the helpers from.
+SETUP_SOURCE_RE = re.compile(r'^(\s*HELPERS = )"[^"\n]*"', re.M)
+#: Where the classroom bundle lands inside the built site.
+BUNDLE = "downloads/lnbook-classroom.zip"
+#: Environment variable that makes a build a publication build.
+PUBLISH_ENV_VAR = "LNBOOK_PUBLISH"
+
+FILL_IN_TAG = "fill-in"
+BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+
+
+# --- the repository URL, in one place ------------------------------------------
+
+def repository_url(theme_options: dict) -> str:
+    """The configured repository URL, without a trailing slash ('' when unset or a placeholder)."""
+    url = (theme_options.get("repository_url") or "").strip().rstrip("/")
+    return "" if url in PLACEHOLDER_URLS else url
+
+
+def helpers_source(url: str, version: str) -> str:
+    """What the setup cell installs in Colab: the helpers from the repository, else the bundled wheel."""
+    if url:
+        return f"lnbook-helpers @ git+{url}"
+    return f"lnbook_helpers-{version}-py3-none-any.whl"
+
+
+def launch_urls(url: str, branch: str, path: str, launch: dict) -> dict[str, str]:
+    """Launch links for one notebook ``path`` (relative to the repository root) on ``branch``.
+
+    Only GitHub repositories are supported by Colab; Binder and JupyterHub take any git URL.
+    """
+    parts = urlparse(url)
+    org_repo = parts.path.strip("/")
+    ui = {"classic": "tree", "jupyterlab": "lab/tree"}[launch.get("notebook_interface", "jupyterlab")]
+    out = {}
+    if launch.get("binderhub_url"):
+        base = launch["binderhub_url"].rstrip("/")
+        if parts.netloc == "github.com":
+            out["Binder"] = f"{base}/v2/gh/{org_repo}/{branch}?urlpath={ui}/{path}"
+        else:
+            out["Binder"] = f"{base}/v2/git/{url.replace(':', '%3A').replace('/', '%2F')}/{branch}?urlpath={ui}/{path}"
+    if launch.get("jupyterhub_url"):
+        query = urlencode({"repo": url, "urlpath": f"{ui}/{org_repo.split('/')[-1]}/{path}", "branch": branch}, safe="/")
+        out["JupyterHub"] = f"{launch['jupyterhub_url'].rstrip('/')}/hub/user-redirect/git-pull?{query}"
+    if launch.get("colab_url") and parts.netloc == "github.com":
+        out["Colab"] = f"{launch['colab_url'].rstrip('/')}/github/{org_repo}/blob/{branch}/{path}"
+    return out
+
+
+# --- student edition of the sources ---------------------------------------------
+
+def _fences(lines: list[str]):
+    """Yield (start, end, colons, name, arg) for each top-level colon fence ``:::{name} arg`` ... ``:::``."""
+    i = 0
+    while i < len(lines):
+        m = re.match(r"^(:{3,})\{([\w:-]+)\}\s*(.*)$", lines[i])
+        if not m:
+            i += 1
+            continue
+        colons = len(m.group(1))
+        j = i + 1
+        while j < len(lines) and not re.match(rf"^:{{{colons}}}\s*$", lines[j]):
+            j += 1
+        if j == len(lines):
+            raise ValueError(f"unclosed :::{{{m.group(2)}}} fence: {lines[i]!r}")
+        yield i, j, colons, m.group(2), m.group(3).strip()
+        i = j + 1
+
+
+def remove_solutions(markdown: str) -> str:
+    """Drop every ``{solution}`` fence (and the blank line after it) from MyST markdown."""
+    lines = markdown.split("\n")
+    drop = set()
+    for start, end, _, name, _ in _fences(lines):
+        if name == "solution":
+            drop.update(range(start, end + 1))
+            if end + 1 < len(lines) and not lines[end + 1].strip():
+                drop.add(end + 1)
+    return "\n".join(l for k, l in enumerate(lines) if k not in drop).rstrip("\n")
+
+
+def stub_fill_in(code: str, label: str) -> str:
+    """Replace the instructor's solution between the markers with ``raise NotImplementedError``."""
+    out, inside = [], False
+    for line in code.split("\n"):
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside:
+                raise ValueError(f"{label}: nested {BEGIN!r}")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f'{indent}raise NotImplementedError("{label}: this is yours to write")')
+        elif stripped == END:
+            if not inside:
+                raise ValueError(f"{label}: {END!r} without {BEGIN!r}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{label}: {BEGIN!r} without {END!r}")
+    if all(l.strip() not in (BEGIN, END) for l in code.split("\n")):
+        if "raise NotImplementedError" in code:  # already the student's version
+            return code
+        raise ValueError(f"{label}: a {FILL_IN_TAG!r} cell without {BEGIN!r} ... {END!r} markers")
+    return "\n".join(out)
+
+
+def student_source(nb, name: str = "notebook"):
+    """The student edition of a MyST notebook: no solutions, fill-in exercises stubbed."""
+    nb = copy.deepcopy(nb)
+    for k, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            cell.source = remove_solutions(cell.source)
+        elif FILL_IN_TAG in cell.metadata.get("tags", []):
+            cell.source = stub_fill_in(cell.source, f"{name}, cell {k}")
+    return nb
+
+
+# --- MyST to Jupyter markdown ------------------------------------------------
+
+class Context:
+    """What the conversion needs to know about the whole book (numbers, titles, glue, citations)."""
+
+    def __init__(self, docname, numbers, titles, glue, cite, source):
+        self.docname = docname  # e.g. "chapters/01_from_batch_norm_to_layer_norm"
+        self.numbers = numbers  # label -> (kind, "1.2", docname, title)
+        self.titles = titles    # docname -> title
+        self.glue = glue        # key -> text/plain
+        self.cite = cite        # callable(keys, textual) -> markdown
+        self.source = source    # the setup cell's install source
+        self.cited: list[str] = []
+
+
+ROLE_RE = re.compile(r"\{([\w:-]+)\}`([^`]+)`")
+TITLED_RE = re.compile(r"^(.*?)\s*<([^<>]+)>$", re.S)
+
+
+def _role(ctx: Context, name: str, content: str) -> str:
+    from myst_nb.core.variables import format_plain_text
+
+    if name in ("glue:text", "glue", "glue:"):
+        key, _, fmt = content.rpartition(":") if name == "glue:text" and ":" in content else (content, "", "")
+        if key not in ctx.glue:
+            raise KeyError(f"{ctx.docname}: glue key {key!r} not found in the executed notebook")
+        return format_plain_text(ctx.glue[key], fmt)
+    if name in ("cite", "cite:p", "cite:t", "cite:ps", "cite:ts"):
+        keys = [k.strip() for k in content.split(",")]
+        ctx.cited.extend(k for k in keys if k not in ctx.cited)
+        return ctx.cite(keys, textual=name.startswith("cite:t"))
+    if name == "math":
+        return f"${content}$"
+    m = TITLED_RE.match(content)
+    text, target = (m.group(1), m.group(2)) if m else (None, content.strip())
+    if name == "doc":
+        doc = os.path.normpath(os.path.join(os.path.dirname(ctx.docname), target))
+        return f"*{text or ctx.titles.get(doc, target)}*"
+    if name in ("numref", "eq", "ref"):
+        if target not in ctx.numbers:
+            raise KeyError(f"{ctx.docname}: no number or title for {{{name}}}`{content}`")
+        kind, number, doc, title = ctx.numbers[target]
+        if name == "eq":
+            shown = f"({number})"
+        elif name == "numref":
+            shown = (text.replace("%s", number).replace("{number}", number) if text else f"{kind} {number}")
+        else:
+            shown = text or (f"{kind} {number}" if number else title)
+        return f"[{shown}](#{target})" if doc == ctx.docname else shown
+    raise ValueError(f"{ctx.docname}: no conversion for the role {{{name}}}")
+
+
+def _inline(ctx: Context, text: str) -> str:
+    """Convert MyST roles outside code spans."""
+    parts = re.split(r"(``.+?``|`[^`\n]+`)", text)
+    out = []
+    k = 0
+    while k < len(parts):
+        chunk = parts[k]
+        # A role is "{name}" immediately followed by a code span: the split separated them.
+        if k % 2 == 0 and k + 1 < len(parts) and re.search(r"\{[\w:-]+\}$", chunk):
+            m = re.search(r"\{([\w:-]+)\}$", chunk)
+            out.append(chunk[: m.start()] + _role(ctx, m.group(1), parts[k + 1][1:-1]))
+            k += 2
+            continue
+        out.append(chunk)
+        k += 1
+    return "".join(out)
+
+
+def _options(lines: list[str]) -> tuple[dict, list[str]]:
+    opts = {}
+    while lines and re.match(r"^:[\w-]+:", lines[0]):
+        key, _, value = lines.pop(0)[1:].partition(":")
+        opts[key.strip()] = value.strip()
+    return opts, lines
+
+
+def _quote(markdown: str) -> str:
+    return "\n".join(("> " + l) if l.strip() else ">" for l in markdown.split("\n"))
+
+
+def convert_markdown(ctx: Context, markdown: str) -> str:
+    """MyST markdown to the Markdown Jupyter and Colab render."""
+    lines = markdown.split("\n")
+    out: list[str] = []
+    pos = 0
+    for start, end, _, name, arg in _fences(lines):
+        out.append(_convert_plain(ctx, "\n".join(lines[pos:start])))
+        opts, body = _options(lines[start + 1 : end])
+        inner = convert_markdown(ctx, "\n".join(body).strip("\n"))
+        if name == "exercise":
+            label = opts.get("label", "")
+            kind, number, _, _ = ctx.numbers.get(label, ("Exercise", "", "", ""))
+            head = f"**Exercise {number}**" + (f" ({_inline(ctx, arg)})" if arg else "")
+            anchor = f'<a id="{label}"></a>' if label else ""
+            out.append(f"{anchor}{head}\n\n{inner}")
+        elif name == "solution":
+            number = ctx.numbers.get(arg, ("", "", "", ""))[1]
+            out.append(f"<details>\n<summary><b>Solution to Exercise {number}</b></summary>\n\n{inner}\n\n</details>")
+        else:  # admonition, note, tip, ...: a titled block quote
+            title = _inline(ctx, arg) if name == "admonition" else (name.capitalize() + (f": {arg}" if arg else ""))
+            out.append(_quote(f"**{title}**\n\n{inner}"))
+        pos = end + 1
+    out.append(_convert_plain(ctx, "\n".join(lines[pos:])))
+    return "\n".join(s for s in out if s is not None).strip("\n")
+
+
+def _convert_plain(ctx: Context, text: str) -> str:
+    """Markdown without colon fences: code fences kept, equations tagged, targets anchored, roles converted."""
+    out, lines, k = [], text.split("\n"), 0
+    while k < len(lines):
+        line = lines[k]
+        fence = re.match(r"^(\s*)(`{3,}|~{3,})\s*(\{[\w-]+\})?\s*(.*)$", line)
+        if fence:  # a code fence (kept verbatim) or a backtick directive (a block quote)
+            j = k + 1
+            while j < len(lines) and not lines[j].strip().startswith(fence.group(2)):
+                j += 1
+            body = lines[k + 1 : j]
+            if fence.group(3):
+                name = fence.group(3)[1:-1]
+                opts, body = _options(body)
+                title = fence.group(4) if name == "admonition" else name.capitalize()
+                out.append(_quote(f"**{_inline(ctx, title)}**\n\n" + convert_markdown(ctx, "\n".join(body))))
+            else:
+                out.extend(lines[k : j + 1])
+            k = j + 1
+            continue
+        target = re.match(r"^\(([\w-]+)\)=\s*$", line)
+        if target:
+            out.append(f'<a id="{target.group(1)}"></a>')
+            k += 1
+            continue
+        if line.strip().startswith("$$"):  # display maths: one line, or up to the closing $$
+            j = k if line.strip().count("$$") >= 2 else next(
+                (j for j in range(k + 1, len(lines)) if "$$" in lines[j]), len(lines) - 1)
+            math = lines[k : j + 1]
+            label = re.search(r"\$\$\s*\(([\w-]+)\)\s*$", math[-1])
+            if label:
+                number = ctx.numbers.get(label.group(1), ("", "", "", ""))[1]
+                tag = f"\\tag{{{number}}}" if number else ""
+                math[-1] = math[-1][: math[-1].rindex("$$")] + tag + "$$"
+                out.append(f'<a id="{label.group(1)}"></a>\n')
+            out.extend(math)
+            k = j + 1
+            continue
+        out.append(_inline(ctx, line))
+        k += 1
+    return "\n".join(out)
+
+
+def to_reader(nb, ctx: Context, intro: str):
+    """A MyST notebook (sources) as a reader notebook: plain Markdown, numbers written in, no outputs."""
+    reader = nbformat.v4.new_notebook(metadata=copy.deepcopy(nb.metadata))
+    reader.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            reader.cells.append(nbformat.v4.new_markdown_cell(convert_markdown(ctx, cell.source)))
+            continue
+        if cell.cell_type != "code":
+            continue
+        source = SETUP_SOURCE_RE.sub(lambda m: f'{m.group(1)}"{ctx.source}"', cell.source)
+        meta = {"tags": list(cell.metadata.get("tags", []))} if cell.metadata.get("tags") else {}
+        reader.cells.append(nbformat.v4.new_code_cell(source, metadata=meta))
+        figure = cell.metadata.get("mystnb", {}).get("figure", {})
+        if figure.get("caption"):
+            label = figure.get("name", "")
+            number = ctx.numbers.get(label, ("", "", "", ""))[1]
+            anchor = f'<a id="{label}"></a>' if label else ""
+            caption = convert_markdown(ctx, figure["caption"])
+            reader.cells.append(nbformat.v4.new_markdown_cell(f"{anchor}*Figure {number}: {caption}*"))
+    if reader.cells and reader.cells[0].cell_type == "markdown":
+        reader.cells[0].source = reader.cells[0].source + "\n\n" + intro
+    if ctx.cited:
+        entries = "\n".join(ctx.cite.entry(key) for key in ctx.cited)
+        reader.cells.append(nbformat.v4.new_markdown_cell("## Works cited in this chapter\n\n" + entries))
+    for k, cell in enumerate(reader.cells):  # stable ids: the same build gives the same file
+        cell.id = f"cell-{k}"
+    return reader
+
+
+# --- citations -----------------------------------------------------------------
+
+class Citations:
+    """Author-year citations from the book's BibTeX file, in the style the site uses."""
+
+    def __init__(self, bibfiles: list[Path]):
+        from pybtex.database import parse_file
+        from pybtex.plugin import find_plugin
+
+        self.entries = {}
+        for path in bibfiles:
+            self.entries.update(parse_file(str(path)).entries)
+        self._style = find_plugin("pybtex.style.formatting", "plain")()
+
+    def _names(self, key: str) -> tuple[str, str]:
+        if key not in self.entries:
+            raise KeyError(f"citation key {key!r} not in the bibliography")
+        entry = self.entries[key]
+        people = entry.persons.get("author") or entry.persons.get("editor") or []
+        last = [" ".join(p.last_names).replace("{", "").replace("}", "") for p in people]
+        if len(last) == 1:
+            who = last[0]
+        elif len(last) == 2:
+            who = f"{last[0]} and {last[1]}"
+        else:
+            who = f"{last[0]} et al."
+        return who, entry.fields.get("year", "n.d.")
+
+    def __call__(self, keys: list[str], textual: bool) -> str:
+        items = []
+        for key in keys:
+            who, year = self._names(key)
+            items.append(f"[{who} ({year})](#ref-{key})" if textual else f"[{who}, {year}](#ref-{key})")
+        return ", ".join(items) if textual else "(" + "; ".join(items) + ")"
+
+    def entry(self, key: str) -> str:
+        formatted = self._style.format_entry(key, self.entries[key])
+        return f'- <a id="ref-{key}"></a>{formatted.text.render_as("markdown")}'
+
+
+# --- the Sphinx side --------------------------------------------------------------
+
+KINDS = {"figure": "Figure", "table": "Table", "code-block": "Listing", "exercise": "Exercise"}
+
+
+def _numbers(env) -> dict:
+    """label -> (kind, number, docname, title) for figures, equations, exercises and sections."""
+    out = {}
+    fignums = env.toc_fignumbers
+    for label, (doc, node_id, title) in env.domaindata["std"].get("labels", {}).items():
+        out[label] = ("Section", "", doc, title)
+        for kind, table in fignums.get(doc, {}).items():
+            if node_id in table:
+                out[label] = (KINDS.get(kind, kind.capitalize()), ".".join(map(str, table[node_id])), doc, title)
+                break
+    for label, (doc, _) in env.domaindata["math"].get("objects", {}).items():
+        table = fignums.get(doc, {}).get("displaymath", {})
+        node_id = f"equation-{label}"
+        out[label] = ("Equation", ".".join(map(str, table[node_id])) if node_id in table else "", doc, "")
+    return out
+
+
+def _glue_data(executed_dir: Path, docname: str) -> dict[str, str]:
+    """The glued values of an executed chapter (myst-nb writes them beside the executed notebook)."""
+    path = executed_dir / f"{docname}.glue.json"
+    if not path.exists():
+        return {}
+    return {key: out.get("data", {}).get("text/plain", "") for key, out in json.loads(path.read_text()).items()}
+
+
+EDITIONS = ("instructor", "student")
+EDITION_ENV_VAR = "LNBOOK_EDITION"
+
+INTRO = {
+    "instructor": "instructor edition: exercise solutions are folded under *Solution*",
+    "student": "student edition: no solutions; fill-in exercises raise `NotImplementedError` until you write them",
+}
+
+
+def _edition() -> str:
+    edition = os.environ.get(EDITION_ENV_VAR, "instructor").strip() or "instructor"
+    if edition not in EDITIONS:
+        raise ValueError(f"{EDITION_ENV_VAR} must be one of {EDITIONS}, got {edition!r}")
+    return edition
+
+
+def _version(root: Path) -> str:
+    import tomllib
+
+    return tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+
+
+def configure(app, config) -> None:
+    """config-inited: derive the repository and launch buttons from the one configured URL."""
+    from sphinx.errors import ExtensionError
+
+    options = config.html_theme_options
+    url = repository_url(options)
+    if os.environ.get(PUBLISH_ENV_VAR, "") == "1" and not url:
+        raise ExtensionError(
+            f"publication build refused: repository.url in _config.yml is "
+            f"{options.get('repository_url')!r}, a placeholder; set it to the book's real repository"
+        )
+    options["repository_url"] = url
+    options["use_repository_button"] = options["use_issues_button"] = bool(url)
+    if not url:  # nothing to launch from: no buttons that would lead nowhere (or to someone else's code)
+        options["launch_buttons"] = {}
+    app.lnbook_url = url
+    app.lnbook_edition = _edition()
+
+
+def retarget_launch_buttons(app, pagename, templatename, context, doctree) -> None:
+    """html-page-context: launch buttons open the reader notebook on the notebooks branch."""
+    group = next((b for b in context.get("header_buttons", []) if b.get("label") == "launch-buttons"), None)
+    if group is None or not app.lnbook_url:
+        return
+    path = f"{pagename}.ipynb"
+    urls = launch_urls(app.lnbook_url, app.config.lnbook_notebooks_branch, path,
+                       app.config.html_theme_options.get("launch_buttons", {}))
+    for button in group.get("buttons", []):
+        if button.get("text") in urls:
+            button["url"] = urls[button["text"]]
+
+
+def build_wheel(root: Path, dist: Path) -> Path:
+    """Build the helpers wheel from the working tree into ``dist`` (no network: no build isolation)."""
+    import subprocess
+
+    wheel = dist / f"lnbook_helpers-{_version(root)}-py3-none-any.whl"
+    wheel.unlink(missing_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(dist), str(root)],
+        check=True, cwd=dist.parent,
+    )
+    if not wheel.exists():
+        raise FileNotFoundError(f"pip wheel did not produce {wheel}")
+    return wheel
+
+
+BUNDLE_README = """Layer Normalization, an interactive book: classroom bundle ({edition} edition)
+
+chapters/   the chapters as Jupyter notebooks (plain Markdown, numbers written in)
+{wheel}   the book's helpers, the Python package every chapter imports
+
+On your own Python (3.10 or newer):
+    python -m venv .venv && . .venv/bin/activate
+    pip install torch numpy matplotlib ipywidgets jupyterlab {wheel}
+    jupyter lab chapters/
+
+In Colab: upload {wheel} (Files pane) and a chapter (File > Upload notebook),
+then run the chapter's first cell: it installs the wheel.
+"""
+
+
+def write_reader_notebooks(app, exception) -> None:
+    """build-finished: write both editions of every chapter, the download copies and the bundle."""
+    if exception or app.builder.format != "html":
+        return
+    root, build = Path(app.confdir), Path(app.outdir).parent
+    env = app.env
+    numbers = _numbers(env)
+    titles = {doc: title.astext() for doc, title in env.titles.items()}
+    cite = Citations([root / f for f in app.config.bibtex_bibfiles])
+    version = _version(root)
+    source = helpers_source(app.lnbook_url, version)
+    editions = EDITIONS if app.lnbook_edition == "instructor" else ("student",)
+    chapters = []
+    for doc in sorted(env.found_docs):
+        path = Path(env.doc2path(doc))
+        if path.suffix != ".ipynb":
+            continue
+        nb = nbformat.read(path, as_version=4)
+        glue = _glue_data(build / "jupyter_execute", doc)
+        for edition in editions:
+            ctx = Context(doc, numbers, titles, glue, cite, source)
+            src = nb if edition == "instructor" else student_source(nb, doc)
+            intro = (f"> *Converted from the book's sources for Jupyter and Colab ({INTRO[edition]}). "
+                     "Numbers in the text are the values the book's build computed; running the cells "
+                     "recomputes them. Figures, equations and exercises are numbered as on the website.*")
+            reader = to_reader(src, ctx, intro)
+            target = build / "notebooks" / edition / f"{doc}.ipynb"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(reader, target)
+            if edition == app.lnbook_edition:
+                download = Path(app.outdir) / "_sources" / f"{doc}.ipynb"
+                download.parent.mkdir(parents=True, exist_ok=True)
+                nbformat.write(reader, download)
+                chapters.append((doc, target))
+    dist = build / "dist"
+    dist.mkdir(parents=True, exist_ok=True)
+    wheel = build_wheel(root, dist)
+    bundle = Path(app.outdir) / BUNDLE
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("README.txt", BUNDLE_README.format(edition=app.lnbook_edition, wheel=wheel.name))
+        z.write(wheel, wheel.name)
+        for doc, path in chapters:
+            z.write(path, f"chapters/{Path(doc).name}.ipynb")
+
+
+def setup(app):
+    app.add_config_value("lnbook_notebooks_branch", "notebooks", "html")
+    app.connect("config-inited", configure, priority=400)
+    app.connect("html-page-context", retarget_launch_buttons, priority=600)
+    app.connect("build-finished", write_reader_notebooks)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def _main(argv: list[str]) -> int:
+    """``student-sources SRC OUT``: copy SRC's chapter notebooks to OUT as their student edition."""
+    if len(argv) != 3 or argv[0] != "student-sources":
+        print("usage: reader_notebooks.py student-sources SRC_DIR OUT_DIR", file=sys.stderr)
+        return 2
+    src, out = Path(argv[1]), Path(argv[2])
+    notebooks = sorted(src.glob("*.ipynb"))
+    if not notebooks:
+        print(f"reader_notebooks.py: no notebooks in {src}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    for path in notebooks:
+        nbformat.write(student_source(nbformat.read(path, as_version=4), path.stem), out / path.name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
