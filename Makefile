@@ -52,15 +52,19 @@ book: $(STAMP) assets
 	echo "Built in $$(( $$(date +%s) - start )) s. Open $(CURDIR)/$(HTML)/index.html, or run: make serve"
 
 # The student edition, from the same sources: solutions removed, fill-in exercises stubbed
-# (book/_ext/reader_notebooks.py). Its site lands in _build/student/_build/html, its reader
-# notebooks in _build/student/_build/notebooks/student.
+# (book/_ext/reader_notebooks.py). It reuses the executions `make book` cached (their
+# outputs, less those of the instructor's fill-in solutions), so nothing runs twice.
+# Site: _build/student/_build/html; reader notebooks: _build/student/_build/notebooks/student.
 STUDENT := $(BUILD)/student
 student: $(STAMP) assets
+	@test -d $(CACHE) || $(MAKE) book
 	@rm -rf $(STUDENT) && mkdir -p $(STUDENT)
 	@git ls-files -z --cached --others --exclude-standard | grep -zv '^chapters/' | \
 	  xargs -0 -I{} cp --parents {} $(STUDENT)/
 	@ln -s $(CURDIR)/node_modules $(STUDENT)/node_modules
-	$(BIN)/python book/_ext/reader_notebooks.py student-sources chapters $(STUDENT)/chapters
+	$(BIN)/python book/_ext/reader_notebooks.py student-sources chapters $(STUDENT)/chapters --cache $(CACHE)
+	@sed -i 's/^  execute_notebooks: cache$$/  execute_notebooks: "off"/' $(STUDENT)/_config.yml
+	@grep -q 'execute_notebooks: "off"' $(STUDENT)/_config.yml
 	cd $(STUDENT) && LNBOOK_EDITION=student PATH="$(CURDIR)/$(BIN):$$PATH" $(CURDIR)/$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "Student site: $(STUDENT)/_build/html/index.html; notebooks: $(STUDENT)/_build/notebooks/student"
 
@@ -97,7 +101,7 @@ test-site: $(STAMP) browser-deps
 
 # The notebooks are tested as a reader without a GPU runs them: CPU only, quick budget.
 test: $(STAMP) browser-deps
-	CUDA_VISIBLE_DEVICES= LNBOOK_BUDGET=quick $(MAKE) book
+	CUDA_VISIBLE_DEVICES= LNBOOK_BUDGET=quick $(MAKE) book student
 	$(BIN)/python -m pytest -q --durations=10
 
 # Remove outputs from the notebooks before committing them.

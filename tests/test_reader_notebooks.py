@@ -309,3 +309,28 @@ def test_classroom_bundle(site):
             members = wheel.namelist()
         for needed in ("helpers/__init__.py", "helpers/norms.py", "helpers/widgets/js/lib.js"):
             assert needed in members, f"the wheel lacks {needed}"
+
+
+STUDENT_SITE = BUILD / "student" / "_build" / "html"
+
+
+@site
+def test_student_site_has_no_solutions():
+    if not (STUDENT_SITE / "index.html").exists():
+        pytest.fail(f"no student site in {STUDENT_SITE}: run `make student` (`make test` does)")
+    for source_path in chapter_notebooks():
+        doc = f"chapters/{source_path.stem}"
+        page = (STUDENT_SITE / f"{doc}.html").read_text()
+        instructor_page = (BUILD / "html" / f"{doc}.html").read_text()
+        assert "Solution to" not in page, f"{doc}: a solution on the student site"
+        assert "BEGIN SOLUTION" not in page, f"{doc}: fill-in solution code on the student site"
+        n_fill = sum("fill-in" in c.metadata.get("tags", []) for c in nbformat.read(source_path, as_version=4).cells)
+        assert page.count("NotImplementedError") >= n_fill, f"{doc}: fill-in exercises not stubbed on the student site"
+        assert "Solution to" in instructor_page, f"{doc}: the instructor site should show solutions"
+        served = nbformat.read(STUDENT_SITE / "_sources" / f"{doc}.ipynb", as_version=4)
+        assert "Solution to Exercise" not in _text(served) and "BEGIN SOLUTION" not in _text(served)
+    with zipfile.ZipFile(STUDENT_SITE / rn.BUNDLE) as z:
+        for name in z.namelist():
+            if name.endswith(".ipynb"):
+                text = z.read(name).decode()
+                assert "Solution to Exercise" not in text and "BEGIN SOLUTION" not in text, name

@@ -27,9 +27,11 @@ publication build (``LNBOOK_PUBLISH=1``, ``make publish``) refuses to run
 without a real URL. Launch buttons open the reader notebooks, published on the
 branch ``lnbook_notebooks_branch`` by ``make publish``.
 
-Run as a script, it writes the student edition of the sources (for ``make student``)::
+Run as a script, it writes the student edition of the sources, or of the executed
+chapters (for ``make student``, which builds the student site without executing
+the chapters again)::
 
-    python book/_ext/reader_notebooks.py student-sources SRC_DIR OUT_DIR
+    python book/_ext/reader_notebooks.py student-sources SRC_DIR OUT_DIR [--cache CACHE_DIR]
 """
 
 from __future__ import annotations
@@ -155,14 +157,24 @@ def stub_fill_in(code: str, label: str) -> str:
     return "\n".join(out)
 
 
-def student_source(nb, name: str = "notebook"):
-    """The student edition of a MyST notebook: no solutions, fill-in exercises stubbed."""
+def student_source(nb, name: str = "notebook", executed: bool = False):
+    """The student edition of a MyST notebook: no solutions, fill-in exercises stubbed.
+
+    With ``executed=True`` (an executed notebook, for a student site built without
+    executing again) the outputs are kept, except those of the fill-in cells and of
+    the cells that call their checker, which belonged to the instructor's solution.
+    """
     nb = copy.deepcopy(nb)
     for k, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
             cell.source = remove_solutions(cell.source)
         elif FILL_IN_TAG in cell.metadata.get("tags", []):
             cell.source = stub_fill_in(cell.source, f"{name}, cell {k}")
+            cell.outputs, cell.execution_count = [], None
+        elif cell.cell_type == "code" and "exercises.check(" in cell.source:
+            cell.outputs, cell.execution_count = [], None
+        if cell.cell_type == "code" and not executed:
+            cell.outputs, cell.execution_count = [], None
     return nb
 
 
@@ -556,9 +568,24 @@ def setup(app):
 
 
 def _main(argv: list[str]) -> int:
-    """``student-sources SRC OUT``: copy SRC's chapter notebooks to OUT as their student edition."""
+    """``student-sources SRC OUT [--cache DIR]``: SRC's chapters as their student edition, into OUT.
+
+    With ``--cache`` (the build's jupyter-cache), each chapter gets the outputs of its
+    cached execution, so a student site can be built without executing it again.
+    """
+    usage = "usage: reader_notebooks.py student-sources SRC_DIR OUT_DIR [--cache CACHE_DIR]"
+    cache = None
+    if "--cache" in argv:
+        k = argv.index("--cache")
+        if k + 1 >= len(argv):
+            print(usage, file=sys.stderr)
+            return 2
+        from jupyter_cache import get_cache
+
+        cache = get_cache(argv[k + 1])
+        argv = argv[:k] + argv[k + 2:]
     if len(argv) != 3 or argv[0] != "student-sources":
-        print("usage: reader_notebooks.py student-sources SRC_DIR OUT_DIR", file=sys.stderr)
+        print(usage, file=sys.stderr)
         return 2
     src, out = Path(argv[1]), Path(argv[2])
     notebooks = sorted(src.glob("*.ipynb"))
@@ -567,7 +594,14 @@ def _main(argv: list[str]) -> int:
         return 2
     out.mkdir(parents=True, exist_ok=True)
     for path in notebooks:
-        nbformat.write(student_source(nbformat.read(path, as_version=4), path.stem), out / path.name)
+        nb = nbformat.read(path, as_version=4)
+        if cache is not None:
+            try:
+                _, nb = cache.merge_match_into_notebook(nb)
+            except KeyError:
+                print(f"reader_notebooks.py: {path.name} has no cached execution: run `make book`", file=sys.stderr)
+                return 2
+        nbformat.write(student_source(nb, path.stem, executed=cache is not None), out / path.name)
     return 0
 
 
