@@ -60,3 +60,18 @@ def test_sci_accepts_numpy_and_torch_numbers():
 def test_sci_rejects_bad_input(value, digits, error):
     with pytest.raises(error, match="sci"):
         sci(value, digits)
+
+
+def test_prose_shows_no_e_notation_formats():
+    """Glued numbers in the chapters' prose use sci(), not an e-format such as ``:.1e``."""
+    import json
+    import re
+
+    from conftest import chapter_notebooks
+
+    e_format = re.compile(r"\{glue:text\}`[A-Za-z0-9_]+:[^`]*[eE]`")
+    for path in chapter_notebooks():
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "markdown":
+                text = "".join(cell["source"])
+                assert not e_format.search(text), f"{path.name}: {e_format.search(text).group(0)}"
