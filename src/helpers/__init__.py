@@ -14,6 +14,7 @@ Each module is named after a concept and can be read on its own:
 * :mod:`helpers.plots`   -- the book's one figure style
 * :mod:`helpers.glue`    -- numbers computed by code, glued into the prose
 * :mod:`helpers.widgets` -- explorables computed in JavaScript (anywidget) and kernel-side wiring
+* :mod:`helpers.exercises` -- checkers for the fill-in exercises: your function against a reference
 
 Importing :mod:`helpers` does nothing beyond defining names: no seeding, no
 plotting style changes, no prints.
@@ -21,6 +22,6 @@ plotting style changes, no prints.
 
 __all__ = [
     "norms", "invariance", "geometry", "rnn", "dynamics", "data", "train", "reference_curves",
-    "repro", "plots", "glue", "widgets",
+    "repro", "plots", "glue", "widgets", "exercises",
 ]
 __version__ = "0.1.0"

@@ -6,11 +6,20 @@ into the prose with MyST's ``{glue:text}`` role (for example
 changes when the code does. :func:`glue` hands a value to ``myst_nb.glue`` when
 the notebook is executed by the book build; where ``myst_nb`` is not installed
 (Colab, a bare Jupyter), it prints ``name = value`` so the reader still sees it.
+
+Very small or large numbers read better in the prose as ``7.6 × 10⁻⁴`` than as
+``7.6e-04``: :func:`sci` formats them so, and the chapter glues the string,
+``glue("ch1_err", sci(err))``, for ``{glue:text}`ch1_err``` (no format spec).
 """
 
 from __future__ import annotations
 
-__all__ = ["glue"]
+import math
+import numbers
+
+__all__ = ["glue", "sci"]
+
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def glue(name: str, value, display: bool = False):
@@ -31,3 +40,41 @@ def glue(name: str, value, display: bool = False):
         return value
     _myst_glue(name, value, display=display)
     return value
+
+
+def sci(value, digits=1):
+    """A number in scientific notation for the prose: ``sci(7.6e-4)`` is ``'7.6 × 10⁻⁴'``.
+
+    The mantissa has ``digits`` digits after the point, as in the format
+    ``f"{value:.{digits}e}"``; the exponent is written in Unicode superscripts.
+    Zero is ``'0'``, a negative value starts with a minus sign (``'−2.0 × 10³'``),
+    and a value whose exponent is 0 is just its mantissa (``'5.0'``).
+
+    Args:
+        value (float): a finite real number (a Python, NumPy or 0-d torch number).
+        digits (int): digits after the mantissa's point, >= 0. Default: 1
+
+    Example::
+
+        >>> sci(0.000764), sci(2.6e12, digits=0), sci(-1234.5), sci(0.0)
+        ('7.6 × 10⁻⁴', '3 × 10¹²', '−1.2 × 10³', '0')
+    """
+    if isinstance(digits, bool) or not isinstance(digits, numbers.Integral):
+        raise TypeError(f"sci: digits must be an int, got {type(digits).__name__} {digits!r}")
+    if digits < 0:
+        raise ValueError(f"sci: digits must be >= 0, got {digits}")
+    if isinstance(value, (bool, str, bytes)):
+        raise TypeError(f"sci: value must be a number, got {type(value).__name__} {value!r}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"sci: value must be a number, got {type(value).__name__} ({err})") from None
+    if not math.isfinite(x):
+        raise ValueError(f"sci: value must be finite, got {x!r}")
+    if x == 0:
+        return "0"
+    mantissa, exponent = f"{abs(x):.{int(digits)}e}".split("e")
+    sign = "−" if x < 0 else ""  # U+2212, the minus sign
+    if int(exponent) == 0:
+        return sign + mantissa
+    return f"{sign}{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPTS)}"
