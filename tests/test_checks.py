@@ -113,6 +113,7 @@ def test_float_array_dtypes():
     assert float_array(np.ones(2, np.float32), "x", "f").dtype == np.float32  # kept
     assert float_array([1, 2], "x", "f").dtype == np.float64  # ints become float64
     assert float_array([True], "x", "f").dtype == np.float64
+    assert float_array([1.5, 10**20], "x", "f").tolist() == [1.5, 1e20]  # an object array of numbers, from JSON
     assert float_array(np.ones(2, np.float32), "x", "f", dtype=np.float64).dtype == np.float64
     t = torch.ones(2, 3, requires_grad=True)
     assert float_array(t, "x", "f").shape == (2, 3)  # detached, on the CPU

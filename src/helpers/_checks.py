@@ -203,7 +203,7 @@ def float_array(x, name, where, *, ndim=None, shape=None, dtype=None, finite=Fal
     """``x`` as a NumPy float array, with its shape and values checked.
 
     Floating arrays keep their dtype (float32 stays float32) unless ``dtype``
-    is given; integers and booleans become float64; strings, objects, complex
+    is given; integers (even beyond int64) and booleans become float64; strings, other objects, complex
     numbers and ragged nested lists raise :class:`ArgTypeError`. A torch
     tensor is detached and copied to the CPU first.
 
@@ -233,8 +233,8 @@ def float_array(x, name, where, *, ndim=None, shape=None, dtype=None, finite=Fal
         a = np.array(x) if copy else np.asarray(x)
     except (TypeError, ValueError) as err:  # e.g. ragged nested lists
         raise ArgTypeError(f"{where}: {name} must be a numeric array, got {type(x).__name__} ({err})") from None
-    if a.dtype.kind in "biu":
-        a = a.astype(np.float64)
+    if a.dtype.kind in "biu" or (a.dtype.kind == "O" and all(isinstance(v, numbers.Real) for v in a.flat)):
+        a = a.astype(np.float64)  # also Python ints too large for int64, e.g. 10**20 from JSON
     elif a.dtype.kind != "f":
         raise ArgTypeError(f"{where}: {name} must be a real numeric array, got dtype {a.dtype} from {type(x).__name__}")
     if dtype is not None:

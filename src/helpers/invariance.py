@@ -162,7 +162,8 @@ DELTA, EPS, RTOL, ATOL = 3.7, 1e-20, 1e-8, 1e-12
 # Input checks
 # ---------------------------------------------------------------------------
 
-_DELTA_HINT = "the paper's re-scalings are by a positive scalar (a negative one flips the sign of every normalized output)"
+_DELTA_HINT = ("the paper's re-scalings are by a positive scalar (a negative one flips the sign of every "
+               "normalized output)")
 
 
 def _check_delta(delta, where):
