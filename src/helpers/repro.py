@@ -33,6 +33,13 @@ def seed_everything(seed: int) -> int:
 
     Returns:
         The seed, so a cell can print what it used.
+
+    Example::
+
+        >>> seed_everything(0)
+        0
+        >>> a = torch.rand(2); _ = seed_everything(0); bool((torch.rand(2) == a).all())
+        True
     """
     seed = check_int(seed, "seed", "seed_everything", lo=0)
     random.seed(seed)
