@@ -19,7 +19,7 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(helpers.__path__, "helper
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_run(name):
     module = importlib.import_module(name)
-    runner = doctest.DocTestRunner()  # no option flags: what pytest --doctest-modules does by default
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)  # pytest --doctest-modules's default flags
     report = []
     for test in doctest.DocTestFinder().find(module, name):
         runner.run(test, out=report.append)
