@@ -413,7 +413,8 @@ def rnn_dynamics(w_hh, w_xh, x, h0, readout, *, norm=None, nonlinearity="tanh", 
                    ((w_xh, "w_xh", (H, "I")), (h0, "h0", (H,)), (readout, "readout", (H,))))
     x = _array(x, "x", ("T_x", w_xh.shape[1]), where)
     settings = _settings(norm, nonlinearity, eps, where)  # (layer, tanh, eps)
-    T = x.shape[0] if length is None else check_int(length, "length", where, 1, x.shape[0], hint="at most x's length")
+    T_x = x.shape[0]
+    T = T_x if length is None else check_int(length, "length", where, 1, T_x, hint=f"x has {T_x} steps")
     teacher_h, teacher_delta = _teachers(teacher_h, teacher_delta, T, H, where)
 
     hs, steps = _forward(w_hh, w_xh, x[:T], h0, settings, teacher_h, where)

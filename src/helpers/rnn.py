@@ -82,7 +82,8 @@ class _Cell(nn.Module):
         where = type(self).__name__
         self.input_size = check_int(input_size, "input_size", where, lo=1)
         self.hidden_size = check_int(hidden_size, "hidden_size", where, lo=1)
-        self.norm = check_choice(norm, "norm", NORMS, where, hint="None: no normalization, 'layer': layer normalization")
+        self.norm = check_choice(norm, "norm", NORMS, where,
+                                 hint="None: no normalization, 'layer': layer normalization")
         self.eps = eps
         gh = self._gates * self.hidden_size  # G*H rows: one block per gate
         factory = {"device": device, "dtype": dtype}
