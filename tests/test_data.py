@@ -144,9 +144,9 @@ def test_generators_do_not_touch_the_global_random_state():
 
 
 def test_adding_problem_bad_arguments():
-    with pytest.raises(ValueError, match="T must be >= 2"):
+    with pytest.raises(ValueError, match="T must be an int >= 2"):
         adding_problem(5, 1)
-    with pytest.raises(ValueError, match="n must be >= 1"):
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
         adding_problem(0, 5)
     with pytest.raises(TypeError, match="seed"):
         adding_problem(5, 5, seed=1.5)
@@ -204,7 +204,7 @@ def test_copy_task_baselines_are_the_cross_entropies_of_those_strategies(T, S, K
 def test_copy_task_bad_arguments():
     with pytest.raises(ValueError, match="n_symbols"):
         copy_task(5, 5, n_symbols=1)
-    with pytest.raises(ValueError, match="T must be >= 1"):
+    with pytest.raises(ValueError, match="T must be an int >= 1"):
         copy_task(5, 0)
     with pytest.raises(ValueError, match="kind"):
         copy_task_baseline(10, kind="random")

@@ -19,6 +19,8 @@ from helpers.dynamics import (
     example_rnn,
     growth_rate,
     rnn_dynamics,
+    rnn_step,
+    rnn_step_backward,
     scale_to_spectral_radius,
     spectral_radius,
 )
@@ -235,6 +237,54 @@ def test_teacher_forcing_checks_each_step_separately():
     assert diff[10] == pytest.approx(0.5)  # h_10 does not follow from h_9
     assert diff[11] > 1e-3  # h_11 does not follow from the wrong h_10
     assert np.delete(diff, [10, 11]).max() == 0.0
+
+
+@pytest.mark.parametrize("norm, nl", SETTINGS)
+def test_steps_recompute_each_row_of_a_run(norm, nl):
+    """Teacher forcing by hand: every h_t and delta_{t-1} of a run follows, bit for bit, from its predecessor."""
+    W, U = 1.5 * NET["w_hh"], NET["w_xh"]
+    out = run(1.5, 1.0, norm=norm, nl=nl, length=40)
+    for t in range(1, 41):
+        h, a, a_hat, sigma = rnn_step(W, U, out["h"][t - 1], NET["x"][t - 1], norm=norm, nonlinearity=nl)
+        np.testing.assert_array_equal(h, out["h"][t])
+        np.testing.assert_array_equal(a_hat, out["a_hat"][t - 1])
+        assert sigma == out["sigma"][t - 1]
+        back = rnn_step_backward(W, out["delta"][t], h, a_hat, sigma, norm=norm, nonlinearity=nl)
+        np.testing.assert_array_equal(back, out["delta"][t - 1])
+
+
+@pytest.mark.parametrize("norm, nl", SETTINGS)
+def test_step_backward_is_the_transposed_jacobian_of_the_step(norm, nl):
+    """rnn_step_backward(delta) = J^T delta, with J = d rnn_step / d h from torch autograd."""
+    W, U = torch.from_numpy(1.2 * NET["w_hh"]), torch.from_numpy(NET["w_xh"])
+    h_prev, x_t, delta = (torch.from_numpy(v) for v in (NET["h0"], NET["x"][0], NET["readout"]))
+
+    def step(h):
+        a = W @ h + U @ x_t
+        a = torch.nn.functional.layer_norm(a, (16,), eps=1e-5) if norm == "layer" else a
+        return torch.tanh(a) if nl == "tanh" else a
+
+    J = torch.autograd.functional.jacobian(step, h_prev).numpy()  # (H, H)
+    h, _, a_hat, sigma = rnn_step(W.numpy(), U.numpy(), NET["h0"], NET["x"][0], norm=norm, nonlinearity=nl)
+    np.testing.assert_allclose(h, step(h_prev).numpy(), rtol=1e-12, atol=1e-14)
+    back = rnn_step_backward(W.numpy(), NET["readout"], h, a_hat, sigma, norm=norm, nonlinearity=nl)
+    np.testing.assert_allclose(back, J.T @ delta.numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_steps_check_their_arguments():
+    W, U, h, x = NET["w_hh"], NET["w_xh"], NET["h0"], NET["x"][0]
+    with pytest.raises(ValueError, match=r"rnn_step: x_t must be a non-empty vector of shape \(4,\), got shape \(3,\)"):
+        rnn_step(W, U, h, x[:3])
+    with pytest.raises(ValueError, match=r"rnn_step: h must be a non-empty vector of shape \(16,\)"):
+        rnn_step(W, U, h[:5], x)
+    with pytest.raises(ValueError, match=r"rnn_step: w_hh must be square"):
+        rnn_step(W[:5], U, h, x)
+    with pytest.raises(ValueError, match=r"rnn_step: norm must be one of None, 'layer', got 'batch'"):
+        rnn_step(W, U, h, x, norm="batch")
+    with pytest.raises(ValueError, match=r"rnn_step_backward: sigma must be finite and > 0, got 0\.0"):
+        rnn_step_backward(W, h, h, h, 0.0)
+    with pytest.raises(ValueError, match=r"rnn_step_backward: a_hat must be finite"):
+        rnn_step_backward(W, h, h, np.full(16, np.nan), 1.0)
 
 
 def test_inputs_are_not_modified():

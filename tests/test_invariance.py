@@ -336,16 +336,16 @@ def test_no_counterexample_for_invariant_cells(method, transformation):
 # ---------------------------------------------------------------------------
 
 W1, X1, G1 = layer()
-VALID_METHODS = r"valid names: 'batch norm', 'weight norm', 'layer norm'"
-VALID_TRANSFORMATIONS = r"valid names: 'weight matrix re-scaling', .*'single training case re-scaling'"
+VALID_METHODS = r"method must be one of 'batch norm', 'weight norm', 'layer norm'"
+VALID_TRANSFORMATIONS = r"transformation must be one of 'weight matrix re-scaling', .*'single training case re-scaling'"
 
 BAD_CALLS = {
     "method": (lambda: normalized_output("group norm", W1, X1), ValueError,
-               r"normalized_output: unknown method 'group norm'; " + VALID_METHODS),
+               r"normalized_output: " + VALID_METHODS + r", got 'group norm'"),
     "method case": (lambda: is_invariant("Layer Norm", "dataset re-scaling", W1, X1), ValueError, VALID_METHODS),
-    "method None": (lambda: counterexample(None, "dataset re-scaling"), ValueError, r"unknown method None"),
+    "method None": (lambda: counterexample(None, "dataset re-scaling"), ValueError, r"method must be one of .*, got None"),
     "transformation": (lambda: transform("rotation", W1, X1), ValueError,
-                       r"transform: unknown transformation 'rotation'; " + VALID_TRANSFORMATIONS),
+                       r"transform: " + VALID_TRANSFORMATIONS + r", got 'rotation'"),
     "transformation in is_invariant": (lambda: is_invariant("layer norm", "re-scaling", W1, X1), ValueError,
                                        VALID_TRANSFORMATIONS),
     "delta 0": (lambda: rescale_dataset(X1, 0.0), ValueError, r"rescale_dataset: delta must be finite and > 0, got 0\.0"),
@@ -371,12 +371,12 @@ BAD_CALLS = {
                     r"gamma must have shape \(I,\) = \(4,\), got gamma.shape = \(3,\)"),
     "gamma shape data": (lambda: recenter_dataset(X1, G1[None]), ValueError, r"gamma.shape = \(1, 4\)"),
     "unit index": (lambda: rescale_weight_vector(W1, 5, 2.0), ValueError,
-                   r"unit \(row of W\) index must be an int in \[0, 5\), got 5"),
+                   r"unit \(row of W\) index must be an int in \[0, 4\], got 5"),
     "case index": (lambda: transform("single training case re-scaling", W1, X1, index=-1), ValueError,
-                   r"training case \(row of X\) index must be an int in \[0, 6\), got -1"),
-    "index float": (lambda: rescale_training_case(X1, 1.0, 2.0), ValueError, r"got 1\.0"),
+                   r"training case \(row of X\) index must be an int in \[0, 5\], got -1"),
+    "index float": (lambda: rescale_training_case(X1, 1.0, 2.0), ValueError, r"got float 1\.0"),
     "batch of one": (lambda: normalized_output("batch norm", W1, X1[:1]), ValueError, r"batch size 1"),
-    "eps 0": (lambda: normalized_output("layer norm", W1, X1, eps=0.0), ValueError, r"eps must be > 0"),
+    "eps 0": (lambda: normalized_output("layer norm", W1, X1, eps=0.0), ValueError, r"eps must be finite and > 0"),
     "zero row": (lambda: normalized_output("weight norm", np.zeros((2, 4)), X1), ValueError, r"row 0 of weight"),
 }
 

@@ -381,14 +381,14 @@ def test_batch_norm_module_does_not_call_fused_kernels(monkeypatch):
 X = np.arange(12.0).reshape(3, 4)
 
 BAD_NUMPY_CALLS = {
-    "ln eps 0": (lambda: layer_norm(X, eps=0.0), ValueError, r"layer_norm: eps must be > 0.*got 0\.0"),
-    "ln eps neg": (lambda: layer_norm(X, eps=-1e-5), ValueError, r"eps must be > 0"),
-    "ln eps nan": (lambda: layer_norm(X, eps=float("nan")), ValueError, r"eps must be > 0 and finite.*nan"),
+    "ln eps 0": (lambda: layer_norm(X, eps=0.0), ValueError, r"layer_norm: eps must be finite and > 0.*got 0\.0"),
+    "ln eps neg": (lambda: layer_norm(X, eps=-1e-5), ValueError, r"eps must be finite and > 0"),
+    "ln eps nan": (lambda: layer_norm(X, eps=float("nan")), ValueError, r"eps must be finite and > 0.*nan"),
     "ln eps inf": (lambda: layer_norm(X, eps=float("inf")), ValueError, r"finite.*inf"),
     "ln eps str": (lambda: layer_norm(X, eps="1e-5"), TypeError, r"eps must be a real number.*str"),
-    "stats eps 0": (lambda: layer_norm_stats(X, eps=0), ValueError, r"layer_norm_stats: eps must be > 0"),
-    "bn eps 0": (lambda: batch_norm(X, eps=0), ValueError, r"batch_norm: eps must be > 0"),
-    "bwd eps 0": (lambda: layer_norm_backward(X, X, eps=0), ValueError, r"layer_norm_backward: eps must be > 0"),
+    "stats eps 0": (lambda: layer_norm_stats(X, eps=0), ValueError, r"layer_norm_stats: eps must be finite and > 0"),
+    "bn eps 0": (lambda: batch_norm(X, eps=0), ValueError, r"batch_norm: eps must be finite and > 0"),
+    "bwd eps 0": (lambda: layer_norm_backward(X, X, eps=0), ValueError, r"layer_norm_backward: eps must be finite and > 0"),
     "ln 0-d": (lambda: layer_norm(np.float64(3.0)), ValueError, r"layer_norm: x must have shape \(\*, H\).*\(\)"),
     "ln H=0": (lambda: layer_norm(np.zeros((3, 0))), ValueError, r"H >= 1.*\(3, 0\)"),
     "stats 0-d": (lambda: layer_norm_stats(2.0), ValueError, r"x must have shape"),
@@ -423,14 +423,14 @@ def test_numpy_bad_input_raises(name):
 
 
 BAD_MODULE_CALLS = {
-    "LN eps 0": (lambda: LayerNorm(4, eps=0.0), ValueError, r"LayerNorm: eps must be > 0.*0\.0"),
-    "LN eps nan": (lambda: LayerNorm(4, eps=float("nan")), ValueError, r"LayerNorm: eps must be > 0 and finite"),
+    "LN eps 0": (lambda: LayerNorm(4, eps=0.0), ValueError, r"LayerNorm: eps must be finite and > 0.*0\.0"),
+    "LN eps nan": (lambda: LayerNorm(4, eps=float("nan")), ValueError, r"LayerNorm: eps must be finite and > 0"),
     "LN shape 0": (lambda: LayerNorm(0), ValueError, r"normalized_shape must be one or more positive sizes"),
     "LN shape empty": (lambda: LayerNorm(()), ValueError, r"normalized_shape"),
-    "BN eps neg": (lambda: BatchNorm1d(4, eps=-1.0), ValueError, r"BatchNorm1d: eps must be > 0.*-1\.0"),
+    "BN eps neg": (lambda: BatchNorm1d(4, eps=-1.0), ValueError, r"BatchNorm1d: eps must be finite and > 0.*-1\.0"),
     "BN eps str": (lambda: BatchNorm1d(4, eps="x"), TypeError, r"BatchNorm1d: eps must be a real number"),
-    "BN features": (lambda: BatchNorm1d(0), ValueError, r"num_features must be a positive int, got 0"),
-    "BN momentum": (lambda: BatchNorm1d(4, momentum=1.5), ValueError, r"momentum must be in \[0, 1\] or None, got 1\.5"),
+    "BN features": (lambda: BatchNorm1d(0), ValueError, r"num_features must be an int >= 1, got 0"),
+    "BN momentum": (lambda: BatchNorm1d(4, momentum=1.5), ValueError, r"momentum must be finite and in \[0, 1\], got 1\.5; None.*is also accepted"),
     "LN wrong H": (lambda: LayerNorm(4)(torch.ones(2, 5)), ValueError,
                    r"trailing dims must equal normalized_shape \(4,\).*\(2, 5\)"),
     "LN wrong tuple": (lambda: LayerNorm((3, 4))(torch.ones(4, 3)), ValueError, r"\(3, 4\).*\(4, 3\)"),

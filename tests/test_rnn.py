@@ -375,6 +375,18 @@ def test_repr_and_dtype():
     assert GRUCell(3, 5, dtype=F64).weight_hh.dtype == F64
 
 
+@pytest.mark.parametrize("kind", CELLS)
+def test_run_sequence_is_the_cell_method(kind):
+    cell = our_cell(kind)
+    x = trandn(T, B, I)
+    out, state, trace = cell.run_sequence(x, record=True)
+    out2, state2, trace2 = run_sequence(cell, x, record=True)
+    torch.testing.assert_close(out, out2, rtol=0, atol=0)
+    assert set(trace) == set(trace2) == {"a_ih", *type(cell)._trace_keys}
+    for k in trace:
+        torch.testing.assert_close(trace[k], trace2[k], rtol=0, atol=0)
+
+
 # ---------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------
@@ -382,7 +394,7 @@ def test_repr_and_dtype():
 @pytest.mark.parametrize("kind", CELLS)
 def test_bad_norm(kind):
     for norm in ("batch", "Layer", True, "ln"):
-        with pytest.raises(ValueError, match="norm must be None"):
+        with pytest.raises(ValueError, match="norm must be one of None, 'layer'"):
             CELLS[kind](I, H, norm=norm)
 
 

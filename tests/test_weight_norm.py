@@ -264,10 +264,10 @@ def test_module_does_not_call_fused_kernels(monkeypatch):
 
 
 BAD_MODULE_CALLS = {
-    "in 0": (lambda: WeightNormLinear(0, 3), ValueError, r"WeightNormLinear: in_features must be a positive int, got 0"),
-    "out -1": (lambda: WeightNormLinear(3, -1), ValueError, r"out_features must be a positive int, got -1"),
-    "in float": (lambda: WeightNormLinear(2.0, 3), ValueError, r"in_features must be a positive int, got 2\.0"),
-    "in bool": (lambda: WeightNormLinear(True, 3), ValueError, r"in_features must be a positive int, got True"),
+    "in 0": (lambda: WeightNormLinear(0, 3), ValueError, r"WeightNormLinear: in_features must be an int >= 1, got 0"),
+    "out -1": (lambda: WeightNormLinear(3, -1), ValueError, r"out_features must be an int >= 1, got -1"),
+    "in float": (lambda: WeightNormLinear(2.0, 3), ValueError, r"in_features must be an int >= 1, got float 2\.0"),
+    "in bool": (lambda: WeightNormLinear(True, 3), ValueError, r"in_features must be an int >= 1, got bool True"),
     "wrong I": (lambda: WeightNormLinear(3, 2)(torch.ones(4, 5)), ValueError,
                 r"input must have shape \(\*, 3\), got \(4, 5\)"),
     "0-d": (lambda: WeightNormLinear(1, 2)(torch.tensor(1.0)), ValueError, r"\(\*, 1\), got \(\)"),

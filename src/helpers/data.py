@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 
 import numpy as np
 import torch
+
+from ._checks import check_choice, check_int, check_real
 
 __all__ = [
     "DIGITS_ORDERS",
@@ -46,16 +47,8 @@ DIGITS_ORDERS = {"rows": (8, 8), "pixels": (64, 1), "permuted": (64, 1)}
 ADDING_BASELINE_MSE = 1.0 / 6.0
 
 
-def _check_int(value, name, where, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{where}: {name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _generator(seed, where):
-    seed = _check_int(seed, "seed", where, 0)
+    seed = check_int(seed, "seed", where, lo=0)
     return torch.Generator().manual_seed(seed)
 
 
@@ -93,8 +86,8 @@ def pixel_permutation(seed=0, n=64):
         [0, 1, 2, 3, 4]
     """
     where = "pixel_permutation"
-    seed = _check_int(seed, "seed", where, 0)
-    n = _check_int(n, "n", where, 1)
+    seed = check_int(seed, "seed", where, lo=0)
+    n = check_int(n, "n", where, lo=1)
     return np.random.default_rng(seed).permutation(n).astype(np.int64)
 
 
@@ -130,11 +123,9 @@ def load_digits_sequences(order="rows", *, test_size=0.25, seed=0, permutation_s
         ((8, 1347, 8), (1347,), (8, 450, 8))
     """
     where = "load_digits_sequences"
-    if order not in DIGITS_ORDERS:
-        raise ValueError(f"{where}: order must be one of {sorted(DIGITS_ORDERS)}, got {order!r}")
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
-        raise ValueError(f"{where}: test_size must be a fraction in (0, 1), got {test_size!r}")
-    seed = _check_int(seed, "seed", where, 0)
+    order = check_choice(order, "order", DIGITS_ORDERS, where)
+    test_size = check_real(test_size, "test_size", where, 0, 1, lo_open=True, hi_open=True)
+    seed = check_int(seed, "seed", where, lo=0)
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"{where}: dtype must be a floating torch.dtype, got {dtype!r}")
     from sklearn.model_selection import train_test_split
@@ -191,8 +182,8 @@ def adding_problem(n, T, seed=0, *, dtype=torch.float32):
         ((10, 4, 2), (4,), [2.0, 2.0, 2.0, 2.0])
     """
     where = "adding_problem"
-    n = _check_int(n, "n", where, 1)
-    T = _check_int(T, "T", where, 2)
+    n = check_int(n, "n", where, lo=1)
+    T = check_int(T, "T", where, lo=2)
     g = _generator(seed, where)
     values = torch.rand(T, n, generator=g, dtype=torch.float64)  # (T, N), U(0, 1)
     half = T // 2
@@ -249,10 +240,10 @@ def copy_task(n, T, n_symbols=8, copy_len=10, seed=0, *, dtype=torch.float32):
         ([1, 0, 3, 3, 3, 3, 4, 3, 3], [3, 3, 3, 3, 3, 3, 3, 1, 0])
     """
     where = "copy_task"
-    n = _check_int(n, "n", where, 1)
-    T = _check_int(T, "T", where, 1)
-    S = _check_int(n_symbols, "n_symbols", where, 2)
-    K = _check_int(copy_len, "copy_len", where, 1)
+    n = check_int(n, "n", where, lo=1)
+    T = check_int(T, "T", where, lo=1)
+    S = check_int(n_symbols, "n_symbols", where, lo=2)
+    K = check_int(copy_len, "copy_len", where, lo=1)
     g = _generator(seed, where)
     blank, delimiter = S, S + 1
     L = T + 2 * K
@@ -288,13 +279,12 @@ def copy_task_baseline(T, n_symbols=8, copy_len=10, *, kind="memoryless"):
         (0.1733, 0.4601)
     """
     where = "copy_task_baseline"
-    T = _check_int(T, "T", where, 1)
-    S = _check_int(n_symbols, "n_symbols", where, 2)
-    K = _check_int(copy_len, "copy_len", where, 1)
+    T = check_int(T, "T", where, lo=1)
+    S = check_int(n_symbols, "n_symbols", where, lo=2)
+    K = check_int(copy_len, "copy_len", where, lo=1)
+    kind = check_choice(kind, "kind", ("memoryless", "constant"), where)
     L = T + 2 * K
     if kind == "memoryless":
         return K * math.log(S) / L
-    if kind == "constant":
-        p = (T + K) / L  # probability of the blank
-        return -p * math.log(p) - (1 - p) * math.log((1 - p) / S)
-    raise ValueError(f"{where}: kind must be 'memoryless' or 'constant', got {kind!r}")
+    p = (T + K) / L  # probability of the blank
+    return -p * math.log(p) - (1 - p) * math.log((1 - p) / S)

@@ -47,9 +47,10 @@ hidden units. Nothing runs at import.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
+
+from ._checks import check_choice, check_eps, check_int, check_real, float_array
 
 __all__ = [
     "NONLINEARITIES",
@@ -58,6 +59,8 @@ __all__ = [
     "spectral_radius",
     "scale_to_spectral_radius",
     "example_rnn",
+    "rnn_step",
+    "rnn_step_backward",
     "rnn_dynamics",
     "growth_rate",
 ]
@@ -78,40 +81,24 @@ OVERFLOW_LIMIT = 1e150
 # Checks
 # ---------------------------------------------------------------------------
 
-def _matrix(value, name, where, shape=None):
-    try:
-        a = np.array(value, dtype=np.float64)  # a copy: callers' arrays are never changed
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{where}: {name} must be an array of numbers ({err})") from None
-    ndim = 2 if shape is None else len(shape)
-    if a.ndim != ndim:
-        raise ValueError(f"{where}: {name} must have {ndim} dimension(s), got shape {a.shape}")
-    if shape is not None and any(s is not None and s != d for s, d in zip(shape, a.shape)):
-        want = tuple("?" if s is None else s for s in shape)
-        raise ValueError(f"{where}: {name} must have shape {want}, got {a.shape}")
-    if a.size == 0:
-        raise ValueError(f"{where}: {name} is empty, shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{where}: {name} must be finite")
-    return a
+def _array(value, name, shape, where):
+    """A finite, non-empty float64 copy of ``value`` (callers' arrays are never changed)."""
+    return float_array(value, name, where, shape=shape, dtype=np.float64, finite=True, nonempty=True, copy=True)
 
 
-def _positive_int(value, name, where):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{where}: {name} must be >= 1, got {value}")
-    return int(value)
+def _square(w, name, where):
+    """A finite, non-empty float64 square matrix ``(H, H)``."""
+    w = _array(w, name, ("H", "H"), where)
+    if w.shape[0] != w.shape[1]:
+        raise ValueError(f"{where}: {name} must be square (H, H), got shape {w.shape}")
+    return w
 
 
-def _real(value, name, where, *, positive=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or (positive and value <= 0) or value < 0:
-        need = "> 0" if positive else ">= 0"
-        raise ValueError(f"{where}: {name} must be finite and {need}, got {value!r}")
-    return value
+def _settings(norm, nonlinearity, eps, where):
+    """``(layer, tanh, eps)``: is there a layer norm, is ``f`` tanh, and the checked ``eps``."""
+    norm = check_choice(norm, "norm", NORMS, where)
+    tanh = check_choice(nonlinearity, "nonlinearity", NONLINEARITIES, where) == "tanh"
+    return norm == "layer", tanh, check_eps(eps, where)
 
 
 # ---------------------------------------------------------------------------
@@ -137,9 +124,7 @@ def spectral_radius(w):
         >>> spectral_radius([[0.0, 2.0], [0.5, 0.0]])  # eigenvalues +-1
         1.0
     """
-    w = _matrix(w, "w", "spectral_radius")
-    if w.shape[0] != w.shape[1]:
-        raise ValueError(f"spectral_radius: w must be square, got shape {w.shape}")
+    w = _square(w, "w", "spectral_radius")
     return float(np.abs(np.linalg.eigvals(w)).max())
 
 
@@ -164,8 +149,8 @@ def scale_to_spectral_radius(w, radius=1.0):
         3.0
     """
     where = "scale_to_spectral_radius"
-    w = _matrix(w, "w", where)
-    radius = _real(radius, "radius", where, positive=True)
+    w = _square(w, "w", where)
+    radius = check_real(radius, "radius", where, 0, lo_open=True)
     rho = spectral_radius(w)
     if rho < 1e-12 * max(1.0, float(np.abs(w).max())):
         raise ValueError(f"{where}: w has spectral radius {rho:.3g} (nilpotent): no multiple of it has radius {radius}")
@@ -206,12 +191,10 @@ def example_rnn(hidden=16, inputs=4, max_length=300, seed=0):
         ((8, 8), (10, 2), 1.0)
     """
     where = "example_rnn"
-    H = _positive_int(hidden, "hidden", where)
-    I = _positive_int(inputs, "inputs", where)
-    T = _positive_int(max_length, "max_length", where)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"{where}: seed must be an int >= 0, got {seed!r}")
-    rng = np.random.default_rng(int(seed))
+    H = check_int(hidden, "hidden", where, lo=1)
+    I = check_int(inputs, "inputs", where, lo=1)
+    T = check_int(max_length, "max_length", where, lo=1)
+    rng = np.random.default_rng(check_int(seed, "seed", where, lo=0))
     w_hh = np.round(rng.standard_normal((H, H)) / np.sqrt(H), 6)  # (H, H)
     w_xh = np.round(rng.standard_normal((H, I)) / np.sqrt(I), 6)  # (H, I)
     x = np.round(rng.standard_normal((T, I)), 6)  # (T, I)
@@ -256,23 +239,141 @@ def _norm(v):
     return m * math.sqrt(_seq_sum((v / m) * (v / m)))
 
 
+def _step(w_hh, w_xh, h, x_t, layer, tanh, eps):
+    """:func:`rnn_step` on checked arrays."""
+    a = _matvec(w_hh, h) + _matvec(w_xh, x_t)  # (H,): recurrent term + input term
+    if layer:
+        H = a.shape[0]
+        mu = _seq_sum(a) / H
+        var = _seq_sum((a - mu) * (a - mu)) / H  # biased variance
+        sigma = math.sqrt(var + eps)
+        a_hat = (a - mu) / sigma  # (H,)
+    else:
+        sigma, a_hat = 1.0, a
+    return (np.tanh(a_hat) if tanh else a_hat), a, a_hat, sigma
+
+
+def _step_backward(w_hh, delta, h, a_hat, sigma, layer, tanh):
+    """:func:`rnn_step_backward` on checked arrays."""
+    d = delta * (1.0 - h * h) if tanh else delta  # (H,) dL/da_hat_t; tanh' = 1 - tanh^2
+    if layer:
+        H = d.shape[0]
+        m1 = _seq_sum(d) / H
+        m2 = _seq_sum(d * a_hat) / H
+        d = (d - m1 - a_hat * m2) / sigma  # (H,) dL/da_t, chapter 1's backward pass
+    return _matvec(w_hh.T, d)  # (H,) W_hh^T dL/da_t, summed over i in order
+
+
+def rnn_step(w_hh, w_xh, h, x_t, *, norm=None, nonlinearity="tanh", eps=1e-5):
+    r"""One step forward: :math:`h_t = f(\hat a_t)` from :math:`h_{t-1}` = ``h`` and :math:`x_t`.
+
+    Args:
+        w_hh (array_like): :math:`W_{hh}`, ``(H, H)``.
+        w_xh (array_like): :math:`W_{xh}`, ``(H, I)``.
+        h (array_like): the previous state :math:`h_{t-1}`, ``(H,)``.
+        x_t (array_like): the input :math:`x_t`, ``(I,)``.
+        norm, nonlinearity, eps: as in :func:`rnn_dynamics`.
+
+    Returns:
+        ``(h_t, a_t, a_hat_t, sigma_t)``: the new state, the summed input and
+        the non-linearity's argument, each ``(H,)``, and :math:`\sigma_t` (1.0
+        without normalization).
+
+    Example::
+
+        >>> h, a, a_hat, sigma = rnn_step([[0.0, 1.0], [1.0, 0.0]], [[1.0], [-1.0]], [1.0, 2.0], [0.5],
+        ...                               norm="layer", nonlinearity="linear")
+        >>> a.tolist(), a_hat.round(4).tolist()  # a = (2 + 0.5, 1 - 0.5)
+        ([2.5, 0.5], [1.0, -1.0])
+    """
+    where = "rnn_step"
+    w_hh = _square(w_hh, "w_hh", where)
+    H = w_hh.shape[0]
+    w_xh, h = _array(w_xh, "w_xh", (H, "I"), where), _array(h, "h", (H,), where)
+    x_t = _array(x_t, "x_t", (w_xh.shape[1],), where)
+    return _step(w_hh, w_xh, h, x_t, *_settings(norm, nonlinearity, eps, where))
+
+
+def rnn_step_backward(w_hh, delta, h, a_hat, sigma, *, norm=None, nonlinearity="tanh"):
+    r"""One step back through time: :math:`\delta_{t-1} = J_t^\top \delta_t`.
+
+    Args:
+        w_hh (array_like): :math:`W_{hh}`, ``(H, H)``.
+        delta (array_like): :math:`\delta_t = \partial\mathcal L/\partial h_t`, ``(H,)``.
+        h, a_hat (array_like): :math:`h_t` and :math:`\hat a_t` from :func:`rnn_step`, ``(H,)``.
+        sigma (float): :math:`\sigma_t` from :func:`rnn_step`.
+        norm, nonlinearity: as in :func:`rnn_dynamics`.
+
+    Returns:
+        ndarray ``(H,)``: :math:`\delta_{t-1}`.
+
+    Example::
+
+        >>> rnn_step_backward([[0.0, 1.0], [1.0, 0.0]], [1.0, 0.0], [0.0, 0.0], [0.0, 0.0], 1.0).tolist()
+        [0.0, 1.0]
+    """
+    where = "rnn_step_backward"
+    w_hh = _square(w_hh, "w_hh", where)
+    H = w_hh.shape[0]
+    delta, h, a_hat = (_array(v, name, (H,), where) for v, name in ((delta, "delta"), (h, "h"), (a_hat, "a_hat")))
+    sigma = check_real(sigma, "sigma", where, 0, lo_open=True)
+    layer, tanh, _ = _settings(norm, nonlinearity, 1.0, where)
+    return _step_backward(w_hh, delta, h, a_hat, sigma, layer, tanh)
+
+
+def _teachers(teacher_h, teacher_delta, T, H, where):
+    """The teacher arrays, checked: ``(k, H)`` each, and at most ``T + 1`` states."""
+    if teacher_h is not None:
+        teacher_h = _array(teacher_h, "teacher_h", (None, H), where)
+        if teacher_h.shape[0] > T + 1:
+            raise ValueError(f"{where}: teacher_h has {teacher_h.shape[0]} states, more than T + 1 = {T + 1}")
+    if teacher_delta is not None:
+        teacher_delta = _array(teacher_delta, "teacher_delta", (None, H), where)
+    return teacher_h, teacher_delta
+
+
+def _enough(teacher, what, T, where):
+    """Refuse a teacher with fewer than ``T + 1`` rows, where ``T`` is the number of steps run."""
+    if teacher is not None and teacher.shape[0] < T + 1:
+        raise ValueError(f"{where}: teacher_{what} has {teacher.shape[0]} rows, but the run needs T + 1 = {T + 1}")
+
+
+def _forward(w_hh, w_xh, x, h0, settings, teacher_h, where):
+    """``[h_0, h_1, ...]`` and ``[(a_t, a_hat_t, sigma_t), ...]``, cut after a state beyond :data:`OVERFLOW_LIMIT`."""
+    hs, steps = [h0], []
+    for t in range(1, x.shape[0] + 1):
+        _enough(teacher_h, "h", t - 1, where)
+        h, *step = _step(w_hh, w_xh, hs[-1] if teacher_h is None else teacher_h[t - 1], x[t - 1], *settings)
+        hs.append(h)
+        steps.append(step)
+        if np.abs(h).max() > OVERFLOW_LIMIT:
+            break
+    return hs, steps
+
+
+def _backward(w_hh, r, hs, steps, settings, teacher_delta):
+    """``delta_0..delta_T`` ``(T + 1, H)`` from ``delta_T = r``; ``hs[t]`` is the state f' is taken at."""
+    deltas = [r]  # delta_T, delta_{T-1}, ..., delta_0
+    for t in range(len(steps), 0, -1):
+        d = deltas[-1] if teacher_delta is None else teacher_delta[t]  # (H,) dL/dh_t
+        _, a_hat, sigma = steps[t - 1]
+        deltas.append(_step_backward(w_hh, d, hs[t], a_hat, sigma, *settings[:2]))
+    return np.array(deltas[::-1])
+
+
 def rnn_dynamics(w_hh, w_xh, x, h0, readout, *, norm=None, nonlinearity="tanh", eps=1e-5,
                  length=None, teacher_h=None, teacher_delta=None):
     r"""Run the RNN forward over a sequence and back-propagate :math:`\mathcal L = r^\top h_T`.
 
-    See the module docstring for the equations. The weights are used as
-    given: to set the spectral radius :math:`\rho` and an input scale
-    :math:`s`, pass ``rho * w_hh`` and ``s * w_xh``.
-
-    Overflow: if an entry of some :math:`h_t` exceeds :data:`OVERFLOW_LIMIT`
-    in absolute value, the sequence is cut at that step -- it becomes the last
-    one, :math:`T = t`, the loss reads it out, and ``"overflow"`` is ``True``.
-    (With :math:`\rho \le 3`, :math:`T \le 300` and :func:`example_rnn`'s
-    weights, as in the explorable, this does not happen: the largest norms,
-    with linear units at :math:`\rho = 3` and :math:`T = 300`, are about
-    :math:`3 \times 10^{142}`.) The gradient can still underflow to exactly 0
-    when many saturated tanh units multiply it by :math:`f' \approx 0`; its
-    norm is then 0, never NaN.
+    The equations are in the module docstring; every step is :func:`rnn_step`,
+    and every step back :func:`rnn_step_backward`. The weights are used as
+    given: for a spectral radius :math:`\rho` and an input scale :math:`s`,
+    pass ``rho * w_hh`` and ``s * w_xh``. If an entry of some :math:`h_t`
+    exceeds :data:`OVERFLOW_LIMIT` in absolute value, the sequence is cut
+    there: :math:`T = t` and ``"overflow"`` is ``True`` (never with
+    :func:`example_rnn`'s weights, :math:`\rho \le 3` and :math:`T \le 300`).
+    The gradient can underflow to exactly 0 when saturated tanh units
+    multiply it by :math:`f' \approx 0`; its norm is then 0, never NaN.
 
     Args:
         w_hh (array_like): :math:`W_{hh}`, ``(H, H)``.
@@ -284,30 +385,18 @@ def rnn_dynamics(w_hh, w_xh, x, h0, readout, *, norm=None, nonlinearity="tanh", 
         nonlinearity (str): ``"linear"`` or ``"tanh"``. Default: ``"tanh"``
         eps (float): layer norm's :math:`\epsilon`, > 0. Default: 1e-5
         length (int or None): ``T``, at most ``T_x``; ``None`` uses all of ``x``.
-        teacher_h (array_like or None): ``(T + 1, H)`` states to step *from*:
-            step ``t`` computes :math:`h_t` from ``teacher_h[t - 1]`` instead of
-            from its own previous result, and the backward pass uses
-            ``teacher_h`` for :math:`f'`. Used to check another implementation
-            step by step. Default: ``None``
-        teacher_delta (array_like or None): ``(T + 1, H)`` gradients to step
-            from in the backward pass, likewise. Default: ``None``
+        teacher_h, teacher_delta (array_like or None): ``(T + 1, H)`` states and
+            gradients to step *from* instead of the run's own (teacher forcing,
+            also for :math:`f'`), to check another implementation step by step,
+            as the explorable's browser test does. Default: ``None``
 
     Returns:
-        dict with
-
-        * ``"h"``: ``(T + 1, H)`` states :math:`h_0, \dots, h_T`;
-        * ``"delta"``: ``(T + 1, H)`` gradients :math:`\delta_0, \dots, \delta_T` (:math:`\delta_T = r`);
-        * ``"h_norm"``, ``"grad_norm"``: ``(T + 1,)`` their Euclidean norms;
-        * ``"a"``, ``"a_hat"``: ``(T, H)`` summed inputs :math:`a_1..a_T` and
-          the non-linearity's arguments :math:`\hat a_1..\hat a_T`;
-        * ``"sigma"``: ``(T,)`` :math:`\sigma_t` (all ones without normalization);
-        * ``"length"``: ``T`` as run (smaller than asked after an overflow);
-        * ``"overflow"``: bool.
-
-    Raises:
-        TypeError, ValueError: for arrays of the wrong shape, non-finite
-            values, an unknown ``norm`` or ``nonlinearity``, ``eps <= 0``, or
-            ``length`` out of range.
+        dict with ``"h"`` and ``"delta"``, ``(T + 1, H)``: the states
+        :math:`h_0..h_T` and gradients :math:`\delta_0..\delta_T`
+        (:math:`\delta_T = r`); ``"h_norm"``, ``"grad_norm"``, ``(T + 1,)``:
+        their Euclidean norms; ``"a"``, ``"a_hat"``, ``(T, H)``: the summed
+        inputs and the non-linearity's arguments; ``"sigma"``, ``(T,)`` (ones
+        without normalization); ``"length"``: ``T`` as run; ``"overflow"``.
 
     Example::
 
@@ -318,89 +407,33 @@ def rnn_dynamics(w_hh, w_xh, x, h0, readout, *, norm=None, nonlinearity="tanh", 
         ((21, 4), 2.0)
     """
     where = "rnn_dynamics"
-    w_hh = _matrix(w_hh, "w_hh", where)
+    w_hh = _square(w_hh, "w_hh", where)
     H = w_hh.shape[0]
-    if w_hh.shape != (H, H):
-        raise ValueError(f"{where}: w_hh must be square (H, H), got shape {w_hh.shape}")
-    w_xh = _matrix(w_xh, "w_xh", where, (H, None))
-    I = w_xh.shape[1]
-    x = _matrix(x, "x", where, (None, I))
-    h0 = _matrix(h0, "h0", where, (H,))
-    r = _matrix(readout, "readout", where, (H,))
-    if norm not in NORMS:
-        raise ValueError(f"{where}: norm must be None or 'layer', got {norm!r}")
-    if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"{where}: nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
-    eps = _real(eps, "eps", where, positive=True)
-    T = x.shape[0] if length is None else _positive_int(length, "length", where)
-    if T > x.shape[0]:
-        raise ValueError(f"{where}: length {T} is longer than the input sequence ({x.shape[0]} steps)")
-    # A teacher needs a state (or gradient) for every step that can run: T + 1 of them,
-    # or fewer only if the run was cut by the overflow guard (checked again below).
-    if teacher_h is not None:
-        teacher_h = _matrix(teacher_h, "teacher_h", where, (None, H))
-        if teacher_h.shape[0] > T + 1:
-            raise ValueError(f"{where}: teacher_h has {teacher_h.shape[0]} states, more than T + 1 = {T + 1}")
-    if teacher_delta is not None:
-        teacher_delta = _matrix(teacher_delta, "teacher_delta", where, (None, H))
-    tanh = nonlinearity == "tanh"
+    w_xh, h0, r = (_array(v, name, shape, where) for v, name, shape in
+                   ((w_xh, "w_xh", (H, "I")), (h0, "h0", (H,)), (readout, "readout", (H,))))
+    x = _array(x, "x", ("T_x", w_xh.shape[1]), where)
+    settings = _settings(norm, nonlinearity, eps, where)  # (layer, tanh, eps)
+    T_x = x.shape[0]
+    T = T_x if length is None else check_int(length, "length", where, 1, T_x, hint=f"x has {T_x} steps")
+    teacher_h, teacher_delta = _teachers(teacher_h, teacher_delta, T, H, where)
 
-    # Forward: h_t = f(a_hat_t), a_t = W_hh h_{t-1} + W_xh x_t.
-    hs, as_, hats, sigmas = [h0], [], [], []
-    overflow = False
-    for t in range(1, T + 1):
-        if teacher_h is not None and t - 1 >= teacher_h.shape[0]:
-            raise ValueError(f"{where}: teacher_h has {teacher_h.shape[0]} states, but step {t} needs state {t - 1}")
-        prev = hs[-1] if teacher_h is None else teacher_h[t - 1]  # (H,)
-        a = _matvec(w_hh, prev) + _matvec(w_xh, x[t - 1])  # (H,): recurrent term + input term
-        if norm == "layer":
-            mu = _seq_sum(a) / H
-            var = _seq_sum((a - mu) * (a - mu)) / H  # biased variance
-            sigma = math.sqrt(var + eps)
-            a_hat = (a - mu) / sigma  # (H,)
-        else:
-            sigma, a_hat = 1.0, a
-        h = np.tanh(a_hat) if tanh else a_hat  # (H,)
-        hs.append(h)
-        as_.append(a)
-        hats.append(a_hat)
-        sigmas.append(sigma)
-        if np.abs(h).max() > OVERFLOW_LIMIT:
-            overflow = True
-            break
-    T = len(hs) - 1
+    hs, steps = _forward(w_hh, w_xh, x[:T], h0, settings, teacher_h, where)
+    T = len(steps)
+    _enough(teacher_h, "h", T, where)
+    _enough(teacher_delta, "delta", T, where)
+    delta_all = _backward(w_hh, r, hs if teacher_h is None else teacher_h, steps, settings, teacher_delta)
     h_all = np.array(hs)  # (T + 1, H)
-    if teacher_h is not None and teacher_h.shape[0] < T + 1:
-        raise ValueError(f"{where}: teacher_h has {teacher_h.shape[0]} states, {T + 1} are needed")
-    h_used = h_all if teacher_h is None else teacher_h[:T + 1]  # the states f' is taken at
-
-    # Backward: delta_T = r, delta_{t-1} = W_hh^T (dahat/da)^T (f'(a_hat_t) * delta_t).
-    deltas = [None] * (T + 1)
-    deltas[T] = r.copy()
-    if teacher_delta is not None and teacher_delta.shape[0] < T + 1:
-        raise ValueError(f"{where}: teacher_delta has {teacher_delta.shape[0]} gradients, {T + 1} are needed")
-    for t in range(T, 0, -1):
-        d = deltas[t] if teacher_delta is None else teacher_delta[t]  # (H,) dL/dh_t
-        if tanh:
-            h = h_used[t]
-            d = d * (1.0 - h * h)  # (H,) dL/da_hat_t; tanh' = 1 - tanh^2
-        if norm == "layer":
-            a_hat, sigma = hats[t - 1], sigmas[t - 1]
-            m1 = _seq_sum(d) / H
-            m2 = _seq_sum(d * a_hat) / H
-            d = (d - m1 - a_hat * m2) / sigma  # (H,) dL/da_t, chapter 1's backward pass
-        deltas[t - 1] = _matvec(w_hh.T, d)  # (H,) W_hh^T dL/da_t, summed over i in order
-    delta_all = np.array(deltas)  # (T + 1, H)
+    a, a_hat, sigma = (np.array(v) for v in zip(*steps))  # (T, H), (T, H), (T,)
     return {
         "h": h_all,
         "delta": delta_all,
         "h_norm": np.array([_norm(v) for v in h_all]),
         "grad_norm": np.array([_norm(v) for v in delta_all]),
-        "a": np.array(as_),
-        "a_hat": np.array(hats),
-        "sigma": np.array(sigmas),
+        "a": a,
+        "a_hat": a_hat,
+        "sigma": sigma,
         "length": T,
-        "overflow": overflow,
+        "overflow": bool(np.abs(h_all[-1]).max() > OVERFLOW_LIMIT),
     }
 
 
@@ -426,7 +459,7 @@ def growth_rate(norms, start=None, stop=None):
         2.0
     """
     where = "growth_rate"
-    n = _matrix(norms, "norms", where, (None,))[start:stop]
+    n = _array(norms, "norms", ("T",), where)[start:stop]
     if n.size < 2:
         raise ValueError(f"{where}: need at least two values in the window, got {n.size}")
     if (n <= 0).any():

@@ -36,12 +36,12 @@ Nothing runs at import; NumPy code is float64 throughout.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 
-from .norms import _as_float_array, layer_norm
+from ._checks import check_choice, check_eps, check_instance, check_int, check_real, check_tensor, float_array
+from .norms import layer_norm
 
 __all__ = [
     "effective_learning_rate",
@@ -56,38 +56,9 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------
-# Input checks
-# ---------------------------------------------------------------------------
-
-def _numpy(x, name, where):
-    """A float64 NumPy copy of an array_like or a (detached) torch tensor."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    return _as_float_array(x, name, where).astype(np.float64, copy=False)
-
-
-def _weight_matrix(w, name, where):
-    w = _numpy(w, name, where)
-    if w.ndim != 2 or 0 in w.shape:
-        raise ValueError(f"{where}: {name} must be a non-empty matrix of shape (H, I), got shape {w.shape}")
-    if not np.isfinite(w).all():
-        raise ValueError(f"{where}: {name} must be finite")
-    return w
-
-
-def _positive(value, name, where):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: {name} must be a real number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{where}: {name} must be finite and > 0, got {value!r}")
-    return float(value)
-
-
-def _count(value, name, where, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{where}: {name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
+def _matrix(w, name, shape, where):
+    """A finite, non-empty float64 matrix (a NumPy copy of a tensor); ``shape`` names its sizes."""
+    return float_array(w, name, where, shape=shape, dtype=np.float64, finite=True, nonempty=True)
 
 
 def _row_norm_sq(w, per_row):
@@ -130,8 +101,8 @@ def effective_learning_rate(lr, weight, per_row=False):
         0.001
     """
     where = "effective_learning_rate"
-    lr = _positive(lr, "lr", where)
-    w = _weight_matrix(weight, "weight", where)
+    lr = check_real(lr, "lr", where, 0, lo_open=True)
+    w = _matrix(weight, "weight", ("H", "I"), where)
     sq = _row_norm_sq(w, per_row)
     if np.any(np.asarray(sq) == 0):
         raise ValueError(f"{where}: weight (or one of its rows) is all zeros, so it has no direction")
@@ -164,8 +135,8 @@ def weight_grad_cosine(weight, grad, per_row=False):
         0.0
     """
     where = "weight_grad_cosine"
-    w = _weight_matrix(weight, "weight", where)
-    g = _weight_matrix(grad, "grad", where)
+    w = _matrix(weight, "weight", ("H", "I"), where)
+    g = _matrix(grad, "grad", ("H", "I"), where)
     if g.shape != w.shape:
         raise ValueError(f"{where}: grad must have the shape of weight {w.shape}, got {g.shape}")
     dot = (w * g).sum(-1) if per_row else float((w * g).sum())
@@ -215,11 +186,10 @@ def toy_regression_problem(seed=0, n=8, inputs=3, hidden=4, noise=0.8, eps=1e-5)
         1.0
     """
     where = "toy_regression_problem"
-    n = _count(n, "n", where)
-    inputs = _count(inputs, "inputs", where)
-    hidden = _count(hidden, "hidden", where, minimum=2)
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"{where}: noise must be a finite number >= 0, got {noise!r}")
+    n = check_int(n, "n", where, lo=1)
+    inputs = check_int(inputs, "inputs", where, lo=1)
+    hidden = check_int(hidden, "hidden", where, lo=2)
+    noise = check_real(noise, "noise", where, 0)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, inputs)).round(2)  # (N, I)
     teacher = rng.standard_normal((hidden, inputs)).round(2)  # (H, I)
@@ -231,15 +201,15 @@ def toy_regression_problem(seed=0, n=8, inputs=3, hidden=4, noise=0.8, eps=1e-5)
 
 
 def _check_problem(W, X, T, eps, where):
-    W = _weight_matrix(W, "W", where)
-    X = _weight_matrix(X, "X", where)
-    T = _weight_matrix(T, "T", where)
+    W = _matrix(W, "W", ("H", "I"), where)
+    X = _matrix(X, "X", ("N", "I"), where)
+    T = _matrix(T, "T", ("N", "H"), where)
     if X.shape[1] != W.shape[1] or T.shape != (X.shape[0], W.shape[0]):
         raise ValueError(
             f"{where}: need W (H, I), X (N, I), T (N, H) with matching sizes, got "
             f"W {W.shape}, X {X.shape}, T {T.shape}"
         )
-    return W, X, T, _positive(eps, "eps", where)
+    return W, X, T, check_eps(eps, where)
 
 
 def ln_regression_loss_and_grad(W, X, T, eps=1e-5):
@@ -322,10 +292,9 @@ def gd_trajectory(W0, X, T, lr, steps, eps=1e-5, mode="full"):
     """
     where = "gd_trajectory"
     W, X, T, eps = _check_problem(W0, X, T, eps, where)
-    lr = _positive(lr, "lr", where)
-    steps = _count(steps, "steps", where, minimum=0)
-    if mode not in MODES:
-        raise ValueError(f"{where}: mode must be one of {MODES}, got {mode!r}")
+    lr = check_real(lr, "lr", where, 0, lo_open=True)
+    steps = check_int(steps, "steps", where, lo=0)
+    mode = check_choice(mode, "mode", MODES, where)
     N = X.shape[0]
     keys = ("norm", "predicted_norm", "effective_lr", "loss", "grad_norm", "cosine")
     out = {k: np.empty(steps + 1) for k in keys}
@@ -354,8 +323,7 @@ def gd_trajectory(W0, X, T, lr, steps, eps=1e-5, mode="full"):
 # ---------------------------------------------------------------------------
 
 def _logits_matrix(z, name, where):
-    if not isinstance(z, torch.Tensor):
-        raise TypeError(f"{where}: {name} must be a torch.Tensor, got {type(z).__name__}")
+    check_tensor(z, name, where, floating=False)
     if z.dim() != 2 or z.shape[1] < 2:
         raise ValueError(f"{where}: {name} must have shape (N, C) with C >= 2 classes, got {tuple(z.shape)}")
     return z
@@ -480,17 +448,16 @@ def track_sgd(model, weight, X, y, *, lr, steps, batch_size, seed=0, lr_weight=N
         * ``"lr_weight"`` -- the learning rate ``weight`` was trained with.
     """
     where = "track_sgd"
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"{where}: model must be a torch.nn.Module, got {type(model).__name__}")
+    check_instance(model, torch.nn.Module, "model", where, "a torch.nn.Module")
     params = list(model.parameters())
     if not any(p is weight for p in params):
         raise ValueError(f"{where}: weight must be one of model's parameters")
     if weight.dim() != 2:
         raise ValueError(f"{where}: weight must be 2-d (H, I), got shape {tuple(weight.shape)}")
-    lr = _positive(lr, "lr", where)
-    lr_w = lr if lr_weight is None else _positive(lr_weight, "lr_weight", where)
-    steps = _count(steps, "steps", where)
-    batch_size = _count(batch_size, "batch_size", where)
+    lr = check_real(lr, "lr", where, 0, lo_open=True)
+    lr_w = lr if lr_weight is None else check_real(lr_weight, "lr_weight", where, 0, lo_open=True)
+    steps = check_int(steps, "steps", where, lo=1)
+    batch_size = check_int(batch_size, "batch_size", where, lo=1)
     if not (isinstance(X, torch.Tensor) and isinstance(y, torch.Tensor)) or X.shape[0] != y.shape[0] or X.shape[0] == 0:
         raise ValueError(f"{where}: X and y must be tensors with the same, non-zero number of rows")
     gen = torch.Generator().manual_seed(int(seed))

@@ -69,13 +69,13 @@ seeded by the caller. Everything is float64.
 """
 
 import math
-import numbers
 from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
 
-from .norms import _as_float_array, batch_norm, layer_norm, weight_norm
+from ._checks import check_choice, check_int, check_real, float_array
+from .norms import batch_norm, layer_norm, weight_norm
 
 __all__ = [
     "METHODS",
@@ -162,48 +162,34 @@ DELTA, EPS, RTOL, ATOL = 3.7, 1e-20, 1e-8, 1e-12
 # Input checks
 # ---------------------------------------------------------------------------
 
-def _check_name(name, valid, what, where):
-    if not isinstance(name, str) or name not in valid:
-        raise ValueError(f"{where}: unknown {what} {name!r}; valid names: {', '.join(map(repr, valid))}")
-    return name
+_DELTA_HINT = ("the paper's re-scalings are by a positive scalar (a negative one flips the sign of every "
+               "normalized output)")
 
 
 def _check_delta(delta, where):
-    if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
-        raise TypeError(f"{where}: delta must be a real number, got {type(delta).__name__} {delta!r}")
-    if not math.isfinite(delta) or delta <= 0:
-        raise ValueError(
-            f"{where}: delta must be finite and > 0, got {delta!r}; the paper's re-scalings are by a "
-            f"positive scalar (a negative one flips the sign of every normalized output)"
-        )
-    return float(delta)
+    return check_real(delta, "delta", where, 0, lo_open=True, hint=_DELTA_HINT)
 
 
 def _matrix(a, name, shape, where):
-    """``a`` as a float64 matrix; ``shape`` is its symbolic shape, e.g. ``"(H, I)"``."""
-    a = _as_float_array(a, name, where).astype(np.float64, copy=False)
-    if a.ndim != 2 or 0 in a.shape:
-        raise ValueError(f"{where}: {name} must be a non-empty matrix of shape {shape}, got shape {a.shape}")
-    return a
+    """``a`` as a non-empty float64 matrix; ``shape`` names its sizes, e.g. ``("H", "I")``."""
+    return float_array(a, name, where, shape=shape, dtype=np.float64, nonempty=True)
 
 
 def _vector(gamma, size, where):
     if gamma is None:
         raise ValueError(f"{where}: this transformation needs gamma, a vector of shape (I,) = ({size},)")
-    gamma = _as_float_array(gamma, "gamma", where).astype(np.float64, copy=False)
+    gamma = float_array(gamma, "gamma", where, dtype=np.float64)
     if gamma.shape != (size,):
         raise ValueError(f"{where}: gamma must have shape (I,) = ({size},), got gamma.shape = {gamma.shape}")
     return gamma
 
 
 def _index(index, size, what, where):
-    if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not 0 <= index < size:
-        raise ValueError(f"{where}: {what} index must be an int in [0, {size}), got {index!r}")
-    return int(index)
+    return check_int(index, f"{what} index", where, 0, size - 1)
 
 
 def _layer(W, X, where):
-    W, X = _matrix(W, "W", "(H, I)", where), _matrix(X, "X", "(B, I)", where)
+    W, X = _matrix(W, "W", ("H", "I"), where), _matrix(X, "X", ("B", "I"), where)
     if W.shape[1] != X.shape[1]:
         raise ValueError(
             f"{where}: W (H, I) and X (B, I) must have the same input size I, "
@@ -227,7 +213,7 @@ def rescale_weight_matrix(W, delta):
         - W, Output: :math:`(H, I)`
     """
     where = "rescale_weight_matrix"
-    return _check_delta(delta, where) * _matrix(W, "W", "(H, I)", where)  # (H, I)
+    return _check_delta(delta, where) * _matrix(W, "W", ("H", "I"), where)  # (H, I)
 
 
 def recenter_weight_matrix(W, gamma, delta=1.0):
@@ -250,7 +236,7 @@ def recenter_weight_matrix(W, gamma, delta=1.0):
     """
     where = "recenter_weight_matrix"
     delta = _check_delta(delta, where)
-    W = _matrix(W, "W", "(H, I)", where)
+    W = _matrix(W, "W", ("H", "I"), where)
     gamma = _vector(gamma, W.shape[1], where)
     return delta * W + gamma[None, :]  # (H, I) + (1, I)
 
@@ -268,7 +254,7 @@ def rescale_weight_vector(W, i, delta):
     """
     where = "rescale_weight_vector"
     delta = _check_delta(delta, where)
-    W = _matrix(W, "W", "(H, I)", where).copy()
+    W = _matrix(W, "W", ("H", "I"), where).copy()
     W[_index(i, W.shape[0], "unit (row of W)", where)] *= delta  # (I,)
     return W
 
@@ -280,7 +266,7 @@ def rescale_dataset(X, delta):
         - X, Output: :math:`(B, I)`
     """
     where = "rescale_dataset"
-    return _check_delta(delta, where) * _matrix(X, "X", "(B, I)", where)  # (B, I)
+    return _check_delta(delta, where) * _matrix(X, "X", ("B", "I"), where)  # (B, I)
 
 
 def recenter_dataset(X, gamma):
@@ -295,7 +281,7 @@ def recenter_dataset(X, gamma):
         - gamma: :math:`(I,)`
     """
     where = "recenter_dataset"
-    X = _matrix(X, "X", "(B, I)", where)
+    X = _matrix(X, "X", ("B", "I"), where)
     return X + _vector(gamma, X.shape[1], where)[None, :]  # (B, I) + (1, I)
 
 
@@ -307,7 +293,7 @@ def rescale_training_case(X, n, delta):
     """
     where = "rescale_training_case"
     delta = _check_delta(delta, where)
-    X = _matrix(X, "X", "(B, I)", where).copy()
+    X = _matrix(X, "X", ("B", "I"), where).copy()
     X[_index(n, X.shape[0], "training case (row of X)", where)] *= delta  # (I,)
     return X
 
@@ -332,7 +318,7 @@ def transform(transformation, W, X, *, delta=DELTA, gamma=None, index=0):
     The untouched one of ``W`` and ``X`` is returned as a float64 array, unchanged.
     """
     where = "transform"
-    _check_name(transformation, TRANSFORMATIONS, "transformation", where)
+    check_choice(transformation, "transformation", TRANSFORMATIONS, where)
     W, X = _layer(W, X, where)
     if transformation == "weight matrix re-scaling":
         return rescale_weight_matrix(W, delta), X
@@ -385,7 +371,7 @@ def normalized_output(method, W, X, eps=EPS):
         [[1.0, 2.0, 2.1213], [3.0, 5.0, 5.6569]]
     """
     where = "normalized_output"
-    _check_name(method, METHODS, "method", where)
+    check_choice(method, "method", METHODS, where)
     W, X = _layer(W, X, where)
     if method == "weight norm":
         return weight_norm(X, W)  # (B, H)
@@ -431,7 +417,7 @@ def is_invariant(method, transformation, W, X, *, delta=DELTA, gamma=None, index
         bool
     """
     where = "is_invariant"
-    _check_name(method, METHODS, "method", where)
+    check_choice(method, "method", METHODS, where)
     W, X = _layer(W, X, where)
     W2, X2 = transform(transformation, W, X, delta=delta, gamma=gamma, index=index)
     change, scale = _compare(normalized_output(method, W, X, eps), normalized_output(method, W2, X2, eps))
@@ -440,13 +426,11 @@ def is_invariant(method, transformation, W, X, *, delta=DELTA, gamma=None, index
 
 def _random_layer(seed, B, I, H, where):
     """A seeded layer: ``W`` (H, I) with entries N(0, 1/I), ``X`` (B, I) N(0, 1), ``gamma`` (I,) N(0, 1)."""
-    for name, size, least in (("B", B, 3), ("I", I, 2), ("H", H, 3)):
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < least:
-            raise ValueError(
-                f"{where}: {name} must be an int >= {least}, got {size!r}; with fewer, batch or layer "
-                f"normalized outputs are only +-1 signs (B or H = 2) or re-centering W is a re-scaling "
-                f"(I = 1), and the table degenerates"
-            )
+    hint = ("with fewer, batch or layer normalized outputs are only +-1 signs (B or H = 2) or "
+            "re-centering W is a re-scaling (I = 1), and the table degenerates")
+    B = check_int(B, "B", where, lo=3, hint=hint)
+    I = check_int(I, "I", where, lo=2, hint=hint)
+    H = check_int(H, "H", where, lo=3, hint=hint)
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((H, I)) / math.sqrt(I)  # (H, I): summed inputs of variance ~1
     X = rng.standard_normal((B, I))  # (B, I)
@@ -542,8 +526,8 @@ def counterexample(method, transformation, seed=0):
         True
     """
     where = "counterexample"
-    _check_name(method, METHODS, "method", where)
-    _check_name(transformation, TRANSFORMATIONS, "transformation", where)
+    check_choice(method, "method", METHODS, where)
+    check_choice(transformation, "transformation", TRANSFORMATIONS, where)
     if PAPER_TABLE_1[method, transformation]:
         raise ValueError(
             f"{where}: {method} is invariant to {transformation} (Table 1), so there is no "

@@ -44,6 +44,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._checks import check_eps, check_int, check_real, check_tensor, float_array
+
 __all__ = [
     "layer_norm",
     "layer_norm_stats",
@@ -60,36 +62,11 @@ __all__ = [
 # Input checks shared by everything below
 # ---------------------------------------------------------------------------
 
-def _check_eps(eps, where):
-    """Return ``eps`` unchanged, or raise if it is not a finite number > 0."""
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"{where}: eps must be a real number, got {type(eps).__name__} {eps!r}")
-    if not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"{where}: eps must be > 0 and finite, got {eps!r}")
-    return eps
-
-
-def _as_float_array(x, name, where):
-    """``np.asarray(x)`` with floats kept as they are and ints/bools made float64."""
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError) as err:  # e.g. ragged nested lists
-        raise TypeError(f"{where}: {name} must be a numeric array, got {type(x).__name__} ({err})") from None
-    if a.dtype.kind in "biu":
-        return a.astype(np.float64)
-    if a.dtype.kind != "f":
-        raise TypeError(
-            f"{where}: {name} must be a real numeric array, got dtype {a.dtype} "
-            f"from {type(x).__name__}"
-        )
-    return a
-
-
 def _affine_param(p, name, x, axes, where):
     """Check a gain/bias against ``x.shape[axes]``, cast to x's dtype; ``None`` passes through."""
     if p is None:
         return None
-    p = _as_float_array(p, name, where).astype(x.dtype, copy=False)
+    p = float_array(p, name, where).astype(x.dtype, copy=False)
     if p.shape != x.shape[axes]:
         raise ValueError(
             f"{where}: {name} must have shape {x.shape[axes]} to match x.shape = {x.shape}, "
@@ -154,8 +131,8 @@ def layer_norm_stats(x, eps=1e-5):
         ([[2.0]], 0.8165)
     """
     where = "layer_norm_stats"
-    eps = _check_eps(eps, where)
-    x = _as_float_array(x, "x", where)
+    eps = check_eps(eps, where)
+    x = float_array(x, "x", where)
     _check_rows(x, where)
     return _moments(x, -1, eps, where)
 
@@ -194,8 +171,8 @@ def layer_norm(x, gain=None, bias=None, eps=1e-5):
         [[-1.2247, 0.0, 1.2247], [-1.2247, 0.0, 1.2247]]
     """
     where = "layer_norm"
-    eps = _check_eps(eps, where)
-    x = _as_float_array(x, "x", where)
+    eps = check_eps(eps, where)
+    x = float_array(x, "x", where)
     _check_rows(x, where)
     gain = _affine_param(gain, "gain", x, slice(-1, None), where)
     bias = _affine_param(bias, "bias", x, slice(-1, None), where)
@@ -240,8 +217,8 @@ def batch_norm(x, gain=None, bias=None, eps=1e-5):
         [[-1.0, -1.0], [1.0, 1.0]]
     """
     where = "batch_norm"
-    eps = _check_eps(eps, where)
-    x = _as_float_array(x, "x", where)
+    eps = check_eps(eps, where)
+    x = float_array(x, "x", where)
     if x.ndim < 2:
         raise ValueError(f"{where}: x must have shape (B, H, ...) with at least 2 dimensions, got shape {x.shape}")
     if x.shape[0] < 2:
@@ -302,9 +279,9 @@ def layer_norm_backward(dy, x, gain=None, eps=1e-5):
         ([[0.0, 0.0, 0.0]], [1.0, 1.0, 1.0])
     """
     where = "layer_norm_backward"
-    eps = _check_eps(eps, where)
-    x = _as_float_array(x, "x", where)
-    dy = _as_float_array(dy, "dy", where).astype(x.dtype, copy=False)
+    eps = check_eps(eps, where)
+    x = float_array(x, "x", where)
+    dy = float_array(dy, "dy", where).astype(x.dtype, copy=False)
     _check_rows(x, where)
     if dy.shape != x.shape:
         raise ValueError(f"{where}: dy must have the same shape as x, got dy.shape = {dy.shape}, x.shape = {x.shape}")
@@ -343,7 +320,7 @@ def _unit_param(p, name, weight, where):
     """Check a per-unit gain/bias against ``weight.shape[0] = H``; ``None`` passes through."""
     if p is None:
         return None
-    p = _as_float_array(p, name, where).astype(weight.dtype, copy=False)
+    p = float_array(p, name, where).astype(weight.dtype, copy=False)
     if p.shape != weight.shape[:1]:
         raise ValueError(
             f"{where}: {name} must have shape (H,) = {weight.shape[:1]} to match weight.shape = "
@@ -392,8 +369,8 @@ def weight_norm(x, weight, gain=None, bias=None):
         [[2.2, -2.0]]
     """
     where = "weight_norm"
-    x = _as_float_array(x, "x", where)
-    weight = _as_float_array(weight, "weight", where)
+    x = float_array(x, "x", where)
+    weight = float_array(weight, "weight", where)
     dtype = np.result_type(x.dtype, weight.dtype)
     x, weight = x.astype(dtype, copy=False), weight.astype(dtype, copy=False)
     if weight.ndim != 2 or weight.shape[0] == 0 or weight.shape[1] == 0:
@@ -415,13 +392,6 @@ def weight_norm(x, weight, gain=None, bias=None):
 # ---------------------------------------------------------------------------
 # Torch modules from primitive ops
 # ---------------------------------------------------------------------------
-
-def _check_tensor(x, where):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{where}: input must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{where}: input must be a floating-point tensor, got dtype {x.dtype}")
-
 
 class LayerNorm(nn.Module):
     r"""Layer normalization over the last ``D`` dims, from primitive tensor ops.
@@ -468,7 +438,8 @@ class LayerNorm(nn.Module):
         self.normalized_shape = tuple(int(n) for n in normalized_shape)
         if not self.normalized_shape or min(self.normalized_shape) < 1:
             raise ValueError(f"LayerNorm: normalized_shape must be one or more positive sizes, got {normalized_shape!r}")
-        self.eps = _check_eps(eps, "LayerNorm")
+        check_eps(eps, "LayerNorm")
+        self.eps = eps  # as given, like torch (its repr shows it)
         self.elementwise_affine = elementwise_affine
         factory = {"device": device, "dtype": dtype}
         self.register_parameter("weight", None)  # absent unless elementwise_affine, as in torch
@@ -487,7 +458,7 @@ class LayerNorm(nn.Module):
             nn.init.zeros_(self.bias)
 
     def forward(self, x):
-        _check_tensor(x, "LayerNorm")
+        check_tensor(x, "input", "LayerNorm")
         d = len(self.normalized_shape)
         if x.dim() < d or tuple(x.shape[-d:]) != self.normalized_shape:
             raise ValueError(
@@ -562,12 +533,11 @@ class BatchNorm1d(nn.Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, numbers.Integral) or num_features < 1:
-            raise ValueError(f"BatchNorm1d: num_features must be a positive int, got {num_features!r}")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum!r}")
-        self.num_features = int(num_features)
-        self.eps = _check_eps(eps, "BatchNorm1d")
+        self.num_features = check_int(num_features, "num_features", "BatchNorm1d", lo=1)
+        if momentum is not None:
+            check_real(momentum, "momentum", "BatchNorm1d", 0, 1, hint="None (a cumulative average) is also accepted")
+        check_eps(eps, "BatchNorm1d")
+        self.eps = eps  # as given, like torch (its repr shows it)
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
@@ -575,12 +545,12 @@ class BatchNorm1d(nn.Module):
         self.register_parameter("weight", None)  # absent unless affine, as in torch
         self.register_parameter("bias", None)
         if affine:
-            self.weight = nn.Parameter(torch.empty(num_features, **factory))
+            self.weight = nn.Parameter(torch.empty(self.num_features, **factory))
             if bias:
-                self.bias = nn.Parameter(torch.empty(num_features, **factory))
+                self.bias = nn.Parameter(torch.empty(self.num_features, **factory))
         if track_running_stats:
-            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
-            self.register_buffer("running_var", torch.ones(num_features, **factory))
+            self.register_buffer("running_mean", torch.zeros(self.num_features, **factory))
+            self.register_buffer("running_var", torch.ones(self.num_features, **factory))
             self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device))
         else:
             for name in ("running_mean", "running_var", "num_batches_tracked"):
@@ -603,7 +573,7 @@ class BatchNorm1d(nn.Module):
             nn.init.zeros_(self.bias)
 
     def forward(self, x):
-        _check_tensor(x, "BatchNorm1d")
+        check_tensor(x, "input", "BatchNorm1d")
         if x.dim() not in (2, 3) or x.shape[1] != self.num_features:
             raise ValueError(
                 f"BatchNorm1d: expected input of shape (B, {self.num_features}) or "
@@ -707,10 +677,8 @@ class WeightNormLinear(nn.Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
-        for name, n in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-                raise ValueError(f"WeightNormLinear: {name} must be a positive int, got {n!r}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = check_int(in_features, "in_features", "WeightNormLinear", lo=1)
+        self.out_features = check_int(out_features, "out_features", "WeightNormLinear", lo=1)
         factory = {"device": device, "dtype": dtype}
         self.weight_g = nn.Parameter(torch.empty(self.out_features, 1, **factory))  # (H, 1)
         self.weight_v = nn.Parameter(torch.empty(self.out_features, self.in_features, **factory))  # (H, I)
@@ -742,7 +710,7 @@ class WeightNormLinear(nn.Module):
         return self.weight_g * (self.weight_v / norm)  # (H, I)
 
     def forward(self, x):
-        _check_tensor(x, "WeightNormLinear")
+        check_tensor(x, "input", "WeightNormLinear")
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"WeightNormLinear: input must have shape (*, {self.in_features}), got {tuple(x.shape)}"

@@ -44,6 +44,7 @@ import time
 
 import torch
 
+from ._checks import check_choice
 from .data import adding_problem, load_digits_sequences
 from .repro import BUDGETS, budget, pick_device, seed_everything
 from .rnn import GRUCell, LSTMCell, SequenceClassifier, SequenceRegressor
@@ -105,18 +106,6 @@ _FULL = {
 }
 
 
-def _check_task(task, where):
-    if task not in TASKS:
-        raise ValueError(f"{where}: task must be one of {sorted(TASKS)}, got {task!r}")
-    return task
-
-
-def _check_model(model, where):
-    if model not in MODELS:
-        raise ValueError(f"{where}: model must be one of {sorted(MODELS)}, got {model!r}")
-    return model
-
-
 def experiment_sizes(task, which=None):
     """``steps``, ``hidden``, ``batch_size`` and ``log_every`` of one task at one budget.
 
@@ -143,10 +132,8 @@ def experiment_sizes(task, which=None):
         {'steps': 150, 'hidden': 32, 'batch_size': 64, 'log_every': 15}
     """
     where = "experiment_sizes"
-    _check_task(task, where)
-    which = budget() if which is None else which
-    if which not in BUDGETS:
-        raise ValueError(f"{where}: budget must be one of {BUDGETS} or None, got {which!r}")
+    task = check_choice(task, "task", TASKS, where)
+    which = budget() if which is None else check_choice(which, "budget", BUDGETS, where, hint="or None")
     family = "pixels" if task.startswith("pixels") else task
     if which == "full":
         return dict(_FULL[family])
@@ -171,7 +158,7 @@ def task_data(task, dtype=torch.float32):
         >>> tuple(x.shape), x[:, :, 1].unique().tolist()
         ((64, 1347, 2), [1.0])
     """
-    _check_task(task, "task_data")
+    task = check_choice(task, "task", TASKS, "task_data")
     if task == "adding":
         T = TASKS["adding"]["T"]
         return adding_problem(10000, T, seed=0, dtype=dtype), adding_problem(1000, T, seed=1, dtype=dtype)
@@ -204,8 +191,8 @@ def build_model(task, model, hidden, seed=0):
         :class:`~helpers.rnn.SequenceClassifier` with 10 classes (digits), float32, on the CPU.
     """
     where = "build_model"
-    _check_task(task, where)
-    cell_cls, norm = MODELS[_check_model(model, where)]
+    task = check_choice(task, "task", TASKS, where)
+    cell_cls, norm = MODELS[check_choice(model, "model", MODELS, where)]
     seed_everything(seed)
     cell = cell_cls(TASKS[task]["input_size"], hidden, norm=norm)
     if TASKS[task]["task"] == "regress":
@@ -236,8 +223,8 @@ def train_run(task, model, sizes=None, *, device=None, seed=0, progress=True, da
         digits, test accuracy at every log point.
     """
     where = "train_run"
-    _check_task(task, where)
-    _check_model(model, where)
+    task = check_choice(task, "task", TASKS, where)
+    model = check_choice(model, "model", MODELS, where)
     sizes = experiment_sizes(task) if sizes is None else dict(sizes)
     missing = {"steps", "hidden", "batch_size", "log_every"} - set(sizes)
     if missing:
@@ -343,8 +330,7 @@ def generate(which="full", path=DEFAULT_PATH, *, device=None, experiments=EXPERI
     Returns:
         (runs, metadata) as :func:`load` returns them.
     """
-    if which not in BUDGETS:
-        raise ValueError(f"generate: which must be one of {BUDGETS}, got {which!r}")
+    which = check_choice(which, "which", BUDGETS, "generate")
     device = pick_device() if device is None else torch.device(device)
     threads_before = torch.get_num_threads()
     if num_threads is not None:
@@ -360,8 +346,8 @@ def _generate(which, path, device, experiments, seed, progress):
     start = time.perf_counter()
     cache = {}
     for task, model in experiments:
-        _check_task(task, "generate")
-        _check_model(model, "generate")
+        task = check_choice(task, "task", TASKS, "generate")
+        model = check_choice(model, "model", MODELS, "generate")
         if task not in cache:
             cache[task] = task_data(task)
         s = experiment_sizes(task, which)

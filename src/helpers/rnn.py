@@ -16,8 +16,9 @@ switched on with ``norm="layer"``:
 The normalization statistics are recomputed at every time step, for every
 sequence on its own; the gains and biases are shared over time steps.
 
-Then the sequence level: :func:`run_sequence` (and the module :class:`RNN`)
-runs any of the cells over a time-major input ``(T, B, I)``, and can record
+Then the sequence level: every cell's ``run_sequence`` method (also the
+function :func:`run_sequence` and the module :class:`RNN`) runs it over a
+time-major input ``(T, B, I)``, and can record
 the pre-activations at every step; :class:`SequenceClassifier` and
 :class:`SequenceRegressor` put a linear read-out on top.
 
@@ -38,11 +39,11 @@ in ``torch.nn.RNNCell(bias=False)``) -- see the cells' docstrings.
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 from torch import nn
 
+from ._checks import check_choice, check_instance, check_int, check_tensor
 from .norms import LayerNorm
 
 __all__ = [
@@ -64,40 +65,25 @@ NORMS = (None, "layer")
 # Shared machinery
 # ---------------------------------------------------------------------------
 
-def _check_size(value, name, where):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{where}: {name} must be >= 1, got {value}")
-    return int(value)
-
-
-def _check_norm(norm, where):
-    if not (norm is None or (isinstance(norm, str) and norm == "layer")):
-        raise ValueError(
-            f"{where}: norm must be None (no normalization) or 'layer' (layer normalization), "
-            f"got {norm!r}"
-        )
-    return norm
-
-
 class _Cell(nn.Module):
-    """What the three cells share: parameters, init, input checks, torch import.
+    """What the three cells share: parameters, init, input checks, running a sequence, torch import.
 
-    A subclass sets ``_gates`` (G) and ``_torch_types`` and implements
+    A subclass sets ``_gates`` (G), ``_torch_types`` and ``_trace_keys`` and implements
     :meth:`_make_norms`, :meth:`_input_term` and :meth:`_step`.
     """
 
     _gates = 1
     _torch_types: tuple = ()
+    _trace_keys: tuple = ()  # what _step records when asked, see run_sequence
     _has_cell_state = False
 
     def __init__(self, input_size, hidden_size, norm=None, eps=1e-5, device=None, dtype=None):
         super().__init__()
         where = type(self).__name__
-        self.input_size = _check_size(input_size, "input_size", where)
-        self.hidden_size = _check_size(hidden_size, "hidden_size", where)
-        self.norm = _check_norm(norm, where)
+        self.input_size = check_int(input_size, "input_size", where, lo=1)
+        self.hidden_size = check_int(hidden_size, "hidden_size", where, lo=1)
+        self.norm = check_choice(norm, "norm", NORMS, where,
+                                 hint="None: no normalization, 'layer': layer normalization")
         self.eps = eps
         gh = self._gates * self.hidden_size  # G*H rows: one block per gate
         factory = {"device": device, "dtype": dtype}
@@ -142,10 +128,7 @@ class _Cell(nn.Module):
     def _check_input(self, x, ndim, layout):
         """Type, dtype and last-dim checks of an input with ``ndim`` or ``ndim - 1`` dims."""
         where = type(self).__name__
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{where}: input must be a torch.Tensor, got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise TypeError(f"{where}: input must be a floating-point tensor, got dtype {x.dtype}")
+        check_tensor(x, "input", where)
         if x.dtype != self.weight_ih.dtype:
             raise TypeError(
                 f"{where}: input has dtype {x.dtype} but the cell's weights are {self.weight_ih.dtype}; "
@@ -172,8 +155,7 @@ class _Cell(nn.Module):
             parts, names = (hx,), ("hx",)
         out = []
         for p, name in zip(parts, names):
-            if not isinstance(p, torch.Tensor):
-                raise TypeError(f"{where}: {name} must be a torch.Tensor, got {type(p).__name__}")
+            check_tensor(p, name, where, floating=False)
             if tuple(p.shape) != shape:
                 raise ValueError(
                     f"{where}: {name} must have shape {shape} (batch B = {batch}, hidden size "
@@ -208,6 +190,68 @@ class _Cell(nn.Module):
         if unbatched:  # (1, H) -> (H,)
             return tuple(s.squeeze(0) for s in state) if isinstance(state, tuple) else state.squeeze(0)
         return state
+
+    def run_sequence(self, x, hx=None, *, record=False):
+        r"""Run the cell over a time-major sequence, like one layer of :class:`torch.nn.RNN`.
+
+        The input term :math:`W_{ih} x_t` (and its layer norm, for the LSTM and
+        GRU) is computed for all time steps in one go; the recurrence then takes
+        one step at a time.
+
+        With ``record=True`` a third value, a dict of tensors stacked over time
+        (each :math:`(T, B, \cdot)`), holds what the cell computed at every step:
+
+        * ``"a_ih"``: :math:`W_{ih} x_t`, ``(T, B, G*H)``, no bias, not normalized;
+        * ``"a_hh"``: :math:`W_{hh} h_{t-1}`, ``(T, B, G*H)``, no bias, not normalized;
+        * :class:`RNNCell`: ``"pre"``, the argument of the non-linearity, ``(T, B, H)``
+          (:math:`a_t + b`, or the layer-normalized :math:`a_t`);
+        * :class:`LSTMCell`: ``"gates"``, the i, f, g, o pre-activations, ``(T, B, 4H)``,
+          and ``"c"``, the cell states :math:`c_t`, ``(T, B, H)``;
+        * :class:`GRUCell`: ``"gates"``, the r, z pre-activations, ``(T, B, 2H)``,
+          and ``"n_pre"``, the candidate's pre-activation, ``(T, B, H)``.
+
+        Args:
+            x (Tensor): the inputs, time-major.
+            hx: the initial state as the cell takes it (``h``, or ``(h, c)`` for
+                the LSTM, each :math:`(B, H)`); zeros if not given.
+            record (bool): also return the per-step pre-activations. Default: ``False``
+
+        Shape:
+            - x: :math:`(T, B, I)`, or :math:`(T, I)` for one unbatched sequence
+            - Output: ``(outputs, state)``: all hidden states :math:`h_1..h_T`,
+              :math:`(T, B, H)`, and the final state (:math:`h_T`, or
+              :math:`(h_T, c_T)`), each :math:`(B, H)`. Unbatched input drops the ``B`` axis.
+              Unlike torch's ``h_n`` there is no leading ``num_layers`` axis.
+
+        Example::
+
+            >>> outputs, (h, c) = LSTMCell(8, 16).run_sequence(torch.randn(5, 4, 8))
+            >>> outputs.shape, h.shape
+            (torch.Size([5, 4, 16]), torch.Size([4, 16]))
+        """
+        self._check_input(x, 3, "(T, B, I) or (T, I)")
+        if x.shape[0] == 0:
+            raise ValueError(f"{type(self).__name__}: the sequence is empty (T = 0), input shape {tuple(x.shape)}")
+        unbatched = x.dim() == 2
+        xb = x.unsqueeze(1) if unbatched else x  # (T, B, I)
+        state = self._check_state(hx, xb.shape[1], unbatched)
+        trace = {key: [] for key in self._trace_keys} if record else None
+        u = self._input_term(xb)  # (T, B, G*H): all input terms at once
+        outputs = []
+        for t in range(xb.shape[0]):
+            state = self._step(u[t], state, trace)
+            outputs.append(self._output(state))  # (B, H)
+        out = torch.stack(outputs)  # T x (B, H) -> (T, B, H)
+        if unbatched:
+            out = out.squeeze(1)  # (T, H)
+            state = tuple(s.squeeze(0) for s in state) if isinstance(state, tuple) else state.squeeze(0)
+        if not record:
+            return out, state
+        stacked = {"a_ih": xb @ self.weight_ih.T}  # (T, B, I) @ (I, G*H) -> (T, B, G*H)
+        stacked.update({k: torch.stack(v) for k, v in trace.items()})  # T x (B, .) -> (T, B, .)
+        if unbatched:
+            stacked = {k: v.squeeze(1) for k, v in stacked.items()}  # (T, .)
+        return out, state, stacked
 
     # --- import from torch ------------------------------------------------
 
@@ -309,11 +353,11 @@ class RNNCell(_Cell):
 
     _gates = 1
     _torch_types = (nn.RNNCell, nn.RNN)
+    _trace_keys = ("a_hh", "pre")
 
     def __init__(self, input_size, hidden_size, norm=None, nonlinearity="tanh", eps=1e-5,
                  device=None, dtype=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        nonlinearity = check_choice(nonlinearity, "nonlinearity", ("tanh", "relu"), "RNNCell")
         super().__init__(input_size, hidden_size, norm, eps, device, dtype)
         self.nonlinearity = nonlinearity
 
@@ -410,6 +454,7 @@ class LSTMCell(_Cell):
 
     _gates = 4
     _torch_types = (nn.LSTMCell, nn.LSTM)
+    _trace_keys = ("a_hh", "gates", "c")
     _has_cell_state = True
 
     def _make_norms(self, eps, factory):
@@ -510,6 +555,7 @@ class GRUCell(_Cell):
 
     _gates = 3
     _torch_types = (nn.GRUCell, nn.GRU)
+    _trace_keys = ("a_hh", "gates", "n_pre")
 
     def _make_norms(self, eps, factory):
         h = self.hidden_size
@@ -572,41 +618,10 @@ class GRUCell(_Cell):
 # Sequences
 # ---------------------------------------------------------------------------
 
-_TRACE_KEYS = {RNNCell: ("a_hh", "pre"), LSTMCell: ("a_hh", "gates", "c"), GRUCell: ("a_hh", "gates", "n_pre")}
-
-
 def run_sequence(cell, x, hx=None, *, record=False):
-    r"""Run a cell over a time-major sequence, like one layer of :class:`torch.nn.RNN`.
+    """``cell.run_sequence(x, hx, record=record)``: run a cell over a time-major sequence.
 
-    The input term :math:`W_{ih} x_t` (and its layer norm, for the LSTM and
-    GRU) is computed for all time steps in one go; the recurrence then takes
-    one step at a time.
-
-    With ``record=True`` a third value, a dict of tensors stacked over time
-    (each :math:`(T, B, \cdot)`), holds what the cell computed at every step:
-
-    * ``"a_ih"``: :math:`W_{ih} x_t`, ``(T, B, G*H)``, no bias, not normalized;
-    * ``"a_hh"``: :math:`W_{hh} h_{t-1}`, ``(T, B, G*H)``, no bias, not normalized;
-    * :class:`RNNCell`: ``"pre"``, the argument of the non-linearity, ``(T, B, H)``
-      (:math:`a_t + b`, or the layer-normalized :math:`a_t`);
-    * :class:`LSTMCell`: ``"gates"``, the i, f, g, o pre-activations, ``(T, B, 4H)``,
-      and ``"c"``, the cell states :math:`c_t`, ``(T, B, H)``;
-    * :class:`GRUCell`: ``"gates"``, the r, z pre-activations, ``(T, B, 2H)``,
-      and ``"n_pre"``, the candidate's pre-activation, ``(T, B, H)``.
-
-    Args:
-        cell: an :class:`RNNCell`, :class:`GRUCell` or :class:`LSTMCell`.
-        x (Tensor): the inputs, time-major.
-        hx: the initial state as the cell takes it (``h``, or ``(h, c)`` for
-            the LSTM, each :math:`(B, H)`); zeros if not given.
-        record (bool): also return the per-step pre-activations. Default: ``False``
-
-    Shape:
-        - x: :math:`(T, B, I)`, or :math:`(T, I)` for one unbatched sequence
-        - Output: ``(outputs, state)``: all hidden states :math:`h_1..h_T`,
-          :math:`(T, B, H)`, and the final state (:math:`h_T`, or
-          :math:`(h_T, c_T)`), each :math:`(B, H)`. Unbatched input drops the ``B`` axis.
-          Unlike torch's ``h_n`` there is no leading ``num_layers`` axis.
+    See :meth:`RNNCell.run_sequence` (the same for the three cells).
 
     Example::
 
@@ -614,41 +629,8 @@ def run_sequence(cell, x, hx=None, *, record=False):
         >>> outputs.shape, h.shape
         (torch.Size([5, 4, 16]), torch.Size([4, 16]))
     """
-    if not isinstance(cell, _Cell):
-        raise TypeError(
-            f"run_sequence: cell must be an RNNCell, GRUCell or LSTMCell from helpers.rnn, got {type(cell).__name__}"
-        )
-    cell._check_input(x, 3, "(T, B, I) or (T, I)")
-    if x.shape[0] == 0:
-        raise ValueError(f"run_sequence: the sequence is empty (T = 0), input shape {tuple(x.shape)}")
-    unbatched = x.dim() == 2
-    xb = x.unsqueeze(1) if unbatched else x  # (T, B, I)
-    state = cell._check_state(hx, xb.shape[1], unbatched)
-    trace = {key: [] for key in _TRACE_KEYS[_base(cell)]} if record else None
-    u = cell._input_term(xb)  # (T, B, G*H): all input terms at once
-    outputs = []
-    for t in range(xb.shape[0]):
-        state = cell._step(u[t], state, trace)
-        outputs.append(cell._output(state))  # (B, H)
-    out = torch.stack(outputs)  # T x (B, H) -> (T, B, H)
-    if unbatched:
-        out = out.squeeze(1)  # (T, H)
-        state = tuple(s.squeeze(0) for s in state) if isinstance(state, tuple) else state.squeeze(0)
-    if not record:
-        return out, state
-    stacked = {"a_ih": xb @ cell.weight_ih.T}  # (T, B, I) @ (I, G*H) -> (T, B, G*H)
-    stacked.update({k: torch.stack(v) for k, v in trace.items()})  # T x (B, .) -> (T, B, .)
-    if unbatched:
-        stacked = {k: v.squeeze(1) for k, v in stacked.items()}  # (T, .)
-    return out, state, stacked
-
-
-def _base(cell):
-    """The helpers.rnn cell class a subclass derives from (for its trace keys)."""
-    for cls in _TRACE_KEYS:
-        if isinstance(cell, cls):
-            return cls
-    raise TypeError(f"run_sequence: unknown cell type {type(cell).__name__}")
+    check_instance(cell, _Cell, "cell", "run_sequence", "an RNNCell, GRUCell or LSTMCell from helpers.rnn")
+    return cell.run_sequence(x, hx, record=record)
 
 
 class RNN(nn.Module):
@@ -676,12 +658,10 @@ class RNN(nn.Module):
 
     def __init__(self, cell):
         super().__init__()
-        if not isinstance(cell, _Cell):
-            raise TypeError(f"RNN: cell must be an RNNCell, GRUCell or LSTMCell, got {type(cell).__name__}")
-        self.cell = cell
+        self.cell = check_instance(cell, _Cell, "cell", "RNN", "an RNNCell, GRUCell or LSTMCell from helpers.rnn")
 
     def forward(self, x, hx=None, *, record=False):
-        return run_sequence(self.cell, x, hx, record=record)
+        return self.cell.run_sequence(x, hx, record=record)
 
 
 class _SequenceModel(nn.Module):
@@ -723,7 +703,7 @@ class SequenceClassifier(_SequenceModel):
     """
 
     def __init__(self, cell, n_classes, *, per_step=False):
-        n_classes = _check_size(n_classes, "n_classes", "SequenceClassifier")
+        n_classes = check_int(n_classes, "n_classes", "SequenceClassifier", lo=1)
         super().__init__(cell, n_classes, per_step)
 
 
@@ -749,7 +729,7 @@ class SequenceRegressor(_SequenceModel):
 
     def __init__(self, cell, out_features=None):
         scalar = out_features is None
-        k = 1 if scalar else _check_size(out_features, "out_features", "SequenceRegressor")
+        k = 1 if scalar else check_int(out_features, "out_features", "SequenceRegressor", lo=1)
         super().__init__(cell, k, per_step=False)
         self.scalar = scalar
 

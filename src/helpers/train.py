@@ -12,7 +12,6 @@ Data are pairs ``(x, y)`` of tensors. Which axis holds the examples:
 
 * inputs ``x``: axis 1 for 3-d tensors -- time-major sequences ``(T, N, I)``,
   as in ``book/notation.md`` -- and axis 0 otherwise (``(N, D)`` features);
-  ``batch_dim`` overrides this;
 * targets ``y``: axis 0 (``(N,)`` labels or ``(N,)`` / ``(N, K)`` regression
   targets), except for per-step class labels, which have the input's shape
   without its feature axis, e.g. ``(T, N)`` for ``x`` of shape ``(T, N, I)``.
@@ -27,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import time
 
 import numpy as np
@@ -35,6 +33,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._checks import ArgTypeError, check_choice, check_instance, check_int, check_real
 from .repro import BUDGETS, budget, pick_device
 
 __all__ = ["TASKS", "OPTIMIZERS", "History", "train", "evaluate", "BUDGET_SIZES", "budget_sizes"]
@@ -74,9 +73,7 @@ def budget_sizes(which=None):
         >>> budget_sizes("quick")["hidden"]
         64
     """
-    which = budget() if which is None else which
-    if which not in BUDGETS:
-        raise ValueError(f"budget_sizes: budget must be one of {BUDGETS} or None, got {which!r}")
+    which = budget() if which is None else check_choice(which, "budget", BUDGETS, "budget_sizes", hint="or None")
     return dict(BUDGET_SIZES[which])
 
 
@@ -142,39 +139,15 @@ class History:
 # Checks
 # ---------------------------------------------------------------------------
 
-def _positive_int(value, name, where):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{where}: {name} must be >= 1, got {value}")
-    return int(value)
-
-
-def _positive_float(value, name, where):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__} {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{where}: {name} must be > 0 and finite, got {value!r}")
-    return float(value)
-
-
-def _check_task(task, where):
-    if task not in TASKS:
-        raise ValueError(f"{where}: task must be one of {TASKS}, got {task!r}")
-    return task
-
-
-def _split_data(data, name, task, batch_dim, where):
+def _split_data(data, name, task, where):
     """``(x, y, x_dim, y_dim, n)``: the tensors, their example axes and the number of examples."""
     if not (isinstance(data, (tuple, list)) and len(data) == 2
             and all(isinstance(t, torch.Tensor) for t in data)):
-        raise TypeError(f"{where}: {name} must be a pair (x, y) of tensors, got {type(data).__name__}")
+        raise ArgTypeError(f"{where}: {name} must be a pair (x, y) of tensors, got {type(data).__name__}")
     x, y = data
     if x.dim() == 0 or y.dim() == 0:
         raise ValueError(f"{where}: {name}: x and y need an example axis, got shapes {tuple(x.shape)}, {tuple(y.shape)}")
-    x_dim = (1 if x.dim() == 3 else 0) if batch_dim is None else batch_dim
-    if not 0 <= x_dim < x.dim():
-        raise ValueError(f"{where}: batch_dim {x_dim} is not an axis of x with shape {tuple(x.shape)}")
+    x_dim = 1 if x.dim() == 3 else 0  # time-major sequences (T, N, I), else (N, ...)
     per_step = task == "classify" and y.dim() >= 2 and y.dim() == x.dim() - 1
     y_dim = x_dim if per_step else 0
     n = x.shape[x_dim]
@@ -186,7 +159,7 @@ def _split_data(data, name, task, batch_dim, where):
     if n == 0:
         raise ValueError(f"{where}: {name} has no examples")
     if task == "classify" and (y.is_floating_point() or y.is_complex()):
-        raise TypeError(f"{where}: {name}: class labels y must be integers for task='classify', got {y.dtype}")
+        raise ArgTypeError(f"{where}: {name}: class labels y must be integers for task='classify', got {y.dtype}")
     return x, y, x_dim, y_dim, n
 
 
@@ -211,11 +184,11 @@ def _loss_and_correct(out, y, task, where):
 
 
 # ---------------------------------------------------------------------------
-# Evaluation and training
+# Evaluation
 # ---------------------------------------------------------------------------
 
 @torch.no_grad()
-def evaluate(model, data, *, task="classify", batch_size=1024, batch_dim=None, device=None):
+def evaluate(model, data, *, task="classify", batch_size=1024, device=None):
     """Mean loss (and accuracy) of ``model`` on ``data``, in eval mode and without gradients.
 
     Args:
@@ -223,7 +196,6 @@ def evaluate(model, data, *, task="classify", batch_size=1024, batch_dim=None, d
         data: a pair ``(x, y)`` of tensors (see the module docstring for the axes).
         task (str): ``"classify"`` or ``"regress"``. Default: ``"classify"``
         batch_size (int): examples per forward pass. Default: 1024
-        batch_dim (int or None): the example axis of ``x``; ``None`` infers it. Default: ``None``
         device: where to compute; by default the device of the model's first parameter.
 
     Returns:
@@ -231,9 +203,9 @@ def evaluate(model, data, *, task="classify", batch_size=1024, batch_dim=None, d
         (``None`` for regression). The model's train/eval mode is restored.
     """
     where = "evaluate"
-    _check_task(task, where)
-    batch_size = _positive_int(batch_size, "batch_size", where)
-    x, y, x_dim, y_dim, n = _split_data(data, "data", task, batch_dim, where)
+    task = check_choice(task, "task", TASKS, where)
+    batch_size = check_int(batch_size, "batch_size", where, lo=1)
+    x, y, x_dim, y_dim, n = _split_data(data, "data", task, where)
     if device is None:
         first = next(iter(model.parameters()), None)
         device = first.device if first is not None else torch.device("cpu")
@@ -255,19 +227,112 @@ def evaluate(model, data, *, task="classify", batch_size=1024, batch_dim=None, d
     return {"loss": total_loss / total_targets, "accuracy": accuracy}
 
 
+# ---------------------------------------------------------------------------
+# Training: the pieces of one step and one log point, then the loop
+# ---------------------------------------------------------------------------
+
 def _make_optimizer(optimizer, params, lr, where):
-    if isinstance(optimizer, str):
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"{where}: optimizer must be one of {sorted(OPTIMIZERS)} or a callable, got {optimizer!r}")
-        return OPTIMIZERS[optimizer](params, lr=lr), optimizer
+    """``(optimizer, its name)`` from a name in :data:`OPTIMIZERS` or a callable ``(params, lr=lr)``."""
     if callable(optimizer):
         return optimizer(params, lr=lr), getattr(optimizer, "__name__", type(optimizer).__name__)
-    raise TypeError(f"{where}: optimizer must be a name or a callable(params, lr=...), got {type(optimizer).__name__}")
+    check_instance(optimizer, str, "optimizer", where, "a name or a callable(params, lr=...)")
+    name = check_choice(optimizer, "optimizer", OPTIMIZERS, where, hint="or pass a callable(params, lr=...)")
+    return OPTIMIZERS[name](params, lr=lr), name
+
+
+def _device(device):
+    """A :class:`torch.device`; a device *kind* is checked to be available (:func:`helpers.repro.pick_device`)."""
+    if device is None or device in ("cuda", "mps", "cpu"):
+        return pick_device(device)  # a clear error if the asked-for kind is not available
+    return torch.device(device)
+
+
+def _batches(n, batch_size, seed, device):
+    """Endless mini-batch indices without replacement: a fresh order of ``range(n)`` each epoch, seeded."""
+    gen = torch.Generator().manual_seed(seed)  # the batch order, on the CPU
+    while True:
+        order = torch.randperm(n, generator=gen).to(device)  # (n,)
+        for pos in range(0, n - batch_size + 1, batch_size):
+            yield order[pos:pos + batch_size]  # (batch_size,)
+
+
+def _step(model, opt, params, xb, yb, task, clip_grad, where):
+    """One optimizer step: ``(loss, correct or None, gradient norm before clipping)``, on the device."""
+    opt.zero_grad(set_to_none=True)
+    loss, correct = _loss_and_correct(model(xb), yb, task, where)
+    loss.backward()
+    if clip_grad is None:
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    else:
+        norm = torch.nn.utils.clip_grad_norm_(params, clip_grad)
+    opt.step()
+    return loss.detach(), correct, norm.detach()
+
+
+def _zeros_like_sums(device):
+    """Running sums since the last log point: loss, gradient norm and correct labels as device
+    tensors (no sync per step), and the numbers of steps and of labels."""
+    dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+    return {
+        "loss": torch.zeros((), dtype=dtype, device=device),
+        "grad_norm": torch.zeros((), dtype=dtype, device=device),
+        "correct": torch.zeros((), dtype=torch.int64, device=device),
+        "steps": 0,
+        "targets": 0,
+    }
+
+
+def _log_point(history, step, sums, elapsed, scores):
+    """Append one log point to ``history``; ``scores`` is :func:`evaluate` on the test set, or ``None``."""
+    mean_loss = sums["loss"].item() / sums["steps"]
+    history.step.append(step)
+    history.loss.append(mean_loss)
+    history.grad_norm.append(sums["grad_norm"].item() / sums["steps"])
+    history.wall_time.append(elapsed)
+    if scores is not None:
+        history.test_loss.append(scores["loss"])
+    if history.task == "classify":
+        history.accuracy.append(sums["correct"].item() / sums["targets"] if scores is None else scores["accuracy"])
+    if not math.isfinite(mean_loss):
+        history.diverged = True
+    return mean_loss
+
+
+def _loop(model, opt, params, data, test_data, history, log_every, clip_grad, progress):
+    """:func:`train`'s loop, on checked arguments and data already on the device; fills ``history``."""
+    x, y, x_dim, y_dim, n = data
+    device = x.device
+    sums, elapsed = _zeros_like_sums(device), 0.0
+    model.train()
+    bar = tqdm(total=history.steps, disable=not progress, desc="train", leave=False)
+    try:
+        tic = time.perf_counter()
+        for step, idx in zip(range(1, history.steps + 1), _batches(n, history.batch_size, history.seed, device)):
+            xb, yb = x.index_select(x_dim, idx), y.index_select(y_dim, idx)  # one mini-batch
+            loss, correct, norm = _step(model, opt, params, xb, yb, history.task, clip_grad, "train")
+            sums["loss"] += loss
+            sums["grad_norm"] += norm
+            if correct is not None:
+                sums["correct"] += correct
+            sums["steps"] += 1
+            sums["targets"] += yb.numel()
+            bar.update(1)
+            if step % log_every == 0 or step == history.steps:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                elapsed += time.perf_counter() - tic
+                scores = None if test_data is None else evaluate(model, test_data, task=history.task, device=device)
+                bar.set_postfix(loss=f"{_log_point(history, step, sums, elapsed, scores):.4g}")
+                sums = _zeros_like_sums(device)
+                if history.diverged:
+                    break
+                tic = time.perf_counter()
+    finally:
+        bar.close()
 
 
 def train(model, train_data, test_data=None, *, task="classify", steps, batch_size, lr,
-          optimizer="adam", device=None, seed=0, log_every=None, progress=True, clip_grad=None,
-          batch_dim=None, eval_batch_size=1024):
+          optimizer="adam", device=None, seed=0, log_every=None, progress=True, clip_grad=None):
     r"""Train ``model`` in place by mini-batch gradient descent; return what happened.
 
     Each step draws a mini-batch without replacement (a fresh random order of
@@ -295,16 +360,12 @@ def train(model, train_data, test_data=None, *, task="classify", steps, batch_si
         lr (float): learning rate.
         optimizer (str or callable): ``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"``,
             or a callable ``(params, lr=lr) -> torch.optim.Optimizer``. Default: ``"adam"``
-        device: where to train; ``None`` picks one with :func:`helpers.repro.pick_device`.
-            The model and data are moved there.
+        device: where to train (the model and data are moved there); ``None``
+            picks one with :func:`helpers.repro.pick_device`.
         seed (int): seeds the batch order. Default: 0
-        log_every (int or None): steps between log points; ``None`` gives about 50
-            points. Default: ``None``
+        log_every (int or None): steps between log points; ``None``: about 50 points.
         progress (bool): show a tqdm progress bar. Default: ``True``
         clip_grad (float or None): clip the global gradient norm to this value. Default: ``None``
-        batch_dim (int or None): the example axis of ``x``; ``None``: 1 for 3-d
-            (time-major) inputs, else 0. Default: ``None``
-        eval_batch_size (int): examples per forward pass when evaluating. Default: 1024
 
     Returns:
         History: the recorded curves and the run's settings.
@@ -321,109 +382,30 @@ def train(model, train_data, test_data=None, *, task="classify", steps, batch_si
         ([10, 20], 2)
     """
     where = "train"
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{where}: model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_task(task, where)
-    steps = _positive_int(steps, "steps", where)
-    batch_size = _positive_int(batch_size, "batch_size", where)
-    eval_batch_size = _positive_int(eval_batch_size, "eval_batch_size", where)
-    lr = _positive_float(lr, "lr", where)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"{where}: seed must be an int >= 0, got {seed!r}")
-    log_every = max(1, steps // 50) if log_every is None else _positive_int(log_every, "log_every", where)
-    if clip_grad is not None:
-        clip_grad = _positive_float(clip_grad, "clip_grad", where)
-    x, y, x_dim, y_dim, n = _split_data(train_data, "train_data", task, batch_dim, where)
+    check_instance(model, nn.Module, "model", where, "a torch.nn.Module")
+    task = check_choice(task, "task", TASKS, where)
+    steps, batch_size = check_int(steps, "steps", where, lo=1), check_int(batch_size, "batch_size", where, lo=1)
+    lr, seed = check_real(lr, "lr", where, 0, lo_open=True), check_int(seed, "seed", where, lo=0)
+    log_every = max(1, steps // 50) if log_every is None else check_int(log_every, "log_every", where, lo=1)
+    clip_grad = None if clip_grad is None else check_real(clip_grad, "clip_grad", where, 0, lo_open=True)
+    x, y, x_dim, y_dim, n = _split_data(train_data, "train_data", task, where)
     if test_data is not None:
-        _split_data(test_data, "test_data", task, batch_dim, where)
+        _split_data(test_data, "test_data", task, where)
     if batch_size > n:
         raise ValueError(f"{where}: batch_size {batch_size} is larger than the training set ({n} examples)")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{where}: the model has no trainable parameters")
-
-    if device is None or device in ("cuda", "mps", "cpu"):
-        device = pick_device(device)  # a clear error if the asked-for kind is not available
-    else:
-        device = torch.device(device)
+    device = _device(device)
     model.to(device)
     x, y = x.to(device), y.to(device)
     opt, opt_name = _make_optimizer(optimizer, params, lr, where)
     history = History(
-        task=task, device=str(device), budget=budget(device), seed=int(seed),
+        task=task, device=str(device), budget=budget(device), seed=seed,
         n_params=sum(p.numel() for p in params), steps=steps, batch_size=batch_size, lr=lr,
         optimizer=opt_name, clip_grad=clip_grad,
         accuracy_on=None if task == "regress" else ("test" if test_data is not None else "train"),
         test_loss=None if test_data is None else [], accuracy=None if task == "regress" else [],
     )
-
-    gen = torch.Generator().manual_seed(int(seed))  # the batch order, on the CPU
-    order, pos = None, n  # the current epoch's order and the position in it
-    sums = _zeros_like_sums(device)
-    window, targets = 0, 0  # steps and labels since the last log point
-    elapsed = 0.0
-    model.train()
-    bar = tqdm(total=steps, disable=not progress, desc="train", leave=False)
-    try:
-        tic = time.perf_counter()
-        for step in range(1, steps + 1):
-            if pos + batch_size > n:  # a new epoch: a new order
-                order, pos = torch.randperm(n, generator=gen).to(device), 0
-            idx = order[pos:pos + batch_size]  # (batch_size,)
-            pos += batch_size
-            xb, yb = x.index_select(x_dim, idx), y.index_select(y_dim, idx)  # one mini-batch
-
-            opt.zero_grad(set_to_none=True)
-            loss, correct = _loss_and_correct(model(xb), yb, task, where)
-            loss.backward()
-            grads = [p.grad for p in params if p.grad is not None]
-            if clip_grad is None:
-                norm = torch.nn.utils.get_total_norm(grads)
-            else:
-                norm = torch.nn.utils.clip_grad_norm_(params, clip_grad)
-            opt.step()
-
-            sums["loss"] += loss.detach()  # kept on the device: no sync per step
-            sums["grad_norm"] += norm.detach()
-            if correct is not None:
-                sums["correct"] += correct
-            window += 1
-            targets += yb.numel()
-            bar.update(1)
-
-            if step % log_every == 0 or step == steps:
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                elapsed += time.perf_counter() - tic
-                mean_loss = sums["loss"].item() / window
-                history.step.append(step)
-                history.loss.append(mean_loss)
-                history.grad_norm.append(sums["grad_norm"].item() / window)
-                history.wall_time.append(elapsed)
-                if test_data is not None:
-                    scores = evaluate(model, test_data, task=task, batch_size=eval_batch_size,
-                                      batch_dim=batch_dim, device=device)
-                    history.test_loss.append(scores["loss"])
-                    if task == "classify":
-                        history.accuracy.append(scores["accuracy"])
-                elif task == "classify":
-                    history.accuracy.append(sums["correct"].item() / targets)
-                bar.set_postfix(loss=f"{mean_loss:.4g}")
-                sums, window, targets = _zeros_like_sums(device), 0, 0
-                if not math.isfinite(mean_loss):
-                    history.diverged = True
-                    break
-                tic = time.perf_counter()
-    finally:
-        bar.close()
+    _loop(model, opt, params, (x, y, x_dim, y_dim, n), test_data, history, log_every, clip_grad, progress)
     return history
-
-
-def _zeros_like_sums(device):
-    """Running sums of loss, gradient norm and correct labels, as device tensors."""
-    dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-    return {
-        "loss": torch.zeros((), dtype=dtype, device=device),
-        "grad_norm": torch.zeros((), dtype=dtype, device=device),
-        "correct": torch.zeros((), dtype=torch.int64, device=device),
-    }
