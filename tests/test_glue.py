@@ -75,3 +75,29 @@ def test_prose_shows_no_e_notation_formats():
             if cell["cell_type"] == "markdown":
                 text = "".join(cell["source"])
                 assert not e_format.search(text), f"{path.name}: {e_format.search(text).group(0)}"
+
+
+def test_glue_takes_numpy_and_torch_scalars_as_python_numbers(capsys, monkeypatch):
+    import builtins
+
+    import numpy as np
+    import torch
+
+    from helpers.glue import glue
+
+    real_import = builtins.__import__
+
+    def no_myst(name, *args, **kwargs):  # the branch Colab takes: print instead of gluing
+        if name == "myst_nb":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_myst)
+    for value, expected in ((np.float32(1.5), 1.5), (np.int64(3), 3), (np.array(2.5), 2.5),
+                            (torch.tensor(0.25), 0.25), (torch.tensor(7), 7)):
+        out = glue("x", value)
+        assert type(out) is type(expected) and out == expected
+    assert glue("s", "text") == "text"
+    for bad in (np.ones(2), torch.ones(1, 1), torch.ones(3)):
+        with pytest.raises(ValueError, match="scalar"):
+            glue("x", bad)

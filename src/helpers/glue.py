@@ -25,6 +25,10 @@ _SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 def glue(name: str, value, display: bool = False):
     """Record ``value`` under ``name`` for the prose; return ``value``.
 
+    NumPy and torch scalars (and 0-d arrays and tensors) are glued as the
+    Python numbers they hold, so ``glue("err", np.abs(d).max())`` needs no
+    ``float(...)``; an array or tensor with more than one element is refused.
+
     Args:
         name: the key the text refers to, e.g. ``"ch1_max_err"``; letters,
             digits and underscores.
@@ -33,6 +37,7 @@ def glue(name: str, value, display: bool = False):
     """
     if not isinstance(name, str) or not name.replace("_", "").isalnum():
         raise ValueError(f"glue: name must be letters, digits and underscores, got {name!r}")
+    value = _python_scalar(value, name)
     try:
         from myst_nb import glue as _myst_glue
     except ImportError:  # no book toolchain: show the value instead
@@ -40,6 +45,16 @@ def glue(name: str, value, display: bool = False):
         return value
     _myst_glue(name, value, display=display)
     return value
+
+
+def _python_scalar(value, name):
+    """A NumPy/torch scalar or 0-d array/tensor as a Python number; anything else unchanged."""
+    shape = getattr(value, "shape", None)
+    if shape is None or not hasattr(value, "item") or isinstance(value, (str, bytes)):
+        return value
+    if tuple(shape) != ():
+        raise ValueError(f"glue: {name} must be a scalar to glue, got an array of shape {tuple(shape)}")
+    return value.item()
 
 
 def sci(value, digits=1):
