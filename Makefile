@@ -16,6 +16,7 @@ HTML   := $(BUILD)/html
 CACHE  := $(BUILD)/.jupyter_cache
 PORT   ?= 8000
 JB_FLAGS := --all -W -n --keep-going
+LAB_OVERRIDES := binder/jupyterlab-overrides.json
 
 .PHONY: help install assets book serve lab test test-unit test-site browser-deps strip clean
 
@@ -23,10 +24,12 @@ help:
 	@sed -n '2,5p' Makefile | sed 's/^# //'
 
 # --- environment -----------------------------------------------------------
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml $(LAB_OVERRIDES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@# JupyterLab for a classroom without a network: no news pop-up, no update check.
+	install -D -m 644 $(LAB_OVERRIDES) $(VENV)/share/jupyter/lab/settings/overrides.d/lnbook-offline.json
 	@touch $@
 
 install: $(STAMP)
