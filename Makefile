@@ -57,7 +57,14 @@ serve:
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(HTML)
 
 lab: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab chapters/
+	@# Jupyter refuses to run as root without --allow-root (containers, CI machines, classroom images).
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) chapters/
+
+# The built website printed to one PDF by Debian's Chromium: _build/pdf/layer-norm-book.pdf.
+.PHONY: pdf
+pdf: $(STAMP) browser-deps
+	@test -f $(HTML)/index.html || { echo "No site yet: run make book"; exit 1; }
+	$(BIN)/python book/print_pdf.py
 
 # --- tests -----------------------------------------------------------------
 # Headless Chromium for the browser test (Debian's package).

@@ -20,7 +20,7 @@ Markup:
 
 ``{lnb-runtime-table}`` (a directive) renders a table "chapter · run time (s) ·
 benefits from a GPU?". Its content lists the chapters, one per line, as
-``docname | text for the GPU column``; every chapter of the table of contents
+``docname | text for the GPU column`` (inline markup allowed); every chapter of the table of contents
 must be listed (a missing one is a build warning, hence an error with ``-W``).
 
 ``{lnb-fact}`` (a role) prints one measured value inline: ``peak-rss`` (e.g.
@@ -202,8 +202,12 @@ class RuntimeTable(SphinxDirective):
         except ValueError as exc:
             raise self.error(f"lnb-runtime-table: {exc}") from None
         _mark(self.env)
-        node = runtime_table(rows=rows)
+        node = runtime_table(docs=[doc for doc, _ in rows])
         self.set_source_info(node)
+        for _, text in rows:  # the GPU column may use inline markup (*quick*, `code`, links)
+            inline, messages = self.parse_inline(text, lineno=self.lineno)
+            node += nodes.inline("", "", *inline)
+            node += messages
         return [node]
 
 
@@ -257,8 +261,8 @@ class FillFacts(SphinxPostTransform):
         return _doc_link(self.env.docname, memory["chapter"], self.env)
 
     def _table(self, node, runtimes):
-        rows = node["rows"]
-        listed = [doc for doc, _ in rows]
+        listed = node["docs"]
+        gpu_texts = [child for child in node.children if isinstance(child, nodes.inline)]
         for doc in listed:
             if doc not in runtimes:
                 logger.warning("lnb-runtime-table: %s is not an executed notebook of this book", doc, location=node)
@@ -273,13 +277,13 @@ class FillFacts(SphinxPostTransform):
         head = nodes.thead()
         tgroup += head
         header = nodes.row()
-        for title in ("Chapter", "Run time on the build machine (s)", "Benefits from a GPU?"):
+        for title in ("Chapter", "Run time (s)", "Benefits from a GPU?"):
             header += nodes.entry("", nodes.paragraph(text=title))
         head += header
         body = nodes.tbody()
         tgroup += body
         total = 0.0
-        for doc, gpu in rows:
+        for doc, gpu in zip(listed, gpu_texts):
             row = nodes.row()
             link = nodes.paragraph()
             link += _doc_link(self.env.docname, doc, self.env)
@@ -287,7 +291,7 @@ class FillFacts(SphinxPostTransform):
             seconds = runtimes.get(doc)
             total += seconds or 0.0
             row += nodes.entry("", nodes.paragraph(text=format_seconds(seconds)))
-            row += nodes.entry("", nodes.paragraph(text=gpu))
+            row += nodes.entry("", nodes.paragraph("", "", *gpu.children))
             body += row
         row = nodes.row()
         row += nodes.entry("", nodes.paragraph(text="All chapters"))
