@@ -41,8 +41,13 @@ PRINT_CSS = """
 .bd-container, .bd-container__inner, .bd-main, .bd-main .bd-content, .bd-article-container,
 .bd-page-width { max-width: none !important; width: auto !important; padding: 0 !important; margin: 0 !important; }
 .bd-article { padding: 0 !important; }
+.bd-container, .bd-container__inner, .bd-main, .bd-content { display: block !important; }
 html, body { background: #ffffff !important; }
-pre, .highlight, figure, table, .cell_output img, .jupyter-widgets { break-inside: avoid; }
+/* Nothing wider than the paper: wrap long code lines and paths instead of clipping them. */
+pre, pre * { white-space: pre-wrap !important; overflow-wrap: anywhere; }
+code, a { overflow-wrap: anywhere; }
+img, svg, table, .cell_output, .output { max-width: 100% !important; }
+pre, .highlight, div.cell_input, figure, table, .cell_output img, .jupyter-widgets { break-inside: avoid; }
 h1, h2, h3 { break-after: avoid; }
 """
 
@@ -141,7 +146,7 @@ def print_book(html: Path, out: Path, docs: list[str]) -> dict:
                 pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
                 first = len(writer.pages)
                 writer.append(PdfReader(io.BytesIO(pdf)))
-                writer.add_outline_item(title, first)
+                writer.add_outline_item(title=title, page_number=first)
                 print(f"  {doc}: {len(writer.pages) - first} pages", flush=True)
             browser.close()
     finally:

@@ -252,10 +252,11 @@ class FillFacts(SphinxPostTransform):
             return nodes.inline(text=format_seconds(sum(known)) if known else "–")
         if name == "build-setting":
             return nodes.inline(text=build_setting())
-        if memory is None:
-            logger.warning("lnb-fact %s: no kernel memory measured yet (it is measured when every chapter "
-                           "executes in one build: `make clean book`)", name, location=node)
-            return nodes.inline(text="(not measured)")
+        if memory is None:  # not an error: a build from an older execution cache has no measurement
+            logger.info("lnb-fact %s: no kernel memory measured yet; it is measured when every chapter "
+                        "executes in one build (`make clean book`)", name, location=node)
+            return nodes.inline(text="(not measured in this build: every chapter came from the "
+                                     "execution cache; `make clean book` measures it)")
         if name == "peak-rss":
             return nodes.inline(text=format_bytes(memory["peak_rss_bytes"]))
         return _doc_link(self.env.docname, memory["chapter"], self.env)
