@@ -4,7 +4,8 @@ Serves ``_build/html`` on 127.0.0.1, opens every page of the table of contents i
 headless Chromium (``/usr/bin/chromium`` through Playwright, no downloaded
 browser), waits until the maths is typeset and every widget has rendered, prints
 the page with print styles (no header, sidebars or navigation; light theme;
-dropdowns such as the worked solutions opened) and merges the pages, in reading
+dropdowns such as the worked solutions opened; links within the site kept as
+text, since they would point at the temporary server) and merges the pages, in reading
 order and with one bookmark per page, into ``_build/pdf/layer-norm-book.pdf``.
 No request leaves the local server.
 
@@ -106,6 +107,8 @@ def render_page(page, url: str) -> tuple[str, list[str]]:
         document.documentElement.dataset.mode = 'light';
         document.querySelectorAll('details').forEach(d => d.open = true);
         document.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
+        // Links into the site would point at this temporary server: keep their text, drop the link.
+        document.querySelectorAll('a[href]').forEach(a => { if (a.host === location.host) a.removeAttribute('href'); });
     }""")
     page.add_style_tag(content=PRINT_CSS)
     page.emulate_media(media="print", color_scheme="light")
