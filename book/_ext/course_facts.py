@@ -253,10 +253,12 @@ class FillFacts(SphinxPostTransform):
         if name == "build-setting":
             return nodes.inline(text=build_setting())
         if memory is None:  # not an error: a build from an older execution cache has no measurement
+            if name == "peak-rss-chapter":
+                return nodes.inline(text="–")
             logger.info("lnb-fact %s: no kernel memory measured yet; it is measured when every chapter "
                         "executes in one build (`make clean book`)", name, location=node)
-            return nodes.inline(text="(not measured in this build: every chapter came from the "
-                                     "execution cache; `make clean book` measures it)")
+            return nodes.inline(text="not measured (every chapter came from the execution cache; "
+                                     "`make clean book` measures it)")
         if name == "peak-rss":
             return nodes.inline(text=format_bytes(memory["peak_rss_bytes"]))
         return _doc_link(self.env.docname, memory["chapter"], self.env)
