@@ -18,6 +18,7 @@ HTML   := $(BUILD)/html
 CACHE  := $(BUILD)/.jupyter_cache
 PORT   ?= 8000
 JB_FLAGS := --all -W -n --keep-going
+LAB_OVERRIDES := binder/jupyterlab-overrides.json
 
 .PHONY: help install assets book student publish serve lab test test-unit test-site browser-deps strip clean
 
@@ -25,10 +26,12 @@ help:
 	@sed -n '2,7p' Makefile | sed 's/^# //'
 
 # --- environment -----------------------------------------------------------
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml $(LAB_OVERRIDES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@# JupyterLab for a classroom without a network: no news pop-up, no update check.
+	install -D -m 644 $(LAB_OVERRIDES) $(VENV)/share/jupyter/lab/settings/overrides.d/lnbook-offline.json
 	@touch $@
 
 install: $(STAMP)
@@ -83,7 +86,14 @@ serve:
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(HTML)
 
 lab: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab chapters/
+	@# Jupyter refuses to run as root without --allow-root (containers, CI machines, classroom images).
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) chapters/
+
+# The built website printed to one PDF by Debian's Chromium: _build/pdf/layer-norm-book.pdf.
+.PHONY: pdf
+pdf: $(STAMP) browser-deps
+	@test -f $(HTML)/index.html || { echo "No site yet: run make book"; exit 1; }
+	$(BIN)/python book/print_pdf.py
 
 # --- tests -----------------------------------------------------------------
 # Headless Chromium for the browser test (Debian's package).

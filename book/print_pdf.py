@@ -1,0 +1,181 @@
+"""Print the built website to one PDF with Debian's Chromium: ``make pdf``.
+
+Serves ``_build/html`` on 127.0.0.1, opens every page of the table of contents in
+headless Chromium (``/usr/bin/chromium`` through Playwright, no downloaded
+browser), waits until the maths is typeset and every widget has rendered, prints
+the page with print styles (no header, sidebars or navigation; light theme;
+dropdowns such as the worked solutions opened; links within the site kept as
+text, since they would point at the temporary server) and merges the pages, in reading
+order and with one bookmark per page, into ``_build/pdf/layer-norm-book.pdf``.
+No request leaves the local server.
+
+Usage: python book/print_pdf.py [--html DIR] [--out FILE] [--only DOC ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import io
+import socketserver
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'  # one per widget output
+TIMEOUT_MS = 30_000
+
+#: Print styles: the article alone, full width, light colours, nothing interactive.
+PRINT_CSS = """
+@page { size: A4; margin: 16mm 14mm 18mm 14mm; }
+.bd-header, .bd-header-article, .header-article, .bd-sidebar-primary, .bd-sidebar-secondary,
+.prev-next-area, .prev-next-footer, footer, .bd-footer, .bd-footer-article, .bd-footer-content,
+.headerlink, .copybtn, .toggle-button, .skip-link, #pst-back-to-top, .search-button-field,
+.theme-switch-button, .launch-buttons, .article-header-buttons { display: none !important; }
+.bd-container, .bd-container__inner, .bd-main, .bd-main .bd-content, .bd-article-container,
+.bd-page-width { max-width: none !important; width: auto !important; padding: 0 !important; margin: 0 !important; }
+.bd-article { padding: 0 !important; }
+.bd-container, .bd-container__inner, .bd-main, .bd-content { display: block !important; }
+html, body { background: #ffffff !important; }
+/* Nothing wider than the paper: wrap long code lines and paths instead of clipping them. */
+pre, pre * { white-space: pre-wrap !important; overflow-wrap: anywhere; }
+code, a { overflow-wrap: anywhere; }
+img, svg, table, .cell_output, .output { max-width: 100% !important; }
+pre, .highlight, div.cell_input, figure, table, .cell_output img, .jupyter-widgets { break-inside: avoid; }
+h1, h2, h3 { break-after: avoid; }
+"""
+
+
+def toc_docs(root: Path = ROOT) -> list[str]:
+    """Every document of ``_toc.yml``, in reading order (e.g. ``chapters/01_...``)."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    docs = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                docs.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return docs
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+def serve(directory: Path) -> tuple[_Server, str]:
+    """Serve ``directory`` on a free port of 127.0.0.1; returns the server and its base URL."""
+    server = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(directory)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def render_page(page, url: str) -> tuple[str, list[str]]:
+    """Open ``url``, wait for maths and widgets, apply the print styles; returns (title, problems)."""
+    problems: list[str] = []
+    page.goto(url, wait_until="networkidle")
+    waits = []
+    if page.locator(WIDGET_VIEW).count():  # the widget manager adds a .widget-subarea per view it renders
+        waits.append(("widgets rendered", f"document.querySelectorAll('{WIDGET_VIEW}').length === "
+                                          "document.querySelectorAll('.widget-subarea').length"))
+    if page.locator(".math").count():
+        waits.append(("maths typeset", "Array.from(document.querySelectorAll('.math'))"
+                                       ".every(m => m.querySelector('mjx-container'))"))
+    for what, condition in waits:
+        try:
+            page.wait_for_function(condition, timeout=TIMEOUT_MS)
+        except Exception as exc:  # print what there is, but say so
+            problems.append(f"{url}: not {what} within {TIMEOUT_MS // 1000} s ({type(exc).__name__})")
+    page.evaluate("""() => {
+        document.documentElement.dataset.theme = 'light';
+        document.documentElement.dataset.mode = 'light';
+        document.querySelectorAll('details').forEach(d => d.open = true);
+        document.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
+        // Links into the site would point at this temporary server: keep their text, drop the link.
+        document.querySelectorAll('a[href]').forEach(a => { if (a.host === location.host) a.removeAttribute('href'); });
+    }""")
+    page.add_style_tag(content=PRINT_CSS)
+    page.emulate_media(media="print", color_scheme="light")
+    page.wait_for_timeout(300)
+    title = page.title().split(" — ")[0].strip() or url
+    return title, problems
+
+
+def print_book(html: Path, out: Path, docs: list[str]) -> dict:
+    """Print ``docs`` of the site in ``html`` into ``out``; returns a summary (pages, bytes, seconds)."""
+    from playwright.sync_api import sync_playwright
+    from pypdf import PdfReader, PdfWriter
+
+    missing = [d for d in docs if not (html / f"{d}.html").exists()]
+    if missing:
+        raise SystemExit(f"not in {html}: {missing} (run `make book` first)")
+    start = time.monotonic()
+    server, base = serve(html)
+    writer, problems, external = PdfWriter(), [], []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+            context = browser.new_context(viewport={"width": 1100, "height": 1400}, color_scheme="light")
+
+            def route(r):
+                u = urlparse(r.request.url)
+                if u.scheme in ("blob", "data") or u.hostname == "127.0.0.1":
+                    r.continue_()
+                else:
+                    external.append(r.request.url)
+                    r.abort()
+
+            context.route("**/*", route)
+            page = context.new_page()
+            for doc in docs:
+                title, page_problems = render_page(page, f"{base}/{doc}.html")
+                problems += page_problems
+                pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+                first = len(writer.pages)
+                writer.append(PdfReader(io.BytesIO(pdf)))
+                writer.add_outline_item(title=title, page_number=first)
+                print(f"  {doc}: {len(writer.pages) - first} pages", flush=True)
+            browser.close()
+    finally:
+        server.shutdown()
+    writer.add_metadata({"/Title": "Layer Normalization, an interactive book"})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as f:
+        writer.write(f)
+    for problem in problems + [f"blocked non-local request {u}" for u in external]:
+        print(f"WARNING: {problem}", file=sys.stderr)
+    return {"pages": len(writer.pages), "bytes": out.stat().st_size, "seconds": time.monotonic() - start,
+            "problems": problems, "external": external}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--html", type=Path, default=ROOT / "_build" / "html")
+    parser.add_argument("--out", type=Path, default=ROOT / "_build" / "pdf" / "layer-norm-book.pdf")
+    parser.add_argument("--only", nargs="+", metavar="DOC", help="print these documents only (e.g. book/notation)")
+    args = parser.parse_args(argv)
+    docs = args.only or toc_docs()
+    summary = print_book(args.html, args.out, docs)
+    print(f"Wrote {args.out}: {summary['pages']} pages, {summary['bytes'] / 1e6:.1f} MB, "
+          f"{len(docs)} documents in {summary['seconds']:.0f} s")
+    return 1 if summary["problems"] or summary["external"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

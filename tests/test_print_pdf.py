@@ -1,0 +1,36 @@
+"""book/print_pdf.py (`make pdf`): the reading order it prints, and one page printed for real."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from conftest import ROOT, toc_files
+
+sys.path.insert(0, str(ROOT / "book"))
+import print_pdf  # noqa: E402
+
+
+def test_prints_the_table_of_contents_in_reading_order():
+    assert print_pdf.toc_docs() == toc_files()
+
+
+@pytest.mark.site
+@pytest.mark.browser
+def test_prints_a_page_with_typeset_maths(site, tmp_path):
+    """Two small pages (maths; links to other pages) printed: a real PDF with the typeset text."""
+    from pypdf import PdfReader
+
+    out = tmp_path / "one.pdf"
+    summary = print_pdf.print_book(site, out, ["book/notation", "book/how-to-use"])
+    assert summary["problems"] == [] and summary["external"] == []
+    reader = PdfReader(out)
+    assert len(reader.pages) == summary["pages"] >= 2
+    text = " ".join(page.extract_text() for page in reader.pages)
+    assert "Notation" in text
+    assert "\\mathbb" not in text and "$" not in text, "raw TeX in the PDF: MathJax had not typeset the page"
+    assert [item.title for item in reader.outline] == ["Notation", "How to use this book"]  # a bookmark a page
+    uris = [a.get_object()["/A"].get("/URI", "") for page in reader.pages for a in page.get("/Annots", [])
+            if "/A" in a.get_object()]
+    assert not [u for u in uris if "127.0.0.1" in u], "links to the temporary print server left in the PDF"
