@@ -12,7 +12,12 @@ commented) to every page. They fix what the theme does not do for this book:
   dimmed, with a note, and taken out of the pointer and keyboard order, since
   no Python kernel runs behind the static site;
 * the execution table's ✅/❌ (myst-nb) become ✓/✗, which every text font has;
-* search snippets: TeX source of formulas made readable.
+* search snippets: TeX source of formulas made readable;
+* accessibility of markup from Sphinx and the theme (axe-core, tests/test_site.py):
+  bibliography entries are list items (Sphinx writes ``role="doc-biblioentry"``,
+  a role ARIA 1.2 deprecated, inside ``role="list"``); the hide-input toggles are
+  named by their visible text ("Show code cell source"), not "Toggle hidden
+  content"; pages with explorables get skip links to each (lnb-site.js).
 
 The files live in their own folder (not the book's ``_static``, whose every
 js/css Jupyter Book injects into every page) and are added explicitly here.
@@ -43,9 +48,26 @@ def plain_exec_marks(app, doctree, docname) -> None:
                 text.parent.replace(text, nodes.Text(EXEC_MARKS[text.astext()]))
 
 
+#: Exact strings in a page's body -> their accessible replacement.
+BODY_FIXES = {
+    'role="doc-biblioentry"': 'role="listitem"',
+    '<summary aria-label="Toggle hidden content">': "<summary>",
+}
+
+
+def accessible_body(app, pagename, templatename, context, doctree) -> None:
+    """html-page-context: apply :data:`BODY_FIXES` to the page's body."""
+    body = context.get("body")
+    if body:
+        for old, new in BODY_FIXES.items():
+            body = body.replace(old, new)
+        context["body"] = body
+
+
 def setup(app):
     app.connect("config-inited", add_static_path)
     app.connect("doctree-resolved", plain_exec_marks)
+    app.connect("html-page-context", accessible_body)
     # After the theme's own files, so that equal-specificity rules here win.
     app.add_css_file("lnb-site.css", priority=900)
     app.add_js_file("lnb-site.js", priority=900, loading_method="defer")

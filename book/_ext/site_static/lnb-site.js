@@ -1,5 +1,5 @@
 // lnb-site.js: the book website's own behaviour (book/_ext/site_theme.py).
-// Three small jobs, each safe to skip: nothing here is needed to read a page.
+// Small jobs, each safe to skip: nothing here is needed to read a page.
 (function () {
   "use strict";
 
@@ -63,7 +63,8 @@
       .trim();
   }
   function patchSearch() {
-    var S = window.Search;
+    // searchtools.js declares `const Search` at top level: a global binding, not a window property
+    var S = typeof Search !== "undefined" ? Search : undefined;  // eslint-disable-line no-undef
     if (!S || !S.htmlToText || S.lnbPatched) return;
     var original = S.htmlToText;
     S.htmlToText = function (html, anchor) {
@@ -74,7 +75,60 @@
     S.lnbPatched = true;
   }
 
+  // 4. Keyboard: Tab would pass dozens of links and copy buttons before an
+  //    explorable; add a skip link to each, next to the theme's "Skip to main
+  //    content". Explorables render after load, so links come as they appear.
+  var explorableCount = 0;
+  function addSkipLinks() {
+    var bar = document.getElementById("pst-skip-link");
+    if (!bar) return;
+    document.querySelectorAll(".lnb-explorable:not([data-lnb-skip])").forEach(function (root) {
+      explorableCount += 1;
+      var id = "lnb-explorable-" + explorableCount;
+      root.setAttribute("data-lnb-skip", id);
+      root.id = root.id || id;
+      var section = root.closest("section");
+      var heading = section && section.querySelector("h1, h2, h3, h4");
+      var where = heading ? heading.textContent.replace(/[#¶]/g, "").trim() : "";
+      var link = document.createElement("a");
+      link.href = "#" + root.id;
+      link.className = "lnb-skip-explorable";
+      link.textContent = "Skip to the explorable" + (where ? " (" + where + ")" : "");
+      link.addEventListener("click", function (event) {
+        var first = root.querySelector("input, select, button, textarea, [tabindex]");
+        if (!first) return;
+        event.preventDefault();
+        root.scrollIntoView({ block: "start" });
+        first.focus();
+      });
+      bar.appendChild(link);
+    });
+  }
+  new MutationObserver(function () {
+    if (document.querySelector(".lnb-explorable:not([data-lnb-skip])")) addSkipLinks();
+    if (document.querySelector("button[aria-label] svg[aria-hidden='true'] > title")) tidyThemeButtons();
+  }).observe(document.documentElement, { childList: true, subtree: true });
+
+  // 5. The theme's header buttons: decorative icons hidden from assistive
+  //    technology (their button has an aria-label), and the search button named
+  //    by what it shows ("Search Ctrl+K"), as WCAG 2.5.3 "label in name" asks.
+  function tidyThemeButtons() {
+    document.querySelectorAll("button[aria-label] i, a[aria-label] i").forEach(function (icon) {
+      icon.setAttribute("aria-hidden", "true");
+    });
+    // Font Awesome turns each <i title="Light"> into an <svg> with a <title>,
+    // which counts as the button's visible text ("Light", not "Color mode").
+    document.querySelectorAll("button[aria-label] svg[aria-hidden='true'] > title").forEach(function (t) {
+      t.remove();
+    });
+    document.querySelectorAll(".search-button-field[aria-label]").forEach(function (b) {
+      if (b.textContent.trim()) b.removeAttribute("aria-label");
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    tidyThemeButtons();
+    addSkipLinks();
     whenTypeset();
     inertKernelForms(document);
     patchSearch();
