@@ -388,6 +388,14 @@ def test_desktop_accessibility(browser, server, doc):
     visit = open_page(browser, f"{server}/{doc}.html")
     page = visit.page
     assert clipped_equations(page) == [], "display equations cut without a scrollbar"
+    # Tables fit a laptop's column (the execution table cut its Status column).
+    wide = page.evaluate(
+        "Array.from(document.querySelectorAll('.bd-content .pst-scrollable-table-container'))"
+        ".filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent.trim().slice(0, 60))")
+    assert wide == [], f"tables wider than the column at {DESKTOP['width']} px: {wide}"
+    # No emoji that needs an emoji font (myst-nb's execution table marks).
+    text = page.locator("main").inner_text()
+    assert not re.search("[\u2705\u274c]", text), "emoji status marks in the page"
     violations = axe_violations(page)
     assert violations == [], "\n".join(f"axe {v['impact']} {v['id']} ({v['help']}) at {v['nodes']}" for v in violations)
     # MathJax formulas are not Tab stops (151-255 of them stood between a reader and an explorable).
@@ -496,3 +504,45 @@ def test_search_snippets_show_no_tex_source(browser, server):
     assert tex == [], f"search snippets show TeX source: {tex}"
     assert visit.page_errors == [] and visit.console_errors == [], (visit.page_errors, visit.console_errors)
     page.context.close()
+
+
+def test_bibliography_is_author_year_with_backlinks(site):
+    """Entries are labelled like the citations in the text (author, year) and link back to every citing place."""
+    from html.parser import HTMLParser
+
+    class Entries(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.entries, self.where = [], None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "div" and "citation" in (a.get("class") or "").split():
+                self.entries.append({"label": "", "links": []})
+            elif tag == "span" and a.get("class") == "label" and self.entries:
+                self.where = "label"
+            elif tag == "p" and a.get("class") == "lnb-cited-in":
+                self.where = "cited"
+            elif tag == "a" and self.where == "cited":
+                self.entries[-1]["links"].append(a["href"])
+
+        def handle_endtag(self, tag):
+            if (tag == "span" and self.where == "label") or (tag == "p" and self.where == "cited"):
+                self.where = None
+
+        def handle_data(self, data):
+            if self.where == "label":
+                self.entries[-1]["label"] += data
+
+    page = site / "book" / "bibliography.html"
+    parser = Entries()
+    parser.feed(page.read_text())
+    assert parser.entries, "no bibliography entries"
+    for entry in parser.entries:
+        label = entry["label"].strip("[] ")
+        assert re.fullmatch(r"[^\d\[\]]+ \d{4}[a-z]?", label), f"label {label!r} is not author-year"
+        assert entry["links"], f"{label}: no link back to where it is cited"
+        for href in entry["links"]:
+            path, _, anchor = href.partition("#")
+            target = (page.parent / path).resolve()
+            assert target.is_file() and f'id="{anchor}"' in target.read_text(), f"{label}: back-link {href} leads nowhere"

@@ -11,7 +11,8 @@ commented) to every page. They fix what the theme does not do for this book:
 * kernel-only forms (``.lnb-kernel-only``, e.g. chapter 5's "Your turn"): shown
   dimmed, with a note, and taken out of the pointer and keyboard order, since
   no Python kernel runs behind the static site;
-* the execution table's ✅/❌ (myst-nb) become ✓/✗, which every text font has;
+* the execution table's ✅/❌ (myst-nb) become ✓/✗, which every text font has,
+  and its long document paths may wrap, so the table fits the column;
 * search snippets: TeX source of formulas made readable;
 * accessibility of markup from Sphinx and the theme (axe-core, tests/test_site.py):
   bibliography entries are list items (Sphinx writes ``role="doc-biblioentry"``,
@@ -46,6 +47,8 @@ def plain_exec_marks(app, doctree, docname) -> None:
         for text in list(table.findall(nodes.Text)):
             if text.astext() in EXEC_MARKS:
                 text.parent.replace(text, nodes.Text(EXEC_MARKS[text.astext()]))
+                if "lnb-exec-table" not in table["classes"]:
+                    table["classes"].append("lnb-exec-table")  # styled in lnb-site.css
 
 
 #: Exact strings in a page's body -> their accessible replacement.
