@@ -106,7 +106,7 @@
   }
   new MutationObserver(function () {
     if (document.querySelector(".lnb-explorable:not([data-lnb-skip])")) addSkipLinks();
-    if (document.querySelector("button[aria-label] svg[aria-hidden='true'] > title")) tidyThemeButtons();
+    if (document.querySelector("button[aria-label] svg title")) tidyThemeButtons();
   }).observe(document.documentElement, { childList: true, subtree: true });
 
   // 5. The theme's header buttons: decorative icons hidden from assistive
@@ -118,7 +118,8 @@
     });
     // Font Awesome turns each <i title="Light"> into an <svg> with a <title>,
     // which counts as the button's visible text ("Light", not "Color mode").
-    document.querySelectorAll("button[aria-label] svg[aria-hidden='true'] > title").forEach(function (t) {
+    document.querySelectorAll("button[aria-label] svg title").forEach(function (t) {
+      t.parentNode.setAttribute("aria-hidden", "true");
       t.remove();
     });
     document.querySelectorAll(".search-button-field[aria-label]").forEach(function (b) {
