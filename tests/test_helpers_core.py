@@ -155,3 +155,39 @@ def test_glue_without_myst_nb_prints(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # import fails as in Colab
     assert glue_mod.glue("ch0_x", 7) == 7
     assert capsys.readouterr().out.strip() == "ch0_x = 7"
+
+
+def test_use_book_style_shows_retina_figures_in_a_kernel():
+    """In IPython, figures become PNGs at twice figure.dpi, displayed at their nominal size."""
+    import struct
+
+    import matplotlib.pyplot as plt
+    from IPython.core.interactiveshell import InteractiveShell
+
+    saved = dict(matplotlib.rcParams)
+    shell = InteractiveShell.instance()
+    try:
+        plots.use_book_style()
+        fig, ax = plt.subplots(figsize=(7.0, 3.0))
+        ax.plot([0, 1], [0, 1])
+        data, meta = shell.display_formatter.format(fig)
+        png = data["image/png"]
+        png = png if isinstance(png, bytes) else __import__("base64").b64decode(png)
+        width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+        dpi = plots.STYLE["figure.dpi"]
+        # twice the figure's pixels (the inline backend crops to a tight bounding box: +-5%)
+        assert width == pytest.approx(7.0 * 2 * dpi, rel=0.05) and height == pytest.approx(3.0 * 2 * dpi, rel=0.05)
+        assert meta["image/png"] == {"width": width // 2, "height": height // 2}
+        plt.close(fig)
+    finally:
+        InteractiveShell.clear_instance()
+        matplotlib.rcParams.update(saved)
+
+
+def test_use_book_style_outside_ipython_only_sets_the_style():
+    saved = dict(matplotlib.rcParams)
+    try:
+        plots.use_book_style()
+        assert matplotlib.rcParams["figure.facecolor"] == "white"
+    finally:
+        matplotlib.rcParams.update(saved)

@@ -59,9 +59,13 @@ class Visit:
     failed: list = field(default_factory=list)
 
 
-def open_page(browser, url: str, color_scheme: str = "light") -> Visit:
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}  # a current phone, in CSS pixels
+
+
+def open_page(browser, url: str, color_scheme: str = "light", viewport: dict = DESKTOP) -> Visit:
     """Open ``url`` in a fresh profile, aborting and recording every non-local request."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=color_scheme)
+    context = browser.new_context(viewport=viewport, color_scheme=color_scheme)
     page = context.new_page()
     visit = Visit(page)
 
@@ -246,3 +250,275 @@ def test_explorables_respond_and_agree_with_python(browser, server, doc):
     assert visit.page_errors == [] and visit.console_errors == [], (visit.page_errors, visit.console_errors)
     assert checked > 0
     page.context.close()
+
+
+# --- every screen, both themes, keyboard and screen readers ------------------
+# A reader on a 390 px phone, in dark mode, with a keyboard or a screen reader
+# gets the same book: nothing makes the page scroll sideways, outputs follow the
+# theme, formulas too wide for the column scroll instead of being cut, axe-core
+# finds no serious accessibility fault, and every explorable works from the keyboard.
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+#: axe-core findings we cannot fix, as (rule id, a substring of the node's selector): why.
+AXE_EXCEPTIONS: dict[tuple[str, str], str] = {}
+
+
+def relative_luminance(css_color: str) -> float:
+    """WCAG relative luminance of a computed ``rgb()``/``rgba()`` colour (0 black, 1 white)."""
+    r, g, b = (int(v) / 255 for v in re.findall(r"[\d.]+", css_color)[:3])
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def page_overflow(page) -> dict:
+    """How far the page scrolls sideways, and the widest elements that stick out (for the message)."""
+    return page.evaluate(
+        """() => {
+          const vw = window.innerWidth;
+          const inScroller = (el) => {
+            for (let p = el.parentElement; p; p = p.parentElement) {
+              const o = getComputedStyle(p).overflowX;
+              if (o === 'auto' || o === 'scroll' || o === 'hidden') return true;
+            }
+            return false;
+          };
+          const culprits = Array.from(document.querySelectorAll('body *'))
+            .filter(el => el.getBoundingClientRect().right > vw + 1 && !inScroller(el))
+            .slice(0, 6)
+            .map(el => `${el.tagName.toLowerCase()}.${[...el.classList].join('.')} right=${Math.round(el.getBoundingClientRect().right)}`);
+          return { excess: document.documentElement.scrollWidth - vw, culprits };
+        }"""
+    )
+
+
+def output_backgrounds(page) -> list[dict]:
+    """The background each explorable and HTML/widget output shows (its own or the nearest painted ancestor's)."""
+    return page.evaluate(
+        """() => {
+          const painted = (el) => {
+            for (let e = el; e; e = e.parentElement) {
+              const bg = getComputedStyle(e).backgroundColor;
+              if (!/rgba\\(.*, 0\\)$/.test(bg) && bg !== 'transparent') return bg;
+            }
+            return 'rgb(255, 255, 255)';
+          };
+          const sel = '.lnb-explorable, .bd-content div.cell_output .widget-subarea, .bd-content div.cell_output .text_html';
+          return Array.from(document.querySelectorAll(sel)).map(el => ({
+            what: el.className.split(' ')[0], bg: painted(el), page: painted(document.body),
+            padding: getComputedStyle(el).paddingTop }));
+        }"""
+    )
+
+
+def clipped_equations(page) -> list[str]:
+    """Display equations wider than their box that cannot be scrolled (cut for the reader)."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('mjx-container[display="true"], div.math'))
+          .filter(m => m.scrollWidth > m.clientWidth + 1 && !['auto', 'scroll'].includes(getComputedStyle(m).overflowX))
+          .map(m => (m.closest('div.math') || m).textContent.slice(0, 60))"""
+    )
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's serious and critical violations on the page, less the documented exceptions."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `npm ci` (or `make assets`)")
+    page.add_script_tag(path=str(AXE))  # inlined from node_modules: no request leaves the page
+    found = page.evaluate(
+        """async () => (await axe.run(document, { resultTypes: ['violations'] })).violations
+             .filter(v => v.impact === 'serious' || v.impact === 'critical')
+             .map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                          nodes: v.nodes.map(n => n.target.join(' ')) }))"""
+    )
+    out = []
+    for v in found:
+        nodes = [n for n in v["nodes"]
+                 if not any(rule == v["id"] and sel in n for rule, sel in AXE_EXCEPTIONS)]
+        if nodes:
+            out.append({**v, "nodes": nodes[:5]})
+    return out
+
+
+def set_theme(page, mode: str) -> None:
+    """Switch the page between light and dark as the reader's system setting would."""
+    page.emulate_media(color_scheme=mode)
+    page.wait_for_function(f"document.documentElement.dataset.theme === '{mode}'", timeout=5_000)
+    page.wait_for_timeout(200)
+
+
+@pytest.mark.parametrize("doc", toc_files())
+def test_phone_width_both_themes(browser, server, doc):
+    """At 390 px, dark then light: no sideways scroll, themed outputs, no cut formula, no serious axe fault."""
+    visit = open_page(browser, f"{server}/{doc}.html", color_scheme="dark", viewport=PHONE)
+    page = visit.page
+    problems = []
+    for mode in ("dark", "light"):
+        if mode == "light":
+            set_theme(page, "light")
+        assert page.evaluate("document.documentElement.dataset.theme") == mode
+        page.screenshot(path=shot_name(doc, f"-phone{'-dark' if mode == 'dark' else ''}"), full_page=True)
+
+        over = page_overflow(page)
+        if over["excess"] > 1:
+            problems.append(f"{mode}: page scrolls sideways by {over['excess']} px; sticking out: {over['culprits']}")
+
+        for out in output_backgrounds(page):
+            lum, page_lum = relative_luminance(out["bg"]), relative_luminance(out["page"])
+            if mode == "dark" and (lum > 0.05 or abs(lum - page_lum) > 0.03):
+                problems.append(f"dark: {out['what']} is on {out['bg']} (luminance {lum:.2f}), "
+                                f"the page on {out['page']} (luminance {page_lum:.2f}): a light frame")
+            if mode == "light" and lum < 0.6:
+                problems.append(f"light: {out['what']} is on a dark background {out['bg']}")
+
+        clipped = clipped_equations(page)
+        if clipped:
+            problems.append(f"{mode}: display equations cut without a scrollbar: {clipped}")
+
+        for v in axe_violations(page):
+            problems.append(f"{mode}: axe {v['impact']} {v['id']} ({v['help']}) at {v['nodes']}")
+    assert visit.page_errors == [] and visit.console_errors == [], (visit.page_errors, visit.console_errors)
+    assert not problems, "\n".join(problems)
+    page.context.close()
+
+
+@pytest.mark.parametrize("doc", toc_files())
+def test_desktop_accessibility(browser, server, doc):
+    """At desktop width (light): no serious axe fault and no formula cut without a scrollbar."""
+    visit = open_page(browser, f"{server}/{doc}.html")
+    page = visit.page
+    assert clipped_equations(page) == [], "display equations cut without a scrollbar"
+    # Tables fit a laptop's column (the execution table cut its Status column).
+    wide = page.evaluate(
+        "Array.from(document.querySelectorAll('.bd-content .pst-scrollable-table-container'))"
+        ".filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent.trim().slice(0, 60))")
+    assert wide == [], f"tables wider than the column at {DESKTOP['width']} px: {wide}"
+    # No emoji that needs an emoji font (myst-nb's execution table marks).
+    text = page.locator("main").inner_text()
+    assert not re.search("[\u2705\u274c]", text), "emoji status marks in the page"
+    violations = axe_violations(page)
+    assert violations == [], "\n".join(f"axe {v['impact']} {v['id']} ({v['help']}) at {v['nodes']}" for v in violations)
+    # MathJax formulas are not Tab stops (151-255 of them stood between a reader and an explorable).
+    assert page.evaluate("document.querySelectorAll('mjx-container[tabindex=\"0\"]:not(.lnb-scrolls)').length") == 0
+    page.context.close()
+
+
+MAX_TABS = 5  # from the top of the page to an explorable's skip link (the theme's own skip link comes first)
+
+
+@pytest.mark.parametrize("doc", explorable_docs())
+def test_explorables_by_keyboard(browser, server, doc):
+    """A few Tabs and Enter reach every explorable; arrow keys move its sliders; sliders say their value.
+
+    Without skip links a reader pressed Tab 40 to 250 times (MathJax formulas,
+    prose links, copy buttons) before reaching an explorable.
+    """
+    visit = open_page(browser, f"{server}/{doc}.html")
+    page = visit.page
+    ready = "Array.from(document.querySelectorAll('.lnb-explorable')).every(e => e.dataset.lnbResult)"
+    page.wait_for_function(ready, timeout=20_000)
+    n = page.locator(".lnb-explorable").count()
+
+    for i in range(n):
+        if i:  # start from the top again
+            page.reload(wait_until="networkidle")
+            page.wait_for_function(ready, timeout=20_000)
+        target = "#" + page.evaluate(f"document.querySelectorAll('.lnb-explorable')[{i}].id")
+        trail = []
+        for _ in range(MAX_TABS):
+            page.keyboard.press("Tab")
+            trail.append(page.evaluate("document.activeElement.getAttribute('href') || document.activeElement.tagName"))
+            if trail[-1] == target:
+                break
+        assert trail[-1] == target, f"no skip link to explorable {i} ({target}) in the first {MAX_TABS} Tab stops: {trail}"
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(100)
+        inside = page.evaluate(
+            "(() => { const r = document.activeElement.closest('.lnb-explorable');"
+            " return r ? Array.from(document.querySelectorAll('.lnb-explorable')).indexOf(r) : -1; })()")
+        assert inside == i, f"Enter on the skip link to explorable {i} left the focus outside it"
+        page.keyboard.press("Tab")  # and on through its controls
+        assert page.evaluate("!!document.activeElement.closest('.lnb-explorable')")
+
+    for i in range(n):
+        root = page.locator(".lnb-explorable").nth(i)
+        kind = root.get_attribute("data-lnb-kind")
+        for slider in root.locator("input[type=range]").all():
+            text = slider.get_attribute("aria-valuetext") or ""
+            shown = slider.evaluate("s => s.parentElement.querySelector('output')?.textContent || ''")
+            assert re.search(r"[A-Za-z]{3}", text) and shown in text, (
+                f"{kind}: slider {slider.get_attribute('aria-label')!r} has aria-valuetext {text!r}, "
+                f"which should name the quantity and say the value shown ({shown!r})")
+            lo, hi, value = (float(slider.get_attribute(a) or slider.evaluate(f"s => s.{a}")) for a in ("min", "max", "value"))
+            if lo == hi or slider.is_disabled():  # e.g. chapter 2's γ, unused by most transformations
+                continue
+            key = "ArrowRight" if value < hi else "ArrowLeft"
+            before = (slider.evaluate("s => s.value"), text, root.get_attribute("data-lnb-result"))
+            slider.focus()
+            page.keyboard.press(key)
+            page.wait_for_timeout(150)
+            after = (slider.evaluate("s => s.value"), slider.get_attribute("aria-valuetext"),
+                     root.get_attribute("data-lnb-result"))
+            assert after[0] != before[0], f"{kind}: {key} did not move slider {slider.get_attribute('aria-label')!r}"
+            assert after[1] != before[1], f"{kind}: aria-valuetext did not follow the slider ({after[1]!r})"
+            assert after[2] != before[2], f"{kind}: the explorable's output did not change after {key}"
+    assert visit.page_errors == [] and visit.console_errors == [], (visit.page_errors, visit.console_errors)
+    page.context.close()
+
+
+def test_kernel_only_form_is_marked_on_the_website(browser, server):
+    """Chapter 5's "Your turn" form needs a kernel: on the website it is inert, dimmed, and says so."""
+    doc = "chapters/05_training_ln_rnns"
+    visit = open_page(browser, f"{server}/{doc}.html")
+    page = visit.page
+    form = page.locator(".widget-vbox", has=page.locator("button", has_text="Train")).last
+    assert form.count() == 1, "chapter 5's training form (a VBox with a Train button) is missing"
+    # The chapter adds the class with widget.add_class("lnb-kernel-only"); until that
+    # change is merged, add it here so the site's rules are still tested.
+    if not form.evaluate("f => f.classList.contains('lnb-kernel-only')"):
+        form.evaluate("f => f.classList.add('lnb-kernel-only')")
+        page.wait_for_timeout(100)
+    style = form.evaluate(
+        "f => ({ pe: getComputedStyle(f).pointerEvents, note: getComputedStyle(f, '::before').content, inert: f.inert })"
+    )
+    assert style["pe"] == "none", "the kernel-only form still takes clicks"
+    assert "kernel" in style["note"] and "Colab" in style["note"], f"no note on the form: {style['note']!r}"
+    assert style["inert"], "the kernel-only form is still in the keyboard's Tab order"
+    button = page.locator("button", has_text="Train").last
+    button.evaluate("b => b.scrollIntoView({block: 'center'})")
+    box = button.bounding_box()
+    hit = page.evaluate(f"document.elementFromPoint({box['x'] + box['width'] / 2}, {box['y'] + box['height'] / 2})?.tagName")
+    assert hit is not None and hit != "BUTTON", f"a click on Train still reaches the button (hit {hit})"
+    page.screenshot(path=shot_name(doc, "-kernel-form"))
+    page.context.close()
+
+
+def test_search_snippets_show_no_tex_source(browser, server):
+    """Search results quote the pages; their formulas read as text, not as TeX source."""
+    visit = open_page(browser, f"{server}/search.html?q=variance")
+    page = visit.page
+    page.wait_for_function("document.querySelectorAll('ul.search li p.context').length >= 3", timeout=20_000)
+    page.wait_for_timeout(500)
+    snippets = page.locator("ul.search li p.context").all_inner_texts()
+    tex = [s[:120] for s in snippets if re.search(r"\\[()[\]]|\\[A-Za-z]{2,}", s)]
+    assert tex == [], f"search snippets show TeX source: {tex}"
+    assert visit.page_errors == [] and visit.console_errors == [], (visit.page_errors, visit.console_errors)
+    page.context.close()
+
+
+def test_bibliography_is_author_year_with_backlinks(site):
+    """Entries are labelled like the citations in the text (author, year) and link back to every citing place."""
+    page = site / "book" / "bibliography.html"
+    blocks = page.read_text().split('<div class="citation"')[1:]
+    assert blocks, "no bibliography entries"
+    for block in blocks:
+        label = re.search(r'<span class="label">(.*?)</span>\s*<p', block, re.S)
+        label = re.sub(r"<[^>]+>", "", label.group(1)).strip("[] ") if label else ""
+        assert re.fullmatch(r"[^\d\[\]]+ \d{4}[a-z]?", label), f"label {label!r} is not author-year"
+        cited = re.search(r'<p class="lnb-cited-in">(.*?)</p>', block, re.S)
+        links = re.findall(r'href="([^"]+)"', cited.group(1)) if cited else []
+        assert links, f"{label}: no link back to where it is cited"
+        for href in links:
+            path, _, anchor = href.partition("#")
+            target = (page.parent / path).resolve()
+            assert target.is_file() and f'id="{anchor}"' in target.read_text(), f"{label}: back-link {href} leads nowhere"

@@ -214,17 +214,17 @@ export default {
       },
     });
     const deltaCtl = lnbSlider({
-      label: "δ", ariaLabel: "re-scaling factor delta, log scale from 0.1 to 10",
+      label: "δ", name: "delta", ariaLabel: "re-scaling factor delta, log scale from 0.1 to 10",
       min: -100, max: 100, value: deltaNotch(s0.delta), format: (k) => lnbFmt(10 ** (k / 100), 2),
       onInput: (k) => commit({ delta: 10 ** (k / 100) }),
     });
     const gammaCtl = lnbSlider({
-      label: "size of γ", ariaLabel: "size of the shift gamma, from -3 to 3 times a fixed direction",
+      label: "size of γ", name: "size of gamma", ariaLabel: "size of the shift gamma, from -3 to 3 times a fixed direction",
       min: -30, max: 30, value: Math.round(10 * s0.gs), format: (j) => lnbFmt(j / 10, 1),
       onInput: (j) => commit({ gamma_scale: j / 10 }),
     });
     const indexCtl = lnbSlider({
-      label: "row", ariaLabel: "which unit or training case to re-scale",
+      label: "row", name: "row", ariaLabel: "which unit or training case to re-scale",
       min: 0, max: Math.max(s0.W.length, s0.X.length) - 1, value: s0.index,
       onInput: (v) => commit({ index: v }),
     });
@@ -252,7 +252,7 @@ export default {
 
       tCtl.set(s.t);
       deltaCtl.set(deltaNotch(s.delta));
-      deltaCtl.el.querySelector("output").textContent = lnbFmt(s.delta, 2);
+      deltaCtl.show(lnbFmt(s.delta, 2));
       gammaCtl.set(Math.round(10 * s.gs));
       const size = ivIndexSize(s.t, s.W, s.X);
       indexCtl.set(r.index, Math.max(1, size - 1));

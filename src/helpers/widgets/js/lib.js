@@ -275,21 +275,34 @@ function lnbBarChart(o) {
 // Each builder returns { el, input(s), set(value) }; the label wraps the input,
 // so no ids are needed, and every input carries an aria-label.
 
-/** A labelled range slider showing its value. onInput(value) fires while dragging. */
-function lnbSlider({ label, ariaLabel, min, max, step = 1, value, format = String, onInput }) {
+/**
+ * A labelled range slider showing its value. onInput(value) fires while dragging.
+ * A screen reader announces aria-valuetext, not the raw notch of the input:
+ * `${name} ${format(value)} ${unit}` (e.g. "learning rate 0.1" for notch -10
+ * of a log-scale slider), so give `name` (spoken name, default `label`) and,
+ * where the quantity has one, `unit`. show(text) displays a value that is not
+ * on a notch (e.g. a model value set from Python) in the output and valuetext.
+ */
+function lnbSlider({ label, ariaLabel, name, unit = "", min, max, step = 1, value, format = String, onInput }) {
   const input = lnbEl("input", { type: "range", min, max, step, value, "aria-label": ariaLabel || label });
-  const out = lnbEl("output", { class: "lnb-value", text: format(value) });
+  const out = lnbEl("output", { class: "lnb-value", "aria-hidden": "true" });
   const el = lnbEl("label", { class: "lnb-control lnb-slider" }, [lnbEl("span", { class: "lnb-label", text: label }), input, out]);
+  const spoken = name || label;
+  const show = (text) => {
+    out.textContent = text;
+    input.setAttribute("aria-valuetext", `${spoken} ${text}${unit ? " " + unit : ""}`);
+  };
+  show(format(Number(value)));
   input.addEventListener("input", () => {
-    out.textContent = format(Number(input.value));
+    show(format(Number(input.value)));
     onInput(Number(input.value));
   });
   return {
-    el, input,
+    el, input, show,
     set(v, newMax) {
       if (newMax !== undefined) input.max = newMax;
       input.value = v;
-      out.textContent = format(Number(v));
+      show(format(Number(v)));
     },
   };
 }

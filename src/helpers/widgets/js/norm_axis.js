@@ -137,7 +137,7 @@ export default {
       onChange: (v) => commit({ axis: v }),
     });
     const bCtl = lnbSlider({
-      label: "Batch size B", ariaLabel: "batch size B: the first B rows form the mini-batch",
+      label: "Batch size B", name: "batch size", ariaLabel: "batch size B: the first B rows form the mini-batch",
       min: 1, max: s0.x.length, value: s0.B,
       onInput: (v) => {
         const ex = Math.min(state().ex, v - 1);
@@ -145,7 +145,7 @@ export default {
       },
     });
     const exCtl = lnbSlider({
-      label: "Follow example", ariaLabel: "which example (row) to follow",
+      label: "Follow example", name: "example", ariaLabel: "which example (row) to follow",
       min: 0, max: s0.B - 1, value: s0.ex,
       onInput: (v) => commit({ example: v }),
     });

@@ -194,17 +194,17 @@ export default {
 
     const s0 = state(), L0 = lim();
     const radiusCtl = lnbSlider({
-      label: "Spectral radius ρ", ariaLabel: "spectral radius rho of the recurrent weight matrix",
+      label: "Spectral radius ρ", name: "spectral radius", ariaLabel: "spectral radius rho of the recurrent weight matrix",
       min: L0.radius[0], max: L0.radius[1], step: L0.radius[2], value: s0.radius,
       format: (v) => v.toFixed(2), onInput: (v) => commit({ radius: v }),
     });
     const lengthCtl = lnbSlider({
-      label: "Length T", ariaLabel: "sequence length T, in time steps",
+      label: "Length T", name: "length", unit: "steps", ariaLabel: "sequence length T, in time steps",
       min: L0.length[0], max: L0.length[1], step: L0.length[2], value: s0.length,
       onInput: (v) => commit({ length: v }),
     });
     const inputCtl = lnbSlider({
-      label: "Input scale s", ariaLabel: "scale s of the input weights",
+      label: "Input scale s", name: "input scale", ariaLabel: "scale s of the input weights",
       min: L0.input_scale[0], max: L0.input_scale[1], step: L0.input_scale[2], value: s0.input_scale,
       format: (v) => v.toFixed(1), onInput: (v) => commit({ input_scale: v }),
     });

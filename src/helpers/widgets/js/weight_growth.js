@@ -185,13 +185,13 @@ export default {
 
     const s0 = state();
     const lrCtl = lnbSlider({
-      label: "Learning rate", ariaLabel: "learning rate, log scale from 0.01 to 10",
+      label: "Learning rate", name: "learning rate", ariaLabel: "learning rate, log scale from 0.01 to 10",
       min: WG_LR_NOTCH[0], max: WG_LR_NOTCH[1], value: lrNotch(s0.lr),
       format: (k) => wgFmt(10 ** (k / 10)),
       onInput: (k) => commit({ lr: 10 ** (k / 10) }),
     });
     const scaleCtl = lnbSlider({
-      label: "Starting norm ‖W₀‖", ariaLabel: "starting norm of the weights, log scale from 0.1 to 10",
+      label: "Starting norm ‖W₀‖", name: "starting norm", ariaLabel: "starting norm of the weights, log scale from 0.1 to 10",
       min: WG_SCALE_NOTCH[0], max: WG_SCALE_NOTCH[1], value: scaleNotch(s0.scale),
       format: (j) => wgFmt(10 ** (j / 20)),
       onInput: (j) => commit({ scale: 10 ** (j / 20) }),
@@ -218,8 +218,8 @@ export default {
       scaleCtl.set(scaleNotch(s.scale));
       modeCtl.set(s.mode);
       // the displayed values are the ones used, even when the model's value is off the notches
-      lrCtl.el.querySelector("output").textContent = wgFmt(s.lr);
-      scaleCtl.el.querySelector("output").textContent = wgFmt(s.scale);
+      lrCtl.show(wgFmt(s.lr));
+      scaleCtl.show(wgFmt(s.scale));
 
       const T = s.steps, last = r.norm.length - 1;
       const size = { width: 210, height: 180 };

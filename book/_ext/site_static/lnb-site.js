@@ -1,0 +1,137 @@
+// lnb-site.js: the book website's own behaviour (book/_ext/site_theme.py).
+// Small jobs, each safe to skip: nothing here is needed to read a page.
+(function () {
+  "use strict";
+
+  // 1. Display equations wider than their column scroll (lnb-site.css); mark
+  //    them so the CSS can show a shadow at the edge where they are cut.
+  function markWideEquations() {
+    document.querySelectorAll('mjx-container[display="true"]').forEach(function (m) {
+      var wide = m.scrollWidth > m.clientWidth + 1;
+      m.classList.toggle("lnb-scrolls", wide);
+      m.classList.toggle("lnb-scrolled-end", wide && m.scrollLeft + m.clientWidth >= m.scrollWidth - 1);
+      if (wide && !m.lnbScrollWatched) {
+        m.lnbScrollWatched = true;
+        m.addEventListener("scroll", markWideEquations, { passive: true });
+        // a keyboard reader can scroll it too (MathJax itself is out of the Tab order)
+        m.setAttribute("tabindex", "0");
+      }
+    });
+  }
+  function whenTypeset() {
+    var mj = window.MathJax;
+    if (mj && mj.startup && mj.startup.promise) {
+      mj.startup.promise.then(markWideEquations);
+    } else {
+      setTimeout(whenTypeset, 200);
+    }
+  }
+  window.addEventListener("resize", markWideEquations);
+
+  // 2. Forms that need a Python kernel (class lnb-kernel-only): inert on the
+  //    website, so neither a click nor the keyboard reaches a control that
+  //    would do nothing. Widgets render after load, hence the observer.
+  function inertKernelForms(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll(".lnb-kernel-only").forEach(function (el) {
+      if (!el.inert) el.inert = true;
+    });
+  }
+  new MutationObserver(function (records) {
+    records.forEach(function (r) {
+      r.addedNodes.forEach(function (n) { if (n.nodeType === 1) inertKernelForms(n.parentNode || n); });
+      if (r.type === "attributes") inertKernelForms(r.target.parentNode || r.target);
+    });
+  }).observe(document.documentElement, { childList: true, subtree: true, attributes: true, attributeFilter: ["class"] });
+
+  // 3. Search result snippets are cut from a page's HTML, where formulas are
+  //    still TeX source: show them readably (Greek letters, no backslashes).
+  var GREEK = {
+    alpha: "α", beta: "β", gamma: "γ", delta: "δ", epsilon: "ε", varepsilon: "ε", eta: "η", theta: "θ",
+    lambda: "λ", mu: "μ", nu: "ν", pi: "π", rho: "ρ", sigma: "σ", tau: "τ", phi: "φ", psi: "ψ", omega: "ω",
+    Delta: "Δ", Sigma: "Σ", Theta: "Θ", Phi: "Φ", Omega: "Ω", sum: "∑", cdot: "·", times: "×", odot: "⊙",
+    top: "ᵀ", sqrt: "√", approx: "≈", le: "≤", leq: "≤", ge: "≥", geq: "≥", ne: "≠", neq: "≠", infty: "∞",
+    in: "∈", to: "→", rightarrow: "→", partial: "∂", nabla: "∇", ell: "ℓ", R: "ℝ",
+  };
+  function texToText(tex) {
+    return tex
+      .replace(/\\[()[\]]/g, "")
+      .replace(/\\[,;:! ]/g, " ")
+      .replace(/\\(?:mathbf|mathrm|mathcal|mathbb|boldsymbol|text|operatorname|left|right|big|Big|bigl|bigr|quad|qquad)(?![A-Za-z])/g, "")
+      .replace(/\\([A-Za-z]+)/g, function (all, name) { return GREEK[name] || name; })
+      .replace(/[{}]/g, "")
+      .replace(/\s+/g, " ")
+      .trim();
+  }
+  function patchSearch() {
+    // searchtools.js declares `const Search` at top level: a global binding, not a window property
+    var S = typeof Search !== "undefined" ? Search : undefined;  // eslint-disable-line no-undef
+    if (!S || !S.htmlToText || S.lnbPatched) return;
+    var original = S.htmlToText;
+    S.htmlToText = function (html, anchor) {
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      doc.querySelectorAll(".math").forEach(function (m) { m.textContent = " " + texToText(m.textContent) + " "; });
+      return original(doc.documentElement.outerHTML, anchor);
+    };
+    S.lnbPatched = true;
+  }
+
+  // 4. Keyboard: Tab would pass dozens of links and copy buttons before an
+  //    explorable; add a skip link to each, next to the theme's "Skip to main
+  //    content". Explorables render after load, so links come as they appear.
+  var explorableCount = 0;
+  function addSkipLinks() {
+    var bar = document.getElementById("pst-skip-link");
+    if (!bar) return;
+    document.querySelectorAll(".lnb-explorable:not([data-lnb-skip])").forEach(function (root) {
+      explorableCount += 1;
+      var id = "lnb-explorable-" + explorableCount;
+      root.setAttribute("data-lnb-skip", id);
+      root.id = root.id || id;
+      var section = root.closest("section");
+      var heading = section && section.querySelector("h1, h2, h3, h4");
+      var where = heading ? heading.textContent.replace(/[#¶]/g, "").trim() : "";
+      var link = document.createElement("a");
+      link.href = "#" + root.id;
+      link.className = "lnb-skip-explorable";
+      link.textContent = "Skip to the explorable" + (where ? " (" + where + ")" : "");
+      link.addEventListener("click", function (event) {
+        var first = root.querySelector("input, select, button, textarea, [tabindex]");
+        if (!first) return;
+        event.preventDefault();
+        root.scrollIntoView({ block: "start" });
+        first.focus();
+      });
+      bar.appendChild(link);
+    });
+  }
+  new MutationObserver(function () {
+    if (document.querySelector(".lnb-explorable:not([data-lnb-skip])")) addSkipLinks();
+    if (document.querySelector("button[aria-label] svg title")) tidyThemeButtons();
+  }).observe(document.documentElement, { childList: true, subtree: true });
+
+  // 5. The theme's header buttons: decorative icons hidden from assistive
+  //    technology (their button has an aria-label), and the search button named
+  //    by what it shows ("Search Ctrl+K"), as WCAG 2.5.3 "label in name" asks.
+  function tidyThemeButtons() {
+    document.querySelectorAll("button[aria-label] i, a[aria-label] i").forEach(function (icon) {
+      icon.setAttribute("aria-hidden", "true");
+    });
+    // Font Awesome turns each <i title="Light"> into an <svg> with a <title>,
+    // which counts as the button's visible text ("Light", not "Color mode").
+    document.querySelectorAll("button[aria-label] svg title").forEach(function (t) {
+      t.parentNode.setAttribute("aria-hidden", "true");
+      t.remove();
+    });
+    document.querySelectorAll(".search-button-field[aria-label]").forEach(function (b) {
+      if (b.textContent.trim()) b.removeAttribute("aria-label");
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    tidyThemeButtons();
+    addSkipLinks();
+    whenTypeset();
+    inertKernelForms(document);
+    patchSearch();
+  });
+})();

@@ -1,0 +1,77 @@
+"""The website's own styles and behaviour, on top of the book theme.
+
+Adds ``site_static/lnb-site.css`` and ``site_static/lnb-site.js`` (both
+commented) to every page. They fix what the theme does not do for this book:
+
+* dark mode: no light frame around widget outputs and HTML tables (the theme
+  paints every ``.text_html`` / ``.widget-subarea`` output light grey), and
+  figures on a plain white card;
+* narrow screens: display equations and wide tables scroll inside their own
+  box, with a visible affordance, instead of being clipped or widening the page;
+* kernel-only forms (``.lnb-kernel-only``, e.g. chapter 5's "Your turn"): shown
+  dimmed, with a note, and taken out of the pointer and keyboard order, since
+  no Python kernel runs behind the static site;
+* the execution table's ✅/❌ (myst-nb) become ✓/✗, which every text font has,
+  and its long document paths may wrap, so the table fits the column;
+* search snippets: TeX source of formulas made readable;
+* accessibility of markup from Sphinx and the theme (axe-core, tests/test_site.py):
+  bibliography entries are list items (Sphinx writes ``role="doc-biblioentry"``,
+  a role ARIA 1.2 deprecated, inside ``role="list"``); the hide-input toggles are
+  named by their visible text ("Show code cell source"), not "Toggle hidden
+  content"; pages with explorables get skip links to each (lnb-site.js).
+
+The files live in their own folder (not the book's ``_static``, whose every
+js/css Jupyter Book injects into every page) and are added explicitly here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from docutils import nodes
+
+STATIC = Path(__file__).with_name("site_static")
+
+#: myst-nb's execution-table marks -> marks every text font has (no emoji font needed).
+EXEC_MARKS = {"✅": "✓ yes", "❌": "✗ no"}
+
+
+def add_static_path(app, config) -> None:
+    """config-inited: serve site_static/ from _static/."""
+    config.html_static_path = [*config.html_static_path, str(STATIC)]
+
+
+def plain_exec_marks(app, doctree, docname) -> None:
+    """doctree-resolved: in tables, replace the emoji marks of ``{nb-exec-table}``."""
+    for table in doctree.findall(nodes.table):
+        for text in list(table.findall(nodes.Text)):
+            if text.astext() in EXEC_MARKS:
+                text.parent.replace(text, nodes.Text(EXEC_MARKS[text.astext()]))
+                if "lnb-exec-table" not in table["classes"]:
+                    table["classes"].append("lnb-exec-table")  # styled in lnb-site.css
+
+
+#: Exact strings in a page's body -> their accessible replacement.
+BODY_FIXES = {
+    'role="doc-biblioentry"': 'role="listitem"',
+    '<summary aria-label="Toggle hidden content">': "<summary>",
+}
+
+
+def accessible_body(app, pagename, templatename, context, doctree) -> None:
+    """html-page-context: apply :data:`BODY_FIXES` to the page's body."""
+    body = context.get("body")
+    if body:
+        for old, new in BODY_FIXES.items():
+            body = body.replace(old, new)
+        context["body"] = body
+
+
+def setup(app):
+    app.connect("config-inited", add_static_path)
+    app.connect("doctree-resolved", plain_exec_marks)
+    app.connect("html-page-context", accessible_body)
+    # After the theme's own files, so that equal-specificity rules here win.
+    app.add_css_file("lnb-site.css", priority=900)
+    app.add_js_file("lnb-site.js", priority=900, loading_method="defer")
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
