@@ -268,7 +268,7 @@ export default {
       const T = r.steps_run;
       const unit = s.nonlinearity === "tanh" ? "tanh" : "linear";
       text.textContent = `${on ? "Layer-normalized" : "Plain"} RNN, ${unit} units, ρ = ${s.radius.toFixed(2)}, ` +
-        `s = ${s.input_scale.toFixed(1)}, T = ${T}: the last state has norm ${rdSci(r.h_norm_last)}, the gradient at t = 0 ${rdSci(r.grad_norm_first)}` +
+        `s = ${s.input_scale.toFixed(1)}, T = ${T}: the last state has norm ${rdSci(r.h_norm_last)}, the gradient at t = 0 has norm ${rdSci(r.grad_norm_first)}` +
         (r.grad_factor > 0 ? `, a factor of ${rdSci(r.grad_factor)} per step back through time.` : ".");
       const zeroAt = r.grad_norm.findIndex((v) => v === 0);
       if (r.overflow) {
