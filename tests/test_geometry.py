@@ -352,3 +352,180 @@ def test_track_sgd_rejects_bad_arguments():
         track_sgd(m, m[0].weight, X, y[:5], lr=0.1, steps=1, batch_size=4)
     with pytest.raises(TypeError):
         track_sgd("model", m[0].weight, X, y, lr=0.1, steps=1, batch_size=4)
+
+
+# ------------------------------------------------------------ Sec. 5.2.2: (normalized) GLMs, Eqs. (10)-(14), (32)-(35)
+# The reference is the definition of the Fisher matrix, Eq. (9), E_x E_y[grad log p grad log p^T],
+# with torch autograd for the scores and the expectation over y exact: all 2^H outcomes of H
+# Bernoulli outputs, or (Gaussian outputs, whose log-likelihood is linear in y) the identity
+# F = -E_y[Hessian of log p], E_y[.] = the Hessian at y = E[y].
+
+from itertools import product  # noqa: E402  (kept with the block it serves)
+
+from helpers.geometry import gain_metric, glm_fisher, glm_magnitude_metric, normalized_glm_fisher
+
+
+def _glm_problem(seed=0, n=24, inputs=3, hidden=3):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, inputs)), rng.standard_normal((hidden, inputs)),
+            0.5 * rng.standard_normal(hidden), rng.uniform(0.5, 2.0, hidden))
+
+
+def _natural_params(norm, X, H, I, eps=0.0):
+    """theta = [w_1, b_1, (g_1), ..., w_H, b_H, (g_H)] -> z (N, H), written from the definitions."""
+    def z(theta):
+        rows = theta.reshape(H, -1)  # (H, I + 1) or (H, I + 2)
+        W, b = rows[:, :I], rows[:, I]
+        a = X @ W.T  # (N, H)
+        if norm is None:
+            return a + b
+        g = rows[:, I + 1]
+        if norm == "layer":
+            mu = a.mean(1, keepdim=True)
+            a_hat = (a - mu) / torch.sqrt(((a - mu) ** 2).mean(1, keepdim=True) + eps)
+        elif norm == "batch":
+            mu = a.mean(0, keepdim=True)
+            a_hat = (a - mu) / torch.sqrt(((a - mu) ** 2).mean(0, keepdim=True) + eps)
+        else:
+            a_hat = a / W.norm(dim=1)
+        return g * a_hat + b
+    return z
+
+
+def _theta(W, b, g=None):
+    cols = [W, b[:, None]] + ([] if g is None else [g[:, None]])
+    return torch.tensor(np.concatenate(cols, axis=1).reshape(-1))
+
+
+def _fisher_by_enumeration(z_fn, theta):
+    """Bernoulli outputs: sum over every y in {0,1}^H of p(y|x) score score^T, averaged over x."""
+    with torch.no_grad():
+        z0 = z_fn(theta)  # (N, H)
+    N, H = z0.shape
+    fisher = torch.zeros(theta.numel(), theta.numel(), dtype=torch.float64)
+    for y in product((0.0, 1.0), repeat=H):
+        y = torch.tensor(y, dtype=torch.float64)
+        def log_p(th):  # (N,) log-likelihood of the outcome y for each example
+            z = z_fn(th)
+            return (z * y - F.softplus(z)).sum(1)
+        S = torch.func.jacrev(log_p)(theta)  # (N, P) scores
+        with torch.no_grad():
+            p = torch.exp(log_p(theta))  # (N,)
+        fisher += torch.einsum("n,np,nq->pq", p, S, S)
+    return (fisher / N).numpy()
+
+
+def _fisher_gaussian(z_fn, theta, phi):
+    """Gaussian outputs: -E_y[Hessian of log p], with y at its mean (log p is linear in y)."""
+    with torch.no_grad():
+        y = z_fn(theta)  # E[y | x] = z
+    def neg_log_p(th):
+        z = z_fn(th)
+        return -((z * y - z ** 2 / 2) / phi).sum() / y.shape[0]
+    return torch.autograd.functional.hessian(neg_log_p, theta).numpy()
+
+
+def test_glm_fisher_eq12_matches_the_definition():
+    X, W, b, _ = _glm_problem()
+    z = _natural_params(None, torch.tensor(X), 3, 3)
+    ref = _fisher_by_enumeration(z, _theta(W, b))
+    np.testing.assert_allclose(glm_fisher(X, W, b), ref, rtol=1e-12, atol=1e-14)
+    ref_g = _fisher_gaussian(z, _theta(W, b), 0.7)
+    np.testing.assert_allclose(glm_fisher(X, W, b, family="gaussian", phi=0.7), ref_g, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("norm", ["batch", "weight"])
+@pytest.mark.parametrize("family", ["bernoulli", "gaussian"])
+def test_normalized_glm_fisher_eq13_is_exact_for_batch_and_weight_norm(norm, family):
+    X, W, b, g = _glm_problem(seed=1)
+    z = _natural_params(norm, torch.tensor(X), 3, 3)
+    theta = _theta(W, b, g)
+    ref = _fisher_by_enumeration(z, theta) if family == "bernoulli" else _fisher_gaussian(z, theta, 1.3)
+    phi = 1.0 if family == "bernoulli" else 1.3
+    Fbar = normalized_glm_fisher(X, W, b, g, norm=norm, family=family, phi=phi)
+    assert Fbar.shape == (15, 15)
+    np.testing.assert_allclose(Fbar, ref, rtol=1e-10, atol=1e-13)
+
+
+def test_normalized_glm_fisher_eq13_under_layer_norm_misses_only_cross_unit_weight_terms():
+    X, W, b, g = _glm_problem(seed=2)
+    I, H = 3, 3
+    ref = _fisher_by_enumeration(_natural_params("layer", torch.tensor(X), H, I, eps=1e-3), _theta(W, b, g))
+    Fbar = normalized_glm_fisher(X, W, b, g, norm="layer", eps=1e-3)
+    bg = np.ravel([[i * (I + 2) + I, i * (I + 2) + I + 1] for i in range(H)])  # bias and gain entries
+    np.testing.assert_allclose(Fbar[np.ix_(bg, bg)], ref[np.ix_(bg, bg)], rtol=1e-12, atol=1e-14)
+    w = np.setdiff1d(np.arange(H * (I + 2)), bg)
+    assert np.abs(Fbar[np.ix_(w, w)] - ref[np.ix_(w, w)]).max() > 1e-2 * np.abs(ref[np.ix_(w, w)]).max()
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer", "weight"])
+def test_gain_metric_eqs32_34_is_the_gain_block_of_the_definition(norm):
+    X, W, b, g = _glm_problem(seed=3)
+    I, H = 3, 3
+    ref = _fisher_by_enumeration(_natural_params(norm, torch.tensor(X), H, I), _theta(W, b, g))
+    gi = [i * (I + 2) + I + 1 for i in range(H)]
+    M = gain_metric(X, W, b, g, norm=norm)
+    np.testing.assert_allclose(M, ref[np.ix_(gi, gi)], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(M, normalized_glm_fisher(X, W, b, g, norm=norm)[np.ix_(gi, gi)], rtol=1e-13)
+
+
+def test_weight_blocks_scale_as_one_over_c_squared_and_gains_do_not():
+    """Scale the weights that the normalization ignores: w_i alone (weight, batch), all of W (layer)."""
+    X, W, b, g = _glm_problem(seed=4)
+    I = 3
+    for norm, c in (("weight", [2.0, 1.0, 1.0]), ("batch", [1.0, 3.0, 1.0]), ("layer", [2.0, 2.0, 2.0])):
+        F1 = normalized_glm_fisher(X, W, b, g, norm=norm)
+        F2 = normalized_glm_fisher(X, W * np.array(c)[:, None], b, g, norm=norm)
+        s = np.concatenate([np.r_[np.full(I, 1 / ci), 1.0, 1.0] for ci in c])  # (15,) per entry of theta
+        np.testing.assert_allclose(F2, F1 * np.outer(s, s), rtol=1e-10, atol=1e-14)
+    # layer norm is not invariant to scaling one row: the metric changes otherwise
+    F1 = normalized_glm_fisher(X, W, b, g, norm="layer")
+    F2 = normalized_glm_fisher(X, W * np.array([2.0, 1.0, 1.0])[:, None], b, g, norm="layer")
+    s = np.concatenate([np.r_[np.full(I, 1 / ci), 1.0, 1.0] for ci in (2.0, 1.0, 1.0)])
+    assert np.abs(F2 - F1 * np.outer(s, s)).max() > 1e-3 * np.abs(F1).max()
+
+
+def test_gain_metric_ignores_input_and_weight_scale_but_glm_magnitude_metric_does_not():
+    X, W, b, g = _glm_problem(seed=5)
+    for family in geometry.GLM_FAMILIES:
+        M = gain_metric(X, W, b, g, norm="layer", family=family)
+        np.testing.assert_allclose(gain_metric(10 * X, 3 * W, b, g, norm="layer", family=family), M, rtol=1e-12)
+        rows = np.arange(1, 25)[:, None]  # layer norm: each example may be scaled on its own
+        np.testing.assert_allclose(gain_metric(rows * X, W, b, g, norm="layer", family=family), M, rtol=1e-12)
+    G1 = glm_magnitude_metric(X, W, b, family="gaussian")
+    np.testing.assert_allclose(glm_magnitude_metric(10 * X, W, b, family="gaussian"), 100 * G1, rtol=1e-12)
+    np.testing.assert_allclose(glm_magnitude_metric(X, 3 * W, b, family="gaussian"), G1, rtol=1e-12)
+
+
+def test_glm_magnitude_metric_eq35_is_eq12_along_the_weight_directions():
+    X, W, b, _ = _glm_problem(seed=6)
+    I, H = 3, 3
+    F = glm_fisher(X, W, b)
+    P = np.zeros((H * (I + 1), H))  # column i: the step w_i / ||w_i|| in theta = [w_1, b_1, ...]
+    for i in range(H):
+        P[i * (I + 1):i * (I + 1) + I, i] = W[i] / np.linalg.norm(W[i])
+    np.testing.assert_allclose(glm_magnitude_metric(X, W, b), P.T @ F @ P, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("kwargs, err", [
+    ({"family": "poisson"}, ValueError), ({"phi": 0.0}, ValueError), ({"phi": "1"}, TypeError),
+    ({"b": np.zeros(2)}, ValueError), ({"X": np.zeros((5, 2))}, ValueError), ({"W": np.zeros(3)}, ValueError),
+])
+def test_glm_fisher_rejects_bad_arguments(kwargs, err):
+    X, W, b, _ = _glm_problem()
+    args = {"X": X, "W": W, "b": b} | kwargs
+    with pytest.raises(err):
+        glm_fisher(**args)
+
+
+@pytest.mark.parametrize("kwargs", [{"norm": "group"}, {"eps": -1.0}, {"g": np.ones(2)}, {"g": [np.nan] * 3},
+                                    {"W": np.zeros((3, 3)), "norm": "weight"}, {"X": np.ones((1, 3)), "norm": "batch"},
+                                    {"W": np.ones((1, 3)), "b": [0.0], "g": [1.0], "norm": "layer"}])
+def test_normalized_glm_fisher_and_gain_metric_reject_bad_arguments(kwargs):
+    X, W, b, g = _glm_problem()
+    args = {"X": X, "W": W, "b": b, "g": g} | kwargs
+    for fn in (normalized_glm_fisher, gain_metric):
+        with pytest.raises(ValueError):
+            fn(**args)
+    with pytest.raises(ValueError):
+        glm_magnitude_metric(X, np.zeros((3, 3)), b)

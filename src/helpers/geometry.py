@@ -489,3 +489,249 @@ def track_sgd(model, weight, X, y, *, lr, steps, batch_size, seed=0, lr_weight=N
         rec["norm_sq"][steps] = (W * W).sum().item()
     rec["lr_weight"] = lr_w
     return rec
+
+
+# ===========================================================================
+# Sec. 5.2.2: the Fisher metric of (normalized) generalized linear models
+# (the paper's eqs. 10-14 and 32-35). Added as one block at the end of the
+# module; it reuses the module's input checks above.
+# ===========================================================================
+
+#: The GLM families of :func:`glm_fisher` and :func:`normalized_glm_fisher`.
+GLM_FAMILIES = ("bernoulli", "gaussian")
+
+#: The normalizations of :func:`normalized_glm_fisher` and :func:`gain_metric`.
+NORMALIZATIONS = ("batch", "layer", "weight")
+
+__all__ += ["GLM_FAMILIES", "NORMALIZATIONS", "glm_fisher", "normalized_glm_fisher",
+            "gain_metric", "glm_magnitude_metric"]
+
+
+def _glm_inputs(X, W, b, family, phi, where):
+    X = _weight_matrix(X, "X", where)
+    W = _weight_matrix(W, "W", where)
+    if X.shape[1] != W.shape[1]:
+        raise ValueError(f"{where}: need X (N, I) and W (H, I) with the same I, got X {X.shape}, W {W.shape}")
+    b = _numpy(b, "b", where)
+    if b.shape != (W.shape[0],) or not np.isfinite(b).all():
+        raise ValueError(f"{where}: b must be a finite vector of shape ({W.shape[0]},), got shape {b.shape}")
+    if family not in GLM_FAMILIES:
+        raise ValueError(f"{where}: family must be one of {GLM_FAMILIES}, got {family!r}")
+    return X, W, b, _positive(phi, "phi", where)
+
+
+def _glm_cov_over_phi2(z, family, phi):
+    r"""``Cov[y | x] / phi**2`` of independent GLMs: ``diag(f'(z)) / phi``, shape ``(N, H, H)``."""
+    if family == "bernoulli":  # eta = softplus, f = sigmoid, f' = s (1 - s)
+        s = 1.0 / (1.0 + np.exp(-z))  # (N, H)
+        fprime = s * (1.0 - s)
+    else:  # gaussian: eta(z) = z^2 / 2, f = identity, f' = 1
+        fprime = np.ones_like(z)
+    return np.einsum("nh,hk->nhk", fprime / phi, np.eye(z.shape[1]))  # (N, H, H)
+
+
+def glm_fisher(X, W, b, family="bernoulli", phi=1.0):
+    r"""The Fisher information matrix of ``H`` independent GLMs, the paper's Eq. (12).
+
+    Each output is a generalized linear model in the summed input :math:`a_i = \mathbf w_i^\top\mathbf x`
+    (Eqs. 10--11):
+
+    .. math::
+        \log P(y_i \mid \mathbf x) = \frac{(a_i + b_i)\,y_i - \eta(a_i + b_i)}{\phi} + c(y_i, \phi),
+        \qquad \mathbb E[y_i \mid \mathbf x] = f(a_i + b_i),\quad
+        \operatorname{Var}[y_i \mid \mathbf x] = \phi f'(a_i + b_i),
+
+    and with respect to :math:`\theta = \operatorname{vec}([W, \mathbf b]^\top)
+    = [\mathbf w_1^\top, b_1, \dots, \mathbf w_H^\top, b_H]^\top` the Fisher matrix is
+
+    .. math::
+        F(\theta) = \mathop{\mathbb E}_{\mathbf x}\left[\frac{\operatorname{Cov}[\mathbf y \mid \mathbf x]}{\phi^2}
+        \otimes \begin{bmatrix}\mathbf x\mathbf x^\top & \mathbf x\\ \mathbf x^\top & 1\end{bmatrix}\right],
+
+    the expectation being the mean over the rows of ``X``. ``family="bernoulli"``:
+    :math:`\eta(z) = \log(1 + e^z)`, :math:`f` the logistic sigmoid (a Bernoulli
+    output when :math:`\phi = 1`); ``"gaussian"``: :math:`\eta(z) = z^2/2`,
+    :math:`f(z) = z`, variance :math:`\phi`.
+
+    Args:
+        X (array_like): inputs, one example per row.
+        W (array_like): weights, one GLM per row.
+        b (array_like): biases.
+        family (str): ``"bernoulli"`` or ``"gaussian"``. Default: ``"bernoulli"``
+        phi (float): the dispersion :math:`\phi`, > 0. Default: 1.0
+
+    Shape:
+        - X: :math:`(N, I)`, W: :math:`(H, I)`, b: :math:`(H,)`
+        - Output: :math:`(H(I+1), H(I+1))`, float64.
+
+    Example::
+
+        >>> F = glm_fisher([[1.0, 2.0]], [[0.0, 0.0]], [0.0])  # sigmoid(0) = 1/2: Var = 1/4
+        >>> F * 4
+        array([[1., 2., 1.],
+               [2., 4., 2.],
+               [1., 2., 1.]])
+    """
+    where = "glm_fisher"
+    X, W, b, phi = _glm_inputs(X, W, b, family, phi, where)
+    N, H = X.shape[0], W.shape[0]
+    C = _glm_cov_over_phi2(X @ W.T + b, family, phi)  # (N, H, H)
+    x1 = np.concatenate([X, np.ones((N, 1))], axis=1)  # (N, I + 1): [x, 1]
+    F = np.einsum("nij,np,nq->ipjq", C, x1, x1) / N  # (H, I+1, H, I+1): Kronecker product, averaged
+    P = H * x1.shape[1]
+    return F.reshape(P, P)
+
+
+def _normalized_summed_inputs(X, W, norm, eps, where):
+    r"""``a`` (N, H), ``sigma`` (N, H) and ``a_hat`` (N, H), and the paper's ``chi`` (N, H, I), Eq. (14)."""
+    if norm not in NORMALIZATIONS:
+        raise ValueError(f"{where}: norm must be one of {NORMALIZATIONS}, got {norm!r}")
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"{where}: eps must be a finite number >= 0, got {eps!r}")
+    N, H = X.shape[0], W.shape[0]
+    a = X @ W.T  # (N, H)
+    if norm == "layer":  # mu, sigma over the H units of each example
+        if H < 2:
+            raise ValueError(f"{where}: layer norm needs H >= 2 units, got W of shape {W.shape}")
+        mu = a.mean(1, keepdims=True)  # (N, 1)
+        sigma = np.sqrt(((a - mu) ** 2).mean(1, keepdims=True) + eps)  # (N, 1)
+        a_hat = (a - mu) / sigma  # (N, H)
+        # d mu / d w_i = x / H,  d sigma / d w_i = (a_i - mu) x / (H sigma)
+        chi = X[:, None, :] * (1.0 - (1.0 + a_hat ** 2) / H)[:, :, None]  # (N, H, I)
+    elif norm == "batch":  # mu_i, sigma_i over the N examples (the data distribution)
+        if N < 2:
+            raise ValueError(f"{where}: batch norm needs N >= 2 examples, got X of shape {X.shape}")
+        mu = a.mean(0, keepdims=True)  # (1, H)
+        sigma = np.sqrt(((a - mu) ** 2).mean(0, keepdims=True) + eps)  # (1, H)
+        a_hat = (a - mu) / sigma  # (N, H)
+        Xc = X - X.mean(0)  # (N, I)
+        # d mu_i / d w_i = mean x,  d sigma_i / d w_i = Cov[x] w_i / sigma_i
+        dsigma = (Xc.T @ Xc / N @ W.T / sigma).T  # (H, I)
+        chi = Xc[:, None, :] - a_hat[:, :, None] * dsigma[None]  # (N, H, I)
+    else:  # weight norm: mu = 0, sigma_i = ||w_i||
+        norms_ = np.sqrt((W * W).sum(1))  # (H,)
+        if np.any(norms_ == 0):
+            raise ValueError(f"{where}: weight norm needs every row of W to be non-zero")
+        sigma = np.broadcast_to(norms_, (1, H))  # (1, H)
+        a_hat = a / sigma  # (N, H)
+        chi = X[:, None, :] - a_hat[:, :, None] * (W / norms_[:, None])[None]  # (N, H, I)
+    return a, np.broadcast_to(sigma, a.shape), a_hat, chi
+
+
+def normalized_glm_fisher(X, W, b, g, norm="layer", family="bernoulli", phi=1.0, eps=0.0):
+    r"""The paper's Fisher matrix of a normalized GLM, Eqs. (13)--(14).
+
+    Each output's natural parameter is :math:`z_i = g_i\,(a_i - \mu_i)/\sigma_i + b_i`,
+    and with respect to :math:`\theta = \operatorname{vec}([W, \mathbf b, \mathbf g]^\top)
+    = [\mathbf w_1^\top, b_1, g_1, \dots, \mathbf w_H^\top, b_H, g_H]^\top`
+
+    .. math::
+        \bar F_{ij} = \mathop{\mathbb E}_{\mathbf x}\left[\frac{\operatorname{Cov}[y_i, y_j \mid \mathbf x]}{\phi^2}
+        \,\mathbf u_i\mathbf u_j^\top\right], \qquad
+        \mathbf u_i = \begin{bmatrix} \frac{g_i}{\sigma_i}\boldsymbol\chi_i \\ 1 \\ \frac{a_i - \mu_i}{\sigma_i}\end{bmatrix},
+        \qquad
+        \boldsymbol\chi_i = \mathbf x - \frac{\partial\mu_i}{\partial\mathbf w_i}
+        - \frac{a_i - \mu_i}{\sigma_i}\frac{\partial\sigma_i}{\partial\mathbf w_i},
+
+    whose top-left block is the paper's
+    :math:`\frac{g_i g_j}{\sigma_i\sigma_j}\boldsymbol\chi_i\boldsymbol\chi_j^\top`.
+    ``norm`` chooses :math:`\mu_i, \sigma_i`: ``"batch"`` -- mean and standard
+    deviation of :math:`a_i` over the rows of ``X`` (the data distribution);
+    ``"weight"`` -- :math:`\mu_i = 0`, :math:`\sigma_i = \lVert\mathbf w_i\rVert`;
+    ``"layer"`` -- mean and standard deviation over the ``H`` units of each example.
+
+    This is the Fisher matrix exactly when :math:`z_i` depends on ``W`` only
+    through :math:`\mathbf w_i` (batch and weight norm). Under layer norm
+    :math:`\mu` and :math:`\sigma` are shared by the units, so :math:`\mathbf w_i`
+    also moves every other :math:`z_k`; Eq. (13) leaves those terms out of the
+    weight blocks (its bias and gain blocks stay exact).
+
+    Args:
+        X (array_like): inputs, one example per row.
+        W (array_like): weights.
+        b (array_like): biases.
+        g (array_like): gains.
+        norm (str): ``"batch"``, ``"layer"`` or ``"weight"``. Default: ``"layer"``
+        family (str): as in :func:`glm_fisher`. Default: ``"bernoulli"``
+        phi (float): the dispersion, > 0. Default: 1.0
+        eps (float): added to the variance inside the square root (batch and layer norm), >= 0. Default: 0.0
+
+    Shape:
+        - X: :math:`(N, I)`, W: :math:`(H, I)`, b, g: :math:`(H,)`
+        - Output: :math:`(H(I+2), H(I+2))`, float64.
+    """
+    where = "normalized_glm_fisher"
+    X, W, b, phi = _glm_inputs(X, W, b, family, phi, where)
+    g = _numpy(g, "g", where)
+    if g.shape != b.shape or not np.isfinite(g).all():
+        raise ValueError(f"{where}: g must be a finite vector of shape {b.shape}, got shape {g.shape}")
+    a, sigma, a_hat, chi = _normalized_summed_inputs(X, W, norm, eps, where)
+    N, H = a.shape
+    C = _glm_cov_over_phi2(g * a_hat + b, family, phi)  # (N, H, H)
+    u = np.concatenate([(g / sigma)[:, :, None] * chi,  # (N, H, I): g_i chi_i / sigma_i
+                        np.ones((N, H, 1)), a_hat[:, :, None]], axis=2)  # (N, H, I + 2)
+    F = np.einsum("nij,nip,njq->ipjq", C, u, u) / N  # (H, I+2, H, I+2)
+    P = H * u.shape[2]
+    return F.reshape(P, P)
+
+
+def gain_metric(X, W, b, g, norm="layer", family="bernoulli", phi=1.0, eps=0.0):
+    r"""The block of :func:`normalized_glm_fisher` along the gains ``g``: the paper's Eqs. (32)--(34).
+
+    .. math::
+        ds^2 = \tfrac12\,\delta\mathbf g^\top M\,\delta\mathbf g, \qquad
+        M_{ij} = \frac{1}{\phi^2}\mathop{\mathbb E}_{\mathbf x}\left[\operatorname{Cov}[y_i, y_j \mid \mathbf x]\,
+        \frac{(a_i - \mu_i)(a_j - \mu_j)}{\sigma_i\sigma_j}\right] .
+
+    For layer norm this is Eq. (33), with factors :math:`(a_i-\mu)(a_j-\mu)/\sigma^2`;
+    for weight norm Eq. (34), with :math:`a_i a_j/(\lVert\mathbf w_i\rVert\lVert\mathbf w_j\rVert)`.
+    For batch norm the factors are :math:`\hat a_i \hat a_j` too; Eq. (32) as
+    printed omits them. The gains do not enter :math:`\mu` or :math:`\sigma`,
+    so this block is exact for all three normalizations.
+
+    Args:
+        X, W, b, g, norm, family, phi, eps: as in :func:`normalized_glm_fisher`.
+
+    Shape:
+        - Output: :math:`(H, H)`, float64.
+    """
+    where = "gain_metric"
+    X, W, b, phi = _glm_inputs(X, W, b, family, phi, where)
+    g = _numpy(g, "g", where)
+    if g.shape != b.shape or not np.isfinite(g).all():
+        raise ValueError(f"{where}: g must be a finite vector of shape {b.shape}, got shape {g.shape}")
+    _, _, a_hat, _ = _normalized_summed_inputs(X, W, norm, eps, where)
+    C = _glm_cov_over_phi2(g * a_hat + b, family, phi)  # (N, H, H)
+    return np.einsum("nij,ni,nj->ij", C, a_hat, a_hat) / X.shape[0]  # (H, H)
+
+
+def glm_magnitude_metric(X, W, b, family="bernoulli", phi=1.0):
+    r"""The metric of a plain GLM along the lengths of its weight vectors: the paper's Eq. (35).
+
+    Changing the length of each :math:`\mathbf w_i` by :math:`\delta g_i` is the
+    step :math:`\delta\mathbf w_i = \delta g_i\,\mathbf w_i/\lVert\mathbf w_i\rVert`,
+    and the metric :func:`glm_fisher` gives it is
+    :math:`ds^2 = \tfrac12\,\delta\mathbf g^\top M\,\delta\mathbf g` with
+
+    .. math::
+        M_{ij} = \frac{1}{\phi^2}\mathop{\mathbb E}_{\mathbf x}\left[\operatorname{Cov}[y_i, y_j \mid \mathbf x]\,
+        \frac{a_i a_j}{\lVert\mathbf w_i\rVert\lVert\mathbf w_j\rVert}\right],
+        \qquad a_i = \mathbf w_i^\top\mathbf x,
+
+    which grows with the scale of the inputs.
+
+    Args:
+        X, W, b, family, phi: as in :func:`glm_fisher`; no row of ``W`` may be zero.
+
+    Shape:
+        - Output: :math:`(H, H)`, float64.
+    """
+    where = "glm_magnitude_metric"
+    X, W, b, phi = _glm_inputs(X, W, b, family, phi, where)
+    norms_ = np.sqrt((W * W).sum(1))  # (H,)
+    if np.any(norms_ == 0):
+        raise ValueError(f"{where}: every row of W must be non-zero (it needs a direction)")
+    a = X @ W.T  # (N, H)
+    C = _glm_cov_over_phi2(a + b, family, phi)  # (N, H, H)
+    r = a / norms_  # (N, H)
+    return np.einsum("nij,ni,nj->ij", C, r, r) / X.shape[0]  # (H, H)
