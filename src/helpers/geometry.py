@@ -376,7 +376,7 @@ def fisher_information(logits_fn, theta):
 
     where :math:`J_n` is the Jacobian of example ``n``'s logits and
     :math:`\mathbf p_n` its predicted probabilities. The labels are drawn from
-    the *model*, not the data, as in the paper's Eq. (6)--(7): then
+    the *model*, not the data, as in the paper's Eqs. (8)--(9): then
     :math:`D_{\mathrm{KL}}(p_\theta \,\|\, p_{\theta+\delta}) = \tfrac12\,\delta^\top F(\theta)\,\delta + O(\lVert\delta\rVert^3)`
     (compare with :func:`categorical_kl`). ``F`` is symmetric and positive
     semi-definite; a direction in which the predictions do not change at all
@@ -494,7 +494,7 @@ def track_sgd(model, weight, X, y, *, lr, steps, batch_size, seed=0, lr_weight=N
 # ===========================================================================
 # Sec. 5.2.2: the Fisher metric of (normalized) generalized linear models
 # (the paper's eqs. 10-14 and 32-35). Added as one block at the end of the
-# module; it reuses the module's input checks above.
+# module; its input checks are those of helpers._checks.
 # ===========================================================================
 
 #: The GLM families of :func:`glm_fisher` and :func:`normalized_glm_fisher`.
@@ -508,16 +508,11 @@ __all__ += ["GLM_FAMILIES", "NORMALIZATIONS", "glm_fisher", "normalized_glm_fish
 
 
 def _glm_inputs(X, W, b, family, phi, where):
-    X = _weight_matrix(X, "X", where)
-    W = _weight_matrix(W, "W", where)
-    if X.shape[1] != W.shape[1]:
-        raise ValueError(f"{where}: need X (N, I) and W (H, I) with the same I, got X {X.shape}, W {W.shape}")
-    b = _numpy(b, "b", where)
-    if b.shape != (W.shape[0],) or not np.isfinite(b).all():
-        raise ValueError(f"{where}: b must be a finite vector of shape ({W.shape[0]},), got shape {b.shape}")
-    if family not in GLM_FAMILIES:
-        raise ValueError(f"{where}: family must be one of {GLM_FAMILIES}, got {family!r}")
-    return X, W, b, _positive(phi, "phi", where)
+    X = float_array(X, "X", where, shape=("N", "I"), dtype=np.float64, finite=True, nonempty=True)
+    W = float_array(W, "W", where, shape=("H", X.shape[1]), dtype=np.float64, finite=True, nonempty=True)
+    b = float_array(b, "b", where, shape=(W.shape[0],), dtype=np.float64, finite=True)
+    family = check_choice(family, "family", GLM_FAMILIES, where)
+    return X, W, b, check_real(phi, "phi", where, 0, lo_open=True)
 
 
 def _glm_cov_over_phi2(z, family, phi):
@@ -584,10 +579,8 @@ def glm_fisher(X, W, b, family="bernoulli", phi=1.0):
 
 def _normalized_summed_inputs(X, W, norm, eps, where):
     r"""``a`` (N, H), ``sigma`` (N, H) and ``a_hat`` (N, H), and the paper's ``chi`` (N, H, I), Eq. (14)."""
-    if norm not in NORMALIZATIONS:
-        raise ValueError(f"{where}: norm must be one of {NORMALIZATIONS}, got {norm!r}")
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps < 0:
-        raise ValueError(f"{where}: eps must be a finite number >= 0, got {eps!r}")
+    norm = check_choice(norm, "norm", NORMALIZATIONS, where)
+    eps = check_real(eps, "eps", where, 0)  # 0 allowed: the paper's equations have no eps
     N, H = X.shape[0], W.shape[0]
     a = X @ W.T  # (N, H)
     if norm == "layer":  # mu, sigma over the H units of each example
@@ -662,9 +655,7 @@ def normalized_glm_fisher(X, W, b, g, norm="layer", family="bernoulli", phi=1.0,
     """
     where = "normalized_glm_fisher"
     X, W, b, phi = _glm_inputs(X, W, b, family, phi, where)
-    g = _numpy(g, "g", where)
-    if g.shape != b.shape or not np.isfinite(g).all():
-        raise ValueError(f"{where}: g must be a finite vector of shape {b.shape}, got shape {g.shape}")
+    g = float_array(g, "g", where, shape=b.shape, dtype=np.float64, finite=True)
     a, sigma, a_hat, chi = _normalized_summed_inputs(X, W, norm, eps, where)
     N, H = a.shape
     C = _glm_cov_over_phi2(g * a_hat + b, family, phi)  # (N, H, H)
@@ -697,9 +688,7 @@ def gain_metric(X, W, b, g, norm="layer", family="bernoulli", phi=1.0, eps=0.0):
     """
     where = "gain_metric"
     X, W, b, phi = _glm_inputs(X, W, b, family, phi, where)
-    g = _numpy(g, "g", where)
-    if g.shape != b.shape or not np.isfinite(g).all():
-        raise ValueError(f"{where}: g must be a finite vector of shape {b.shape}, got shape {g.shape}")
+    g = float_array(g, "g", where, shape=b.shape, dtype=np.float64, finite=True)
     _, _, a_hat, _ = _normalized_summed_inputs(X, W, norm, eps, where)
     C = _glm_cov_over_phi2(g * a_hat + b, family, phi)  # (N, H, H)
     return np.einsum("nij,ni,nj->ij", C, a_hat, a_hat) / X.shape[0]  # (H, H)
