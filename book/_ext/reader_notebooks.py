@@ -362,30 +362,23 @@ def to_reader(nb, ctx: Context, intro: str):
 # --- citations -----------------------------------------------------------------
 
 class Citations:
-    """Author-year citations from the book's BibTeX file, in the style the site uses."""
+    """Author-year citations from the book's BibTeX file, labelled as the site's bibliography labels them."""
 
     def __init__(self, bibfiles: list[Path]):
+        from bibliography_style import AuthorYearLabels, AuthorYearStyle
         from pybtex.database import parse_file
-        from pybtex.plugin import find_plugin
 
         self.entries = {}
         for path in bibfiles:
             self.entries.update(parse_file(str(path)).entries)
-        self._style = find_plugin("pybtex.style.formatting", "plain")()
+        self._labels = AuthorYearLabels()
+        self._style = AuthorYearStyle(label_style="number")  # entries only: their labels are not used
 
     def _names(self, key: str) -> tuple[str, str]:
         if key not in self.entries:
             raise KeyError(f"citation key {key!r} not in the bibliography")
-        entry = self.entries[key]
-        people = entry.persons.get("author") or entry.persons.get("editor") or []
-        last = [" ".join(p.last_names).replace("{", "").replace("}", "") for p in people]
-        if len(last) == 1:
-            who = last[0]
-        elif len(last) == 2:
-            who = f"{last[0]} and {last[1]}"
-        else:
-            who = f"{last[0]} et al."
-        return who, entry.fields.get("year", "n.d.")
+        who, _, year = self._labels.format_label(self.entries[key]).rpartition(" ")
+        return who, year
 
     def __call__(self, keys: list[str], textual: bool) -> str:
         items = []
