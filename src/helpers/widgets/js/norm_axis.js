@@ -214,11 +214,11 @@ export default {
 
       const rowsText = B === 1 ? "row 0" : `rows 0–${B - 1}`;
       text.textContent = axis === "batch"
-        ? `Batch norm: each of the ${H} columns gets its own μ and σ, computed over the ${B} example${B === 1 ? "" : "s"} ` +
+        ? `Batch norm: each of the ${H} columns gets its own μ and σ, computed over ${B === 1 ? "the one example" : `the ${B} examples`} ` +
           `in the mini-batch (${rowsText}). ` +
           (B === 1 ? "With one example there is nothing to normalize against: see the note below."
             : `Example ${ex}'s output depends on its ${B - 1} batch-mate${B === 2 ? "" : "s"} too.`)
-        : `Layer norm: each of the ${B} row${B === 1 ? "" : "s"} gets its own μ and σ, computed over its ${H} hidden units. ` +
+        : `Layer norm: ${B === 1 ? "the one row gets" : `each of the ${B} rows gets`} its own μ and σ, computed over its ${H} hidden units. ` +
           `Example ${ex}'s output depends on example ${ex} alone.`;
 
       if (r.degenerate && axis === "batch") {
