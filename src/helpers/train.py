@@ -352,10 +352,9 @@ def train(model, train_data, test_data=None, *, task="classify", steps, batch_si
         log_every (int or None): steps between log points; ``None``: about 50 points.
         progress (bool): show a tqdm progress bar. Default: ``True``
         clip_grad (float or None): clip the global gradient norm to this value. Default: ``None``
-        budget (str or None): the budget the caller sized this run for,
-            ``"quick"`` or ``"full"``, recorded in ``History.budget`` as given;
-            ``None`` for a run not sized by a budget. Nothing here depends on
-            it, and it is never inferred from the device. Default: ``None``
+        budget (str or None): ``"quick"`` or ``"full"``, the budget the caller sized this run
+            for, recorded in ``History.budget`` as given (never inferred from the
+            device); ``None`` for a run not sized by a budget. Default: ``None``
 
     Returns:
         History: the recorded curves and the run's settings.
