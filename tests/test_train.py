@@ -15,7 +15,7 @@ from helpers import train as train_mod
 from helpers.data import adding_problem, copy_task, load_digits_sequences
 from helpers.repro import BUDGETS, seed_everything
 from helpers.rnn import GRUCell, LSTMCell, RNNCell, SequenceClassifier, SequenceRegressor
-from helpers.train import BUDGET_SIZES, History, budget_sizes, evaluate, train
+from helpers.train import History, evaluate, train
 
 FAST = {"device": "cpu", "progress": False}
 
@@ -79,7 +79,7 @@ def test_history_fields(digits):
     for series in (h.loss, h.grad_norm, h.wall_time, h.test_loss, h.accuracy):
         assert len(series) == 3 and all(isinstance(v, float) for v in series)
     assert all(a < b for a, b in zip(h.wall_time, h.wall_time[1:]))
-    assert h.device == "cpu" and h.budget in BUDGETS and h.seed == 5 and h.task == "classify"
+    assert h.device == "cpu" and h.budget is None and h.seed == 5 and h.task == "classify"
     assert h.n_params == sum(p.numel() for p in model.parameters())
     assert (h.steps, h.batch_size, h.lr, h.optimizer, h.clip_grad, h.diverged) == (7, 16, 1e-3, "adam", None, False)
     d = h.to_dict()
@@ -223,17 +223,15 @@ def test_evaluate_matches_a_direct_computation(digits):
 # Budgets
 # ---------------------------------------------------------------------------
 
-def test_budget_sizes(monkeypatch):
-    assert set(BUDGET_SIZES) == set(BUDGETS)
-    quick, full = budget_sizes("quick"), budget_sizes("full")
-    assert set(quick) == set(full) == {"steps", "hidden", "batch_size", "log_every"}
-    assert all(full[k] >= quick[k] for k in quick)
-    quick["steps"] = -1
-    assert budget_sizes("quick")["steps"] > 0  # a copy
-    monkeypatch.setenv("LNBOOK_BUDGET", "full")
-    assert budget_sizes() == full
-    with pytest.raises(ValueError, match="budget"):
-        budget_sizes("medium")
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_budget_is_recorded_as_passed_never_inferred(digits, monkeypatch, budget):
+    """A CPU run sized for "full" is recorded as "full", whatever the device or LNBOOK_BUDGET say."""
+    train_set, _ = digits
+    other = "quick" if budget == "full" else "full"
+    monkeypatch.setenv("LNBOOK_BUDGET", other)  # must not leak into the record
+    h = train(lstm_classifier(), train_set, steps=2, batch_size=8, lr=1e-3, budget=budget, **FAST)
+    assert h.device == "cpu" and h.budget == budget
+    assert train(lstm_classifier(), train_set, steps=1, batch_size=8, lr=1e-3, **FAST).budget is None
 
 
 # ---------------------------------------------------------------------------
@@ -256,6 +254,8 @@ def test_bad_arguments(digits):
         (dict(kw, clip_grad=0), ValueError, "clip_grad"),
         (dict(kw, log_every=0), ValueError, "log_every"),
         (dict(kw, seed=-1), ValueError, "seed"),
+        (dict(kw, budget="medium"), ValueError, "budget"),
+        (dict(kw, budget=1), ValueError, "budget"),
     ]
     for kwargs, error, match in bad:
         with pytest.raises(error, match=match):
@@ -276,8 +276,7 @@ def test_bad_arguments(digits):
 
 
 def test_public_api_and_doctests():
-    assert set(train_mod.__all__) == {"TASKS", "OPTIMIZERS", "History", "train", "evaluate",
-                                      "BUDGET_SIZES", "budget_sizes"}
+    assert set(train_mod.__all__) == {"TASKS", "OPTIMIZERS", "History", "train", "evaluate"}
     assert History.__doc__ and train.__doc__ and evaluate.__doc__
     result = doctest.testmod(train_mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 4 and result.failed == 0

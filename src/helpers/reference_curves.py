@@ -1,14 +1,15 @@
 r"""Chapter 5's training runs, and the reference learning curves shipped with the book.
 
-Chapter 5 trains LSTMs and GRUs with and without layer norm on three tasks;
-a reader's run uses the budget of their machine (:func:`helpers.repro.budget`:
-``"quick"`` on a CPU), and is drawn over *reference curves*: the same runs at
-the ``"full"`` budget, made once and stored in
-``helpers/data_files/ch5_reference_curves.json`` together with the seed, the
-device, the torch version, the sizes and the date.
-
-Both go through :func:`train_run`, so a reader's run and the reference differ
-only in their sizes (:func:`experiment_sizes`) and the machine.
+Chapter 5 trains LSTMs and GRUs with and without layer norm on three tasks,
+over several seeds. The notebook picks a budget once (:func:`helpers.repro.budget`:
+``"quick"`` on a CPU, ``"full"`` on a GPU, or ``LNBOOK_BUDGET``); the one
+sizes table, :data:`SIZES`, maps (experiment family, budget) to the sizes of a
+run; :func:`train_run` passes the budget on to :func:`helpers.train.train`,
+whose :class:`~helpers.train.History` records it. A reader's runs are drawn
+over *reference curves*: the same runs at the ``"full"`` budget, made once by
+:func:`generate` and stored in ``helpers/data_files/ch5_reference_curves.json``
+with the seeds, the device, the torch version, the sizes, the wall time and
+the date. :func:`seed_band` and :func:`clearly_less` summarize runs over seeds.
 
 The tasks (:data:`TASKS`):
 
@@ -24,10 +25,15 @@ the cells of :mod:`helpers.rnn` without and with ``norm="layer"`` (gains 1,
 biases 0 at the start) under a linear read-out of the last hidden state.
 Every run: Adam, learning rate 0.01, gradient norm clipped to 1.
 
-To regenerate the shipped file (about five minutes on a 2-core CPU), from the
-repository root::
+To regenerate the shipped file (one seed: about five minutes on a 2-core CPU),
+from the repository root::
 
     LNBOOK_BUDGET=full .venv/bin/python -c "from helpers import reference_curves as rc; rc.generate()"
+
+and with five seeds (about five times as long on a CPU; a GPU is picked when
+there is one)::
+
+    .venv/bin/python -c "from helpers import reference_curves as rc; rc.generate(seeds=range(5))"
 
 Nothing runs at import.
 """
@@ -42,13 +48,14 @@ import pathlib
 import platform
 import time
 
+import numpy as np
 import torch
 
 from ._checks import check_choice
 from .data import adding_problem, load_digits_sequences
-from .repro import BUDGETS, budget, pick_device, seed_everything
+from .repro import BUDGETS, pick_device, seed_everything
 from .rnn import GRUCell, LSTMCell, SequenceClassifier, SequenceRegressor
-from .train import History, budget_sizes, train
+from .train import History, train
 
 __all__ = [
     "TASKS",
@@ -57,6 +64,7 @@ __all__ = [
     "DEFAULT_PATH",
     "LR",
     "CLIP_GRAD",
+    "SIZES",
     "experiment_sizes",
     "task_data",
     "build_model",
@@ -64,14 +72,17 @@ __all__ = [
     "generate",
     "save",
     "load",
+    "seed_band",
+    "clearly_less",
 ]
 
-#: Task name -> what it is: ``task`` for :func:`helpers.train.train` and the input size ``I``.
+#: Task name -> what it is: ``task`` for :func:`helpers.train.train`, the input size ``I``,
+#: the sequence length ``T`` and the experiment family (its row of :data:`SIZES`).
 TASKS = {
-    "adding": {"task": "regress", "input_size": 2, "T": 50},
-    "rows": {"task": "classify", "input_size": 8, "T": 8},
-    "pixels": {"task": "classify", "input_size": 1, "T": 64},
-    "pixels_const": {"task": "classify", "input_size": 2, "T": 64},
+    "adding": {"task": "regress", "input_size": 2, "T": 50, "family": "adding"},
+    "rows": {"task": "classify", "input_size": 8, "T": 8, "family": "rows"},
+    "pixels": {"task": "classify", "input_size": 1, "T": 64, "family": "pixels"},
+    "pixels_const": {"task": "classify", "input_size": 2, "T": 64, "family": "pixels"},
 }
 
 #: Model name -> (cell class, norm).
@@ -96,53 +107,44 @@ DEFAULT_PATH = pathlib.Path(__file__).with_name("data_files") / "ch5_reference_c
 LR = 1e-2
 CLIP_GRAD = 1.0
 
-#: Sizes for the full budget. A GPU affords ``helpers.train.BUDGET_SIZES["full"]``
-#: (3000 steps of 128 units); the shipped reference was made on a CPU, so the
-#: full runs here are longer than the quick ones but keep H = 64.
-_FULL = {
-    "adding": {"steps": 1000, "hidden": 64, "batch_size": 64, "log_every": 25},
-    "rows": {"steps": 1000, "hidden": 64, "batch_size": 64, "log_every": 25},
-    "pixels": {"steps": 600, "hidden": 64, "batch_size": 64, "log_every": 20},
+#: The one sizes table: (experiment family, budget) -> ``steps``, ``hidden``,
+#: ``batch_size`` and ``log_every``. ``"quick"`` is sized for chapter 5 to run
+#: two seeds of every run within three minutes on a 2-core CPU (the chapter
+#: measures its own training time); ``"full"`` is what
+#: the shipped reference curves used (made on a CPU, so H stays 64). The adding
+#: and rows families share every size but the number of steps (and the log
+#: interval, a multiple of the full one) between the budgets, so a quick run
+#: retraces the start of the reference run with the same seed.
+SIZES = {
+    ("adding", "quick"): {"steps": 150, "hidden": 64, "batch_size": 64, "log_every": 25},
+    ("adding", "full"): {"steps": 1000, "hidden": 64, "batch_size": 64, "log_every": 25},
+    ("rows", "quick"): {"steps": 200, "hidden": 64, "batch_size": 64, "log_every": 25},
+    ("rows", "full"): {"steps": 1000, "hidden": 64, "batch_size": 64, "log_every": 25},
+    ("pixels", "quick"): {"steps": 100, "hidden": 32, "batch_size": 64, "log_every": 20},
+    ("pixels", "full"): {"steps": 600, "hidden": 64, "batch_size": 64, "log_every": 20},
 }
 
 
-def experiment_sizes(task, which=None):
-    """``steps``, ``hidden``, ``batch_size`` and ``log_every`` of one task at one budget.
-
-    ``"quick"`` is :func:`helpers.train.budget_sizes` ``("quick")`` (64 units,
-    batches of 64, a log point every 25 steps) with fewer steps, so that all of
-    chapter 5 runs in about two minutes on a 2-core CPU: 200 steps for the
-    adding problem, 300 for the digits read by rows, and 150 steps of 32 units
-    for the two pixel tasks, whose sequences are 64 steps long. ``"full"`` is
-    what the shipped reference curves used; the adding and rows tasks share
-    every size but the number of steps with ``"quick"``, so a quick run on the
-    same machine retraces the start of the reference run.
+def experiment_sizes(task, budget):
+    """The sizes of one task's runs at one budget: its family's row of :data:`SIZES`.
 
     Args:
         task (str): a key of :data:`TASKS`.
-        which (str or None): ``"quick"`` or ``"full"``; ``None`` asks
-            :func:`helpers.repro.budget`. Default: ``None``
+        budget (str): ``"quick"`` or ``"full"``, as the notebook chose it
+            (:func:`helpers.repro.budget`); never guessed here.
 
     Returns:
-        a fresh dict.
+        a fresh dict with ``steps``, ``hidden``, ``batch_size`` and ``log_every``.
 
     Example::
 
-        >>> experiment_sizes("pixels", "quick")
-        {'steps': 150, 'hidden': 32, 'batch_size': 64, 'log_every': 15}
+        >>> experiment_sizes("pixels_const", "quick") == SIZES["pixels", "quick"]
+        True
     """
     where = "experiment_sizes"
     task = check_choice(task, "task", TASKS, where)
-    which = budget() if which is None else check_choice(which, "budget", BUDGETS, where, hint="or None")
-    family = "pixels" if task.startswith("pixels") else task
-    if which == "full":
-        return dict(_FULL[family])
-    sizes = budget_sizes("quick")
-    if family == "pixels":
-        sizes.update(steps=150, hidden=32, log_every=15)
-    elif family == "adding":
-        sizes.update(steps=200)
-    return sizes
+    budget = check_choice(budget, "budget", BUDGETS, where)
+    return dict(SIZES[TASKS[task]["family"], budget])
 
 
 def task_data(task, dtype=torch.float32):
@@ -200,15 +202,18 @@ def build_model(task, model, hidden, seed=0):
     return SequenceClassifier(cell, n_classes=10)
 
 
-def train_run(task, model, sizes=None, *, device=None, seed=0, progress=True, data=None, lr=LR,
+def train_run(task, model, budget, *, sizes=None, device=None, seed=0, progress=True, data=None, lr=LR,
               clip_grad=CLIP_GRAD):
     """Train one model on one task, as chapter 5 and :func:`generate` do.
 
     Args:
         task (str): a key of :data:`TASKS`.
         model (str): a key of :data:`MODELS`.
-        sizes (dict or None): ``steps``, ``hidden``, ``batch_size``, ``log_every``;
-            ``None`` uses :func:`experiment_sizes` for the current budget.
+        budget (str or None): ``"quick"`` or ``"full"``: the sizes come from
+            :data:`SIZES` and the budget is recorded in the history. ``None``
+            only together with ``sizes`` (a run sized by hand, recorded as such).
+        sizes (dict or None): ``steps``, ``hidden``, ``batch_size``, ``log_every``
+            to use instead of the budget's. Default: ``None``
         device: where to train; ``None`` picks one (:func:`helpers.repro.pick_device`).
         seed (int): seeds the initial weights and the batch order. Default: 0
         progress (bool): show a progress bar. Default: ``True``
@@ -225,7 +230,11 @@ def train_run(task, model, sizes=None, *, device=None, seed=0, progress=True, da
     where = "train_run"
     task = check_choice(task, "task", TASKS, where)
     model = check_choice(model, "model", MODELS, where)
-    sizes = experiment_sizes(task) if sizes is None else dict(sizes)
+    if budget is None and sizes is None:
+        raise ValueError(f"{where}: give a budget ({' or '.join(map(repr, BUDGETS))}) or sizes")
+    if budget is not None:
+        budget = check_choice(budget, "budget", BUDGETS, where, hint="or None with sizes")
+    sizes = experiment_sizes(task, budget) if sizes is None else dict(sizes)
     missing = {"steps", "hidden", "batch_size", "log_every"} - set(sizes)
     if missing:
         raise ValueError(f"{where}: sizes is missing {sorted(missing)}")
@@ -233,8 +242,58 @@ def train_run(task, model, sizes=None, *, device=None, seed=0, progress=True, da
     net = build_model(task, model, sizes["hidden"], seed=seed)
     history = train(net, train_set, test_set, task=TASKS[task]["task"], steps=sizes["steps"],
                     batch_size=sizes["batch_size"], lr=lr, clip_grad=clip_grad, log_every=sizes["log_every"],
-                    device=device, seed=seed, progress=progress)
+                    device=device, seed=seed, progress=progress, budget=budget)
     return net, history
+
+
+def seed_band(histories, key="test_loss"):
+    """Mean, minimum and maximum of one recorded series over runs that differ only in their seed.
+
+    Args:
+        histories: one :class:`~helpers.train.History` or a list of them, logged
+            at the same steps.
+        key (str): a series of :class:`~helpers.train.History`. Default: ``"test_loss"``
+
+    Returns:
+        dict of NumPy arrays over log points: ``step``, ``mean``, ``min``,
+        ``max`` and ``runs`` (one row per history, ``(n_seeds, n_points)``).
+
+    Example::
+
+        >>> h = [History("regress", "cpu", "quick", s, 1, 2, 1, 0.1, "adam", None, None,
+        ...              step=[1, 2], loss=[1.0, s], grad_norm=[1, 1], wall_time=[0, 1]) for s in (0, 2)]
+        >>> seed_band(h, "loss")["mean"].tolist()
+        [1.0, 1.0]
+    """
+    hs = [histories] if isinstance(histories, History) else list(histories)
+    if not all(isinstance(h, History) for h in hs):
+        raise TypeError("seed_band: histories must be a History or a list of them")
+    if not hs:
+        raise ValueError("seed_band: no histories")
+    if any(h.step != hs[0].step for h in hs):
+        raise ValueError("seed_band: the histories were logged at different steps")
+    if key not in History._SERIES or getattr(hs[0], key) is None:
+        raise ValueError(f"seed_band: no series {key!r} in these histories")
+    runs = np.array([getattr(h, key) for h in hs], dtype=float)  # (n_seeds, n_points)
+    return {"step": np.asarray(hs[0].step), "mean": runs.mean(axis=0),  # mean over seeds
+            "min": runs.min(axis=0), "max": runs.max(axis=0), "runs": runs}
+
+
+def clearly_less(a, b):
+    """Whether every value of ``a`` is below every value of ``b``: ``max(a) < min(b)``.
+
+    The book's rule for "beyond the spread over seeds": the ranges of the two
+    sets of per-seed results do not overlap. ``inf`` may stand for "never".
+
+    Example::
+
+        >>> clearly_less([1, 2], [3, 4]), clearly_less([1, 3.5], [3, 4])
+        (True, False)
+    """
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.size == 0 or b.size == 0 or np.isnan(a).any() or np.isnan(b).any():
+        raise ValueError("clearly_less: a and b must be non-empty and free of NaN")
+    return bool(a.max() < b.min())
 
 
 # ---------------------------------------------------------------------------
@@ -250,26 +309,39 @@ def _rounded(value, digits=6):
     return value
 
 
+def _histories(runs, where):
+    """``runs`` with every value a non-empty list of histories (one History becomes a list of one)."""
+    if not isinstance(runs, dict):
+        raise TypeError(f"{where}: runs must be a dict of name -> list of helpers.train.History")
+    out = {}
+    for name, hs in runs.items():
+        hs = [hs] if isinstance(hs, History) else hs
+        if not (isinstance(hs, (list, tuple)) and hs and all(isinstance(h, History) for h in hs)):
+            raise TypeError(f"{where}: runs[{name!r}] must be a History or a non-empty list of them")
+        out[name] = list(hs)
+    return out
+
+
 def save(runs, metadata, path=DEFAULT_PATH):
     """Write reference curves as JSON.
 
     Args:
-        runs (dict): ``"task/model"`` -> :class:`~helpers.train.History`.
-        metadata (dict): JSON-serialisable facts about the run (seed, device, ...).
+        runs (dict): ``"task/model"`` -> a list of :class:`~helpers.train.History`,
+            one per seed (a single History is stored as a list of one).
+        metadata (dict): JSON-serialisable facts about the runs (seeds, device, ...).
         path: the file to write. Default: :data:`DEFAULT_PATH`
 
     Returns:
         pathlib.Path: the file written.
     """
-    if not isinstance(runs, dict) or not all(isinstance(h, History) for h in runs.values()):
-        raise TypeError("save: runs must be a dict of name -> helpers.train.History")
+    runs = _histories(runs, "save")
     if not isinstance(metadata, dict):
         raise TypeError(f"save: metadata must be a dict, got {type(metadata).__name__}")
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "metadata": metadata,
-        "runs": {name: {k: _rounded(v) for k, v in h.to_dict().items()} for name, h in runs.items()},
+        "runs": {name: [{k: _rounded(v) for k, v in h.to_dict().items()} for h in hs] for name, hs in runs.items()},
     }
     path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
     return path
@@ -282,7 +354,8 @@ def load(path=DEFAULT_PATH):
         path: the JSON file. Default: :data:`DEFAULT_PATH`, the curves shipped with the book.
 
     Returns:
-        (runs, metadata): ``"task/model"`` -> :class:`~helpers.train.History`, and the metadata dict.
+        (runs, metadata): ``"task/model"`` -> a list of :class:`~helpers.train.History`
+        (one per seed, in the order of ``metadata["seeds"]``), and the metadata dict.
 
     Raises:
         FileNotFoundError: if there is no such file (run :func:`generate`).
@@ -291,74 +364,90 @@ def load(path=DEFAULT_PATH):
     Example::
 
         >>> runs, meta = load()
-        >>> meta["device"], sorted(runs)[0]
-        ('cpu', 'adding/gru')
+        >>> meta["device"], meta["seeds"], len(runs["adding/gru"])
+        ('cpu', [0], 1)
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load: no reference curves at {path}; make them with helpers.reference_curves.generate()")
     try:
         payload = json.loads(path.read_text())
-        runs = {name: History(**fields) for name, fields in payload["runs"].items()}
+        runs = {name: [History(**fields) for fields in hs] for name, hs in payload["runs"].items()}
         metadata = payload["metadata"]
+        seeds = metadata["seeds"]
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise ValueError(f"load: {path} does not hold reference curves ({err})") from None
+    if any([h.seed for h in hs] != seeds for hs in runs.values()):
+        raise ValueError(f"load: {path}: the runs' seeds do not match metadata['seeds'] = {seeds}")
     return runs, metadata
 
 
-def generate(which="full", path=DEFAULT_PATH, *, device=None, experiments=EXPERIMENTS, seed=0, progress=True,
+def generate(budget="full", path=DEFAULT_PATH, *, device=None, experiments=EXPERIMENTS, seeds=(0,), progress=True,
              num_threads=1):
-    """Make the reference curves: every run of :data:`EXPERIMENTS` at one budget, saved with its metadata.
+    """Make the reference curves: every run of :data:`EXPERIMENTS`, for every seed, at one budget, saved.
 
-    The shipped file was made with::
+    The shipped file was made with (the environment variable is harmless
+    and no longer needed: the budget is this function's argument)::
 
         LNBOOK_BUDGET=full .venv/bin/python -c "from helpers import reference_curves as rc; rc.generate()"
 
+    Five seeds, for bands over seeds in chapter 5 (on a GPU if there is one)::
+
+        .venv/bin/python -c "from helpers import reference_curves as rc; rc.generate(seeds=range(5))"
+
     Args:
-        which (str): ``"quick"`` or ``"full"``. Default: ``"full"``
+        budget (str): ``"quick"`` or ``"full"``: the sizes (:data:`SIZES`) and
+            what every history records. Default: ``"full"``
         path: where to write; ``None`` writes nothing. Default: :data:`DEFAULT_PATH`
         device: where to train; ``None`` picks one.
         experiments: (task, model) pairs. Default: :data:`EXPERIMENTS`
-        seed (int): Default: 0
+        seeds: the seeds, each run once per seed (non-negative ints). Default: ``(0,)``
         progress (bool): show progress bars. Default: ``True``
         num_threads (int or None): torch's CPU threads during the runs, restored
             afterwards. These models are small (``H <= 64``, batches of 64), so
             one thread is as fast as several, and on a machine busy with other
-            work multi-threaded small operations can be many times slower.
-            ``None`` keeps torch's setting. Default: 1
+            work multi-threaded small operations can be much slower (chapter 5
+            measures it). ``None`` keeps torch's setting. Default: 1
 
     Returns:
-        (runs, metadata) as :func:`load` returns them.
+        (runs, metadata) as :func:`load` returns them; the metadata record the
+        budget, the seeds, the device, the torch version, the sizes, the
+        seconds per run and in all, and the date.
     """
-    which = check_choice(which, "which", BUDGETS, "generate")
+    budget = check_choice(budget, "budget", BUDGETS, "generate")
+    seeds = list(seeds) if isinstance(seeds, (list, tuple, range)) else seeds
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds)
+            and len(set(seeds)) == len(seeds)):
+        raise ValueError(f"generate: seeds must be a non-empty list of distinct non-negative ints, got {seeds!r}")
     device = pick_device() if device is None else torch.device(device)
     threads_before = torch.get_num_threads()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     try:
-        return _generate(which, path, device, experiments, seed, progress)
+        return _generate(budget, path, device, experiments, seeds, progress)
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _generate(which, path, device, experiments, seed, progress):
-    runs, sizes, seconds = {}, {}, {}
+def _generate(budget, path, device, experiments, seeds, progress):
+    runs, sizes, seconds, cache = {}, {}, {}, {}
     start = time.perf_counter()
-    cache = {}
     for task, model in experiments:
         task = check_choice(task, "task", TASKS, "generate")
         model = check_choice(model, "model", MODELS, "generate")
         if task not in cache:
             cache[task] = task_data(task)
-        s = experiment_sizes(task, which)
-        tic = time.perf_counter()
-        _, history = train_run(task, model, s, device=device, seed=seed, progress=progress, data=cache[task])
         name = f"{task}/{model}"
-        runs[name], sizes[name], seconds[name] = history, s, round(time.perf_counter() - tic, 2)
+        runs[name], sizes[name], seconds[name] = [], experiment_sizes(task, budget), []
+        for seed in seeds:
+            tic = time.perf_counter()
+            _, history = train_run(task, model, budget, device=device, seed=seed, progress=progress, data=cache[task])
+            runs[name].append(history)
+            seconds[name].append(round(time.perf_counter() - tic, 2))
     metadata = {
         "description": "Reference learning curves of chapter 5 (helpers.reference_curves.EXPERIMENTS).",
-        "budget": which,
-        "seed": seed,
+        "budget": budget,
+        "seeds": seeds,
         "device": str(device),
         "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                         else platform.processor() or platform.machine()),
@@ -372,7 +461,7 @@ def _generate(which, path, device, experiments, seed, progress):
         "sizes": sizes,
         "seconds": seconds,
         "total_seconds": round(time.perf_counter() - start, 1),
-        "command": 'LNBOOK_BUDGET=full .venv/bin/python -c "from helpers import reference_curves as rc; rc.generate()"',
+        "command": f"generate(budget={budget!r}, seeds={seeds}, device={str(device)!r})",
     }
     if path is not None:
         save(runs, metadata, path)

@@ -4,9 +4,11 @@ Every chapter that trains calls :func:`train`: mini-batch gradient descent on
 a model and a data set held in memory, with a seeded batch order, an optional
 gradient-norm clip and a progress bar, returning a :class:`History` whose
 lists plot directly (``plt.plot(h.step, h.loss)``). :func:`evaluate` scores a
-model on a data set; :func:`budget_sizes` gives the sizes a chapter can
-afford on the current machine (``"quick"`` on a CPU, ``"full"`` on a GPU, see
-:func:`helpers.repro.budget`).
+model on a data set. The training budget (``"quick"`` or ``"full"``) is
+chosen once, by the notebook (:func:`helpers.repro.budget`); an experiment
+maps it to sizes (e.g. :data:`helpers.reference_curves.SIZES`) and passes it
+on as ``train(..., budget=...)``, and :class:`History` records what was
+passed -- :func:`train` never guesses it from the device.
 
 Data are pairs ``(x, y)`` of tensors. Which axis holds the examples:
 
@@ -34,9 +36,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ._checks import ArgTypeError, check_choice, check_instance, check_int, check_real
-from .repro import BUDGETS, budget, pick_device
+from .repro import BUDGETS, pick_device
 
-__all__ = ["TASKS", "OPTIMIZERS", "History", "train", "evaluate", "BUDGET_SIZES", "budget_sizes"]
+__all__ = ["TASKS", "OPTIMIZERS", "History", "train", "evaluate"]
 
 #: The values of ``task``.
 TASKS = ("classify", "regress")
@@ -48,34 +50,6 @@ OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
-
-#: Sizes per training budget: what a chapter's training cell can afford. ``"quick"``
-#: keeps a small recurrent model (H = 64, T <= 64) to well under a minute on a
-#: 2-core laptop CPU; ``"full"`` is for a GPU.
-BUDGET_SIZES = {
-    "quick": {"steps": 300, "hidden": 64, "batch_size": 64, "log_every": 25},
-    "full": {"steps": 3000, "hidden": 128, "batch_size": 128, "log_every": 100},
-}
-
-
-def budget_sizes(which=None):
-    """The sizes (``steps``, ``hidden``, ``batch_size``, ``log_every``) of a budget.
-
-    Args:
-        which (str or None): ``"quick"`` or ``"full"``; ``None`` asks
-            :func:`helpers.repro.budget` (the device, or ``LNBOOK_BUDGET``).
-
-    Returns:
-        a fresh dict, safe to modify.
-
-    Example::
-
-        >>> budget_sizes("quick")["hidden"]
-        64
-    """
-    which = budget() if which is None else check_choice(which, "budget", BUDGETS, "budget_sizes", hint="or None")
-    return dict(BUDGET_SIZES[which])
-
 
 @dataclasses.dataclass
 class History:
@@ -92,14 +66,15 @@ class History:
             ``None`` (the field) for regression.
 
     Scalars: ``task``, ``accuracy_on`` (``"test"``, ``"train"`` or ``None``),
-    ``device``, ``budget``, ``seed``, ``n_params`` (trainable parameters),
+    ``device``, ``budget`` (what the caller passed to :func:`train`:
+    ``"quick"``, ``"full"`` or ``None``), ``seed``, ``n_params`` (trainable parameters),
     ``steps`` (asked for), ``batch_size``, ``lr``, ``optimizer``, ``clip_grad``
     and ``diverged`` (training stopped early on a non-finite loss).
     """
 
     task: str
     device: str
-    budget: str
+    budget: str | None
     seed: int
     n_params: int
     steps: int
@@ -331,8 +306,19 @@ def _loop(model, opt, params, data, test_data, history, log_every, clip_grad, pr
         bar.close()
 
 
+def _check_settings(steps, batch_size, lr, seed, log_every, clip_grad, budget, where):
+    """:func:`train`'s scalar arguments, checked; ``log_every=None`` becomes about 50 log points."""
+    steps, batch_size = check_int(steps, "steps", where, lo=1), check_int(batch_size, "batch_size", where, lo=1)
+    lr, seed = check_real(lr, "lr", where, 0, lo_open=True), check_int(seed, "seed", where, lo=0)
+    log_every = max(1, steps // 50) if log_every is None else check_int(log_every, "log_every", where, lo=1)
+    clip_grad = None if clip_grad is None else check_real(clip_grad, "clip_grad", where, 0, lo_open=True)
+    budget = None if budget is None else check_choice(budget, "budget", BUDGETS, where, hint="or None")
+    return steps, batch_size, lr, seed, log_every, clip_grad, budget
+
+
 def train(model, train_data, test_data=None, *, task="classify", steps, batch_size, lr,
-          optimizer="adam", device=None, seed=0, log_every=None, progress=True, clip_grad=None):
+          optimizer="adam", device=None, seed=0, log_every=None, progress=True, clip_grad=None,
+          budget=None):
     r"""Train ``model`` in place by mini-batch gradient descent; return what happened.
 
     Each step draws a mini-batch without replacement (a fresh random order of
@@ -366,6 +352,9 @@ def train(model, train_data, test_data=None, *, task="classify", steps, batch_si
         log_every (int or None): steps between log points; ``None``: about 50 points.
         progress (bool): show a tqdm progress bar. Default: ``True``
         clip_grad (float or None): clip the global gradient norm to this value. Default: ``None``
+        budget (str or None): ``"quick"`` or ``"full"``, the budget the caller sized this run
+            for, recorded in ``History.budget`` as given (never inferred from the
+            device); ``None`` for a run not sized by a budget. Default: ``None``
 
     Returns:
         History: the recorded curves and the run's settings.
@@ -377,17 +366,15 @@ def train(model, train_data, test_data=None, *, task="classify", steps, batch_si
         >>> train_set, test_set = load_digits_sequences("rows")
         >>> model = SequenceClassifier(LSTMCell(8, 32, norm="layer"), n_classes=10)
         >>> h = train(model, train_set, test_set, steps=20, batch_size=32, lr=1e-2,
-        ...           device="cpu", progress=False, log_every=10)
-        >>> h.step, len(h.accuracy)
-        ([10, 20], 2)
+        ...           device="cpu", progress=False, log_every=10, budget="quick")
+        >>> h.step, len(h.accuracy), h.budget
+        ([10, 20], 2, 'quick')
     """
     where = "train"
     check_instance(model, nn.Module, "model", where, "a torch.nn.Module")
     task = check_choice(task, "task", TASKS, where)
-    steps, batch_size = check_int(steps, "steps", where, lo=1), check_int(batch_size, "batch_size", where, lo=1)
-    lr, seed = check_real(lr, "lr", where, 0, lo_open=True), check_int(seed, "seed", where, lo=0)
-    log_every = max(1, steps // 50) if log_every is None else check_int(log_every, "log_every", where, lo=1)
-    clip_grad = None if clip_grad is None else check_real(clip_grad, "clip_grad", where, 0, lo_open=True)
+    steps, batch_size, lr, seed, log_every, clip_grad, budget = _check_settings(
+        steps, batch_size, lr, seed, log_every, clip_grad, budget, where)
     x, y, x_dim, y_dim, n = _split_data(train_data, "train_data", task, where)
     if test_data is not None:
         _split_data(test_data, "test_data", task, where)
@@ -401,7 +388,7 @@ def train(model, train_data, test_data=None, *, task="classify", steps, batch_si
     x, y = x.to(device), y.to(device)
     opt, opt_name = _make_optimizer(optimizer, params, lr, where)
     history = History(
-        task=task, device=str(device), budget=budget(device), seed=seed,
+        task=task, device=str(device), budget=budget, seed=seed,
         n_params=sum(p.numel() for p in params), steps=steps, batch_size=batch_size, lr=lr,
         optimizer=opt_name, clip_grad=clip_grad,
         accuracy_on=None if task == "regress" else ("test" if test_data is not None else "train"),
