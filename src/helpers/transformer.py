@@ -378,7 +378,8 @@ def train_lm(config, train_data, val_data, *, steps, lr, warmup=0, batch_size=16
     Seeds everything with ``seed`` (initial weights and batches), then runs
     ``steps`` AdamW steps at :func:`lr_at` ``(step, lr, warmup)``. Training stops
     early, marked ``diverged``, when the loss is not finite or exceeds
-    ``diverge_loss`` (default: twice the loss of a uniform guess, ``2 ln vocab``).
+    ``diverge_loss`` (default: twice the larger of the first step's loss and
+    that of a uniform guess, ``ln vocab``).
 
     Args:
         config (GPTConfig): the model.
@@ -392,6 +393,7 @@ def train_lm(config, train_data, val_data, *, steps, lr, warmup=0, batch_size=16
         eval_batches (int): batches per validation. Default: 8
         weight_decay (float), betas (tuple): AdamW's. Defaults: 0.0, (0.9, 0.98)
         device: where to train. Default: ``"cpu"``
+        diverge_loss (float, optional): the loss above which a run counts as diverged.
 
     Returns:
         ``(model, history)``; ``history`` is a dict with ``step`` (list of
@@ -406,7 +408,6 @@ def train_lm(config, train_data, val_data, *, steps, lr, warmup=0, batch_size=16
     if not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
         raise ValueError(f"{where}: lr must be a finite number > 0, got {lr!r}")
     eval_every = eval_every or max(1, steps // 10)
-    diverge_loss = diverge_loss or 2 * math.log(config.vocab_size)
     seed_everything(seed)
     model = GPT(config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
@@ -422,6 +423,8 @@ def train_lm(config, train_data, val_data, *, steps, lr, warmup=0, batch_size=16
         loss.backward()
         opt.step()
         value = loss.item()
+        if step == 0 and diverge_loss is None:
+            diverge_loss = 2 * max(value, math.log(config.vocab_size))
         hist["step"].append(step + 1)
         hist["loss"].append(value)
         hist["time"].append(time.perf_counter() - tic)
