@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 
 import numpy as np
@@ -241,6 +242,18 @@ def _lstm_step(x, h, c, W_ih, W_hh, ln_ih, ln_hh, ln_c, eps, mode="right"):
     return h_new, c_new
 
 
+def _attention(q, k, v, mode="right"):
+    hs = q.shape[-1]
+    scores = q @ k.transpose(-2, -1) / (hs if mode == "divide by hs" else 1 if mode == "unscaled" else math.sqrt(hs))
+    T = q.shape[-2]
+    allowed = torch.ones(T, T, dtype=torch.bool).tril()
+    if mode == "mask the past":
+        allowed = torch.ones(T, T, dtype=torch.bool).triu()
+    if mode != "no mask":
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    return scores.softmax(dim=-2 if mode == "softmax over queries" else -1) @ v
+
+
 WRONG = [
     # (checker, description, function, what the message must contain)
     ("batch_norm_backward", "statistics over the units (layer norm's axis)",
@@ -300,6 +313,16 @@ WRONG = [
      lambda *args: _lstm_step(*args, mode="no ln_c"), "case 'B=3, I=2, H=4': h_new is wrong"),
     ("ln_lstm_step", "changing c in place",
      lambda *args: _lstm_step(*args, mode="in place"), "changed its argument 'c' in place"),
+    ("causal_attention", "no causal mask",
+     lambda *args: _attention(*args, mode="no mask"), "case 'B=2, heads=2, T=5, hs=4': y is wrong"),
+    ("causal_attention", "masking the past instead of the future",
+     lambda *args: _attention(*args, mode="mask the past"), "case 'B=2, heads=2, T=5, hs=4': y is wrong"),
+    ("causal_attention", "scores not scaled",
+     lambda *args: _attention(*args, mode="unscaled"), "case 'B=2, heads=2, T=5, hs=4': y is wrong"),
+    ("causal_attention", "scores divided by hs",
+     lambda *args: _attention(*args, mode="divide by hs"), "case 'B=2, heads=2, T=5, hs=4': y is wrong"),
+    ("causal_attention", "softmax over the queries",
+     lambda *args: _attention(*args, mode="softmax over queries"), "case 'B=2, heads=2, T=5, hs=4': y is wrong"),
 ]
 
 
@@ -319,6 +342,7 @@ def test_the_right_versions_of_the_wrong_answers_pass():
     assert exercises.check("ln_regression_grad", lambda W, X, T, eps: _ln_regression(W, X, T, eps))
     assert exercises.check("ln_rnn_step", _rnn_step)
     assert exercises.check("ln_lstm_step", _lstm_step)
+    assert exercises.check("causal_attention", _attention)
 
 
 def test_an_exception_in_the_function_names_the_case():

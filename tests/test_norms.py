@@ -504,7 +504,7 @@ def test_docstring_examples_run():
 
 def test_public_api():
     assert set(norms.__all__) == {"layer_norm", "layer_norm_stats", "layer_norm_backward", "batch_norm",
-                                  "LayerNorm", "BatchNorm1d", "weight_norm", "WeightNormLinear"}
+                                  "LayerNorm", "BatchNorm1d", "weight_norm", "WeightNormLinear", "rms_norm", "RMSNorm"}
     for name in norms.__all__:
         assert getattr(norms, name).__doc__
 

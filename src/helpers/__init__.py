@@ -6,8 +6,10 @@ Each module is named after a concept and can be read on its own:
 * :mod:`helpers.invariance` -- the paper's Table 1: transformations and what each norm is invariant to
 * :mod:`helpers.geometry` -- the geometry of learning: effective learning rate, Fisher metric, norm growth
 * :mod:`helpers.rnn`     -- recurrent cells (tanh RNN, GRU, LSTM) with optional layer norm
+* :mod:`helpers.transformer` -- a small GPT with layer norm's kind and placement (pre/post) as switches
 * :mod:`helpers.dynamics` -- hidden-state and gradient-norm trajectories of recurrent networks
 * :mod:`helpers.data`    -- sequence data sets that need no download (digits, adding, copy)
+* :mod:`helpers.corpus`  -- the book's own prose as a character-level corpus, shipped with the package
 * :mod:`helpers.train`   -- the one training loop every training chapter uses
 * :mod:`helpers.reference_curves` -- shipped full-budget learning curves, and how to regenerate them
 * :mod:`helpers.repro`   -- seeding, device choice and the training budget
@@ -21,7 +23,7 @@ plotting style changes, no prints.
 """
 
 __all__ = [
-    "norms", "invariance", "geometry", "rnn", "dynamics", "data", "train", "reference_curves",
+    "norms", "invariance", "geometry", "rnn", "transformer", "dynamics", "data", "corpus", "train", "reference_curves",
     "repro", "plots", "glue", "widgets", "exercises",
 ]
 __version__ = "0.1.0"

@@ -23,6 +23,7 @@ The checkers are named after what the function computes, listed in
 ``ln_regression_grad``    loss and gradient of a layer-normalized least-squares layer
 ``ln_rnn_step``           one step of the layer-normalized RNN, the paper's eq. (4)
 ``ln_lstm_step``          one step of the layer-normalized LSTM, eqs. (20)-(22), in torch
+``causal_attention``      causal scaled dot-product attention of a Transformer, in torch
 ========================  ============================================================
 
 Example::
@@ -294,6 +295,31 @@ def _ln_lstm_reference(x, h, c, W_ih, W_hh, ln_ih, ln_hh, ln_c, eps):
     return h_new.numpy(), c_new.numpy()
 
 
+# --- causal self-attention (chapter 6, the Transformer) ----------------------
+
+def _attention_cases():
+    gen = torch.Generator().manual_seed(606)
+
+    def case(name, B, nh, T, hs, scale=1.0, dtype=torch.float64, hint=""):
+        q, k, v = (scale * torch.randn(B, nh, T, hs, generator=gen, dtype=torch.float64) for _ in range(3))
+        return _Case(name, (q.to(dtype), k.to(dtype), v.to(dtype)), np.dtype(str(dtype).removeprefix("torch.")), hint)
+
+    return [
+        case("B=2, heads=2, T=5, hs=4", 2, 2, 5, 4),
+        case("B=1, heads=1, T=1 (one token)", 1, 1, 1, 3),
+        case("B=1, heads=3, T=6, hs=8", 1, 3, 6, 8,
+             hint="scores are q k^T / sqrt(hs), hs being the last dim of q"),
+        case("B=2, heads=1, T=4, hs=2, large scores", 2, 1, 4, 2, scale=6.0,
+             hint="mask with -inf (or a very negative number) before the softmax, not after it"),
+        case("B=2, heads=2, T=5, hs=4, float32", 2, 2, 5, 4, dtype=torch.float32),
+    ]
+
+
+def _attention_reference(q, k, v):
+    """torch's fused kernel with is_causal=True, in float64."""
+    return (F.scaled_dot_product_attention(_f64(q), _f64(k), _f64(v), is_causal=True).numpy(),)
+
+
 _REGISTRY = {
     "batch_norm_backward": _Checker(
         summary="batch norm's gradients (da, dgain, dbias) for a (B, H) input, in NumPy",
@@ -339,6 +365,15 @@ _REGISTRY = {
         outputs=("h_new", "c_new"),
         cases=_ln_lstm_cases,
         reference=_ln_lstm_reference,
+    ),
+    "causal_attention": _Checker(
+        summary="causal scaled dot-product attention of (B, heads, T, hs) queries, keys and values, in torch",
+        todo="complete the cell above so that it returns softmax(q k^T / sqrt(hs), masked so that "
+             "position t sees only positions <= t) v, then run this cell again.",
+        arg_names=("q", "k", "v"),
+        outputs=("y",),
+        cases=_attention_cases,
+        reference=_attention_reference,
     ),
 }
 

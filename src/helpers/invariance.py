@@ -548,3 +548,58 @@ def counterexample(method, transformation, seed=0):
             inputs = {"W": W, "X": X, "W_new": W2, "X_new": X2, "delta": delta, "gamma": gamma, "index": 0}
             return Counterexample(inputs, before, after)
     raise RuntimeError(f"{where}: no clear counterexample in 1000 draws for seed {seed}")  # not reached
+
+
+# ---------------------------------------------------------------------------
+# A new row: any normalization of the summed inputs (added for the Transformer chapter)
+# ---------------------------------------------------------------------------
+
+__all__ += ["row_changes"]
+
+
+def row_changes(normalize, seed=0, *, B=8, I=5, H=6, delta=DELTA):
+    r"""One new row of Table 1: how much each transformation changes ``normalize(X @ W.T)``.
+
+    ``normalize`` maps the summed inputs :math:`a = XW^\top` ``(B, H)`` to a
+    normalized ``(B, H)`` array, e.g. ``lambda a: norms.rms_norm(a, eps=1e-20)``
+    for RMSNorm. The layer, the six transformations and the measure of change
+    are those of :func:`invariance_changes`, so with ``normalize =
+    lambda a: norms.layer_norm(a, eps=1e-20)`` the row equals that function's
+    "layer norm" row. A cell is invariant when its change is ``<= 1e-8``
+    (:data:`RTOL`).
+
+    Args:
+        normalize (callable): ``(B, H)`` array -> ``(B, H)`` array.
+        seed, B, I, H, delta: as in :func:`invariance_changes`.
+
+    Returns:
+        dict mapping each transformation (in :data:`TRANSFORMATIONS` order) to
+        the relative change ``max|after - before| / max|before|``.
+
+    Example::
+
+        >>> from helpers.norms import rms_norm
+        >>> row = row_changes(lambda a: rms_norm(a, eps=1e-20))
+        >>> [t for t, change in row.items() if change <= RTOL]
+        ['weight matrix re-scaling', 'dataset re-scaling', 'single training case re-scaling']
+    """
+    where = "row_changes"
+    if not callable(normalize):
+        raise TypeError(f"{where}: normalize must be a function of the (B, H) summed inputs, "
+                        f"got {type(normalize).__name__}")
+    delta = _check_delta(delta, where)
+    W, X, gamma = _random_layer(seed, B, I, H, where)
+
+    def output(W, X):
+        y = np.asarray(normalize(X @ W.T))  # (B, H)
+        if y.shape != (X.shape[0], W.shape[0]):
+            raise ValueError(f"{where}: normalize must return shape (B, H) = {(X.shape[0], W.shape[0])}, "
+                             f"got {y.shape}")
+        return y
+
+    before = output(W, X)
+    row = {}
+    for transformation in TRANSFORMATIONS:
+        change, scale = _compare(before, output(*transform(transformation, W, X, delta=delta, gamma=gamma)))
+        row[transformation] = change / scale
+    return row

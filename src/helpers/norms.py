@@ -720,3 +720,130 @@ class WeightNormLinear(nn.Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+# ---------------------------------------------------------------------------
+# RMSNorm (Zhang & Sennrich, 2019): layer norm without re-centering
+# ---------------------------------------------------------------------------
+# A separate block, added for the Transformer chapter; it uses the checks above
+# as they are and changes nothing before it.
+
+__all__ += ["rms_norm", "RMSNorm"]
+
+
+def rms_norm(x, gain=None, eps=1e-5):
+    r"""RMSNorm of each row of ``x`` (NumPy reference): :math:`g \odot a / \sqrt{\overline{a^2} + \epsilon}`.
+
+    Layer norm without the mean: the statistic is the root mean square of the
+    ``H`` units of one case, :math:`\mathrm{RMS}(\mathbf a) = \sqrt{\frac1H\sum_i a_i^2}`,
+    and nothing is subtracted. So it keeps layer norm's invariance to
+    re-scaling a case (or the whole weight matrix), and loses its invariance
+    to re-centering the weight matrix.
+
+    Args:
+        x (array_like): summed inputs, one case per row.
+        gain (array_like, optional): per-unit gain :math:`(H,)`. Default: ones.
+        eps (float): added to the mean square inside the square root, > 0. Default: 1e-5
+
+    Shape:
+        - x, Output: :math:`(*, H)`
+
+    Example::
+
+        >>> rms_norm(np.array([[3.0, 4.0]]), eps=1e-12).round(4).tolist()  # RMS = sqrt(12.5)
+        [[0.8485, 1.1314]]
+    """
+    where = "rms_norm"
+    eps = _check_eps(eps, where)
+    x = _as_float_array(x, "x", where)
+    _check_rows(x, where)
+    gain = _affine_param(gain, "gain", x, slice(-1, None), where)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ms = (x ** 2).mean(-1, keepdims=True)  # (*, 1) mean square of each row
+    if (~np.isfinite(ms) & np.isfinite(x).all(-1, keepdims=True)).any():
+        raise OverflowError(f"{where}: the mean square overflowed {x.dtype} although the input is finite; "
+                            f"rescale the input or pass float64")
+    y = x / np.sqrt(ms + eps)  # (*, H)
+    return y if gain is None else y * gain
+
+
+class RMSNorm(nn.Module):
+    r"""RMSNorm over the last ``D`` dims, from primitive tensor ops.
+
+    A drop-in for :class:`torch.nn.RMSNorm` (same arguments and defaults,
+    parameter, ``state_dict`` and ``repr``):
+
+    .. math::
+        y = \frac{x}{\sqrt{\mathrm{E}[x^2] + \epsilon}} \odot \gamma
+
+    the mean square taken over the last ``D = len(normalized_shape)`` dims.
+    There is no mean to subtract and no bias.
+
+    Args:
+        normalized_shape (int or tuple of int): the trailing shape to normalize
+            over, e.g. ``C`` for inputs ``(B, T, C)``.
+        eps (float, optional): added to the mean square. ``None`` (the default,
+            as in torch) means the machine epsilon of the input's dtype,
+            ``torch.finfo(x.dtype).eps`` (1.19e-7 for float32).
+        elementwise_affine (bool): learn a per-element gain ``weight`` (init 1).
+            Default: ``True``
+        device, dtype: where and in what dtype to create the parameter.
+
+    Shape:
+        - Input: :math:`(*, \text{normalized\_shape})`, e.g. :math:`(B, T, C)`
+        - Output: same shape as the input.
+
+    Example::
+
+        >>> rms = RMSNorm(2)
+        >>> rms
+        RMSNorm((2,), eps=None, elementwise_affine=True)
+        >>> rms(torch.tensor([[3.0, 4.0]])).detach().round(decimals=4)
+        tensor([[0.8485, 1.1314]])
+    """
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, numbers.Integral) and not isinstance(normalized_shape, bool):
+            normalized_shape = (normalized_shape,)
+        try:
+            if isinstance(normalized_shape, str) or not all(
+                    isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in normalized_shape):
+                raise TypeError
+            shape = tuple(int(n) for n in normalized_shape)
+        except TypeError:
+            raise TypeError(f"RMSNorm: normalized_shape must be an int or a tuple of ints, "
+                            f"got {normalized_shape!r}") from None
+        if not shape or min(shape) < 1:
+            raise ValueError(f"RMSNorm: normalized_shape must be one or more positive sizes, got {normalized_shape!r}")
+        self.normalized_shape = shape
+        self.eps = None if eps is None else _check_eps(eps, "RMSNorm")
+        self.elementwise_affine = elementwise_affine
+        self.register_parameter("weight", None)
+        if elementwise_affine:
+            self.weight = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Gain to ones, as in torch."""
+        if self.weight is not None:
+            nn.init.ones_(self.weight)
+
+    def forward(self, x):
+        _check_tensor(x, "RMSNorm")
+        d = len(self.normalized_shape)
+        if x.dim() < d or tuple(x.shape[-d:]) != self.normalized_shape:
+            raise ValueError(
+                f"RMSNorm: input's trailing dims must equal normalized_shape "
+                f"{self.normalized_shape}, got input of shape {tuple(x.shape)}"
+            )
+        eps = torch.finfo(x.dtype).eps if self.eps is None else self.eps
+        dims = tuple(range(-d, 0))  # the last D dims
+        ms = (x * x).mean(dims, keepdim=True)  # (*, 1, ..., 1) mean square
+        y = x * torch.rsqrt(ms + eps)  # (*, normalized_shape)
+        if self.weight is not None:
+            y = y * self.weight
+        return y
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

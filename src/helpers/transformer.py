@@ -1,0 +1,485 @@
+r"""A small GPT-style decoder, with layer norm's placement and kind as switches.
+
+The shape follows nanoGPT's (Karpathy), so the two can be read side by side:
+:class:`GPTConfig` holds the sizes, :class:`GPT` is token and position
+embeddings, ``n_layer`` :class:`Block` s and a linear read-out tied to the
+token embedding. Each block is causal multi-head self-attention
+(:class:`CausalSelfAttention`, written out: no fused attention kernel) and an
+MLP, each inside a residual connection. Module names mirror ``torch.nn`` and
+GPT-2's checkpoints (``ln_1``, ``attn.c_attn``, ``mlp.c_fc``, ``ln_f``, ...).
+
+Two switches are the subject of the Transformer chapter:
+
+* ``placement``: ``"post"`` is the original Transformer (Vaswani et al., 2017),
+  ``x = LN(x + f(x))`` after each sub-layer; ``"pre"`` is GPT-2's and later
+  models', ``x = x + f(LN(x))``, plus a final norm ``ln_f`` before the
+  read-out. (A post-LN stack already ends in a norm, so its ``ln_f`` is the
+  identity, as in Xiong et al., 2020.)
+* ``norm``: ``"layer"`` (:class:`helpers.norms.LayerNorm`), ``"rms"``
+  (:class:`helpers.norms.RMSNorm`), ``"dyt"`` (:class:`DyT`,
+  ``gamma * tanh(alpha * x) + beta``, Zhu et al., 2025) or ``None`` (no
+  normalization at all).
+
+Layer norm here normalizes each token's ``C`` features: for activations
+``(B, T, C)`` the statistics are over the last axis, one mean and one
+standard deviation per (example, position). That is the paper's ``(B, H)``
+picture with the ``B * T`` tokens as the cases and ``C`` as the units.
+
+:func:`train_lm` is a small seeded training loop (AdamW, linear warm-up, then a
+constant learning rate) for character-level language modelling on a 1-d
+tensor of token ids; :func:`grad_norms_at_init` measures each block's
+gradient norm at initialization; :func:`generate` samples text.
+Nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import norms
+from .repro import seed_everything
+
+__all__ = [
+    "NORMS", "PLACEMENTS", "GPTConfig", "DyT", "make_norm", "CausalSelfAttention", "MLP", "Block", "GPT",
+    "get_batch", "lr_at", "train_lm", "evaluate", "grad_norms_at_init", "generate",
+]
+
+#: The values of ``GPTConfig.norm``.
+NORMS = ("layer", "rms", "dyt", None)
+#: The values of ``GPTConfig.placement``.
+PLACEMENTS = ("pre", "post")
+
+
+def _positive_int(value, name, where):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+@dataclass
+class GPTConfig:
+    """The sizes and switches of a :class:`GPT`.
+
+    Args:
+        vocab_size (int): number of distinct tokens.
+        block_size (int): the longest sequence (context) the model accepts.
+        n_layer (int): number of blocks.
+        n_head (int): attention heads; must divide ``n_embd``.
+        n_embd (int): features per token, ``C``.
+        norm (str or None): ``"layer"``, ``"rms"``, ``"dyt"`` or ``None``. Default: ``"layer"``
+        placement (str): ``"pre"`` or ``"post"``. Default: ``"pre"``
+        bias (bool): biases in the linear layers. Default: ``True``
+        qk_norm (bool): normalize queries and keys per head (with ``norm``'s
+            kind, over the head size) before their dot product. Default: ``False``
+        dyt_alpha (float): DyT's initial ``alpha``. Default: 0.5
+        eps (float): layer norm's and RMSNorm's epsilon. Default: 1e-5
+        init (str): ``"gpt2"`` (GPT-2's and nanoGPT's small weights, residual
+            projections scaled down with depth) or ``"xavier"`` (the original
+            Transformer's: Xavier-uniform linear layers and token embeddings
+            multiplied by sqrt(C), so every token starts at unit scale; the
+            setting of Xiong et al.'s analysis). Default: ``"gpt2"``
+    """
+
+    vocab_size: int = 96
+    block_size: int = 64
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 64
+    norm: str | None = "layer"
+    placement: str = "pre"
+    bias: bool = True
+    qk_norm: bool = False
+    dyt_alpha: float = 0.5
+    eps: float = 1e-5
+    init: str = "gpt2"
+
+    def __post_init__(self):
+        where = "GPTConfig"
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            _positive_int(getattr(self, name), name, where)
+        if self.n_embd % self.n_head:
+            raise ValueError(f"{where}: n_embd (C = {self.n_embd}) must be divisible by n_head "
+                             f"({self.n_head}), so that every head gets C // n_head features")
+        if self.norm not in NORMS:
+            raise ValueError(f"{where}: norm must be one of {NORMS}, got {self.norm!r}")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"{where}: placement must be 'pre' or 'post', got {self.placement!r}")
+        if self.init not in ("gpt2", "xavier"):
+            raise ValueError(f"{where}: init must be 'gpt2' or 'xavier', got {self.init!r}")
+        if self.qk_norm and self.norm is None:
+            raise ValueError(f"{where}: qk_norm needs a norm ('layer', 'rms' or 'dyt'), got norm=None")
+
+
+class DyT(nn.Module):
+    r"""Dynamic tanh (Zhu et al., 2025): :math:`y = \gamma \odot \tanh(\alpha x) + \beta`.
+
+    An element-wise stand-in for a normalization layer: no statistics at all.
+    One learnable scalar ``alpha`` squashes every feature through tanh, and a
+    per-feature gain ``weight`` (:math:`\gamma`, init 1) and ``bias``
+    (:math:`\beta`, init 0) follow, as in layer norm.
+
+    Args:
+        normalized_shape (int): features ``C`` (the last dim).
+        alpha (float): the initial ``alpha``, > 0. Default: 0.5 (the paper's default)
+
+    Shape:
+        - Input: :math:`(*, C)`; Output: same shape.
+    """
+
+    def __init__(self, normalized_shape, alpha=0.5):
+        super().__init__()
+        self.normalized_shape = (_positive_int(normalized_shape, "normalized_shape", "DyT"),)
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < math.inf:
+            raise ValueError(f"DyT: alpha must be a finite number > 0, got {alpha!r}")
+        self.alpha = nn.Parameter(torch.tensor(float(alpha)))
+        self.weight = nn.Parameter(torch.ones(self.normalized_shape))
+        self.bias = nn.Parameter(torch.zeros(self.normalized_shape))
+
+    def forward(self, x):
+        return self.weight * torch.tanh(self.alpha * x) + self.bias  # (*, C)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, alpha_init={self.alpha.item():g}"
+
+
+def make_norm(kind, size, eps=1e-5, dyt_alpha=0.5):
+    """A normalization module over the last dim of size ``size``, by name (see :data:`NORMS`)."""
+    if kind == "layer":
+        return norms.LayerNorm(size, eps=eps)
+    if kind == "rms":
+        return norms.RMSNorm(size, eps=eps)
+    if kind == "dyt":
+        return DyT(size, alpha=dyt_alpha)
+    if kind is None:
+        return nn.Identity()
+    raise ValueError(f"make_norm: kind must be one of {NORMS}, got {kind!r}")
+
+
+class CausalSelfAttention(nn.Module):
+    r"""Multi-head self-attention in which position ``t`` sees only positions ``<= t``.
+
+    ``q, k, v = x W_attn^T`` split into ``n_head`` heads of ``hs = C // n_head``
+    features; each head computes ``softmax(q k^T / sqrt(hs) + mask) v`` with
+    ``-inf`` above the diagonal; the heads are concatenated and projected by
+    ``c_proj``. With ``config.qk_norm``, queries and keys are normalized over
+    ``hs`` first (QK-norm).
+
+    Shape:
+        - Input: :math:`(B, T, C)`; Output: :math:`(B, T, C)`.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        C = config.n_embd
+        self.n_head = config.n_head
+        self.c_attn = nn.Linear(C, 3 * C, bias=config.bias)  # q, k, v for all heads at once
+        self.c_proj = nn.Linear(C, C, bias=config.bias)
+        hs = C // config.n_head
+        self.q_norm = make_norm(config.norm, hs, config.eps, config.dyt_alpha) if config.qk_norm else nn.Identity()
+        self.k_norm = make_norm(config.norm, hs, config.eps, config.dyt_alpha) if config.qk_norm else nn.Identity()
+        mask = torch.ones(config.block_size, config.block_size, dtype=torch.bool).tril()
+        self.register_buffer("mask", mask, persistent=False)  # (block_size, block_size) True where allowed
+
+    def forward(self, x):
+        B, T, C = x.shape
+        hs = C // self.n_head
+        q, k, v = self.c_attn(x).split(C, dim=-1)  # 3 x (B, T, C)
+        q = self.q_norm(q.view(B, T, self.n_head, hs).transpose(1, 2))  # (B, nh, T, hs)
+        k = self.k_norm(k.view(B, T, self.n_head, hs).transpose(1, 2))  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, nh, T, T)
+        att = att.masked_fill(~self.mask[:T, :T], float("-inf"))  # no looking ahead
+        att = att.softmax(dim=-1)  # (B, nh, T, T), rows sum to 1 over the past
+        y = att @ v  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C) heads side by side
+        return self.c_proj(y)
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network: ``c_proj(gelu(c_fc(x)))``, width ``4C``.
+
+    Shape:
+        - Input: :math:`(B, T, C)`; Output: :math:`(B, T, C)`.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+
+    def forward(self, x):
+        return self.c_proj(self.gelu(self.c_fc(x)))  # (B, T, C)
+
+
+class Block(nn.Module):
+    """One Transformer block: attention and MLP, each in a residual connection.
+
+    ``placement="pre"``: ``x = x + attn(ln_1(x)); x = x + mlp(ln_2(x))``.
+    ``placement="post"``: ``x = ln_1(x + attn(x)); x = ln_2(x + mlp(x))``.
+
+    Shape:
+        - Input: :math:`(B, T, C)`; Output: :math:`(B, T, C)`.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.placement = config.placement
+        self.ln_1 = make_norm(config.norm, config.n_embd, config.eps, config.dyt_alpha)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = make_norm(config.norm, config.n_embd, config.eps, config.dyt_alpha)
+        self.mlp = MLP(config)
+
+    def forward(self, x):
+        if self.placement == "pre":
+            x = x + self.attn(self.ln_1(x))  # (B, T, C): the residual stream is never normalized
+            return x + self.mlp(self.ln_2(x))
+        x = self.ln_1(x + self.attn(x))  # (B, T, C): the sum is normalized
+        return self.ln_2(x + self.mlp(x))
+
+
+class GPT(nn.Module):
+    """A GPT-style decoder-only language model (see the module docstring).
+
+    Initialization (``config.init``): ``"gpt2"`` as in GPT-2 and nanoGPT,
+    linear and embedding weights from N(0, 0.02²), biases 0, and the residual
+    projections (``c_proj``) from N(0, (0.02 / sqrt(2 n_layer))²);
+    ``"xavier"`` as in the original Transformer, Xavier-uniform linear
+    weights, token embeddings from N(0, 1/C) multiplied by sqrt(C) in the
+    forward pass, position embeddings from N(0, 1). Norms start at gain 1,
+    bias 0 (DyT at its ``alpha``).
+
+    Args:
+        config (GPTConfig): sizes and switches.
+
+    Shape:
+        - idx: :math:`(B, T)` token ids (int64), ``T <= block_size``.
+        - targets (optional): :math:`(B, T)` the next token at each position.
+        - Output: logits :math:`(B, T, \\text{vocab\\_size})`, or ``(logits, loss)``
+          with the mean cross-entropy (nats) when targets are given.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"GPT: config must be a GPTConfig, got {type(config).__name__}")
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+            ln_f=make_norm(config.norm, config.n_embd, config.eps, config.dyt_alpha)
+            if config.placement == "pre" else nn.Identity(),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # tied, as in GPT-2
+        # token embeddings times sqrt(C) under "xavier" (Vaswani et al.), times 1 under "gpt2"
+        self.embed_scale = math.sqrt(config.n_embd) if config.init == "xavier" else 1.0
+        self.apply(self._init_weights)
+        if config.init == "gpt2":
+            for name, p in self.named_parameters():
+                if name.endswith("c_proj.weight"):
+                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def _init_weights(self, module):
+        xavier = self.config.init == "xavier"
+        if module is self.lm_head:  # tied to wte, which is initialized as an embedding
+            return
+        if isinstance(module, nn.Linear):
+            if xavier:
+                nn.init.xavier_uniform_(module.weight)
+            else:
+                nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            std = (1 / math.sqrt(self.config.n_embd) if module is self.transformer.wte else 1.0) if xavier else 0.02
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+
+    def forward(self, idx, targets=None):
+        if not isinstance(idx, torch.Tensor) or idx.dtype not in (torch.int64, torch.int32) or idx.dim() != 2:
+            raise TypeError(f"GPT: idx must be a (B, T) tensor of int64 token ids, got "
+                            f"{type(idx).__name__} {getattr(idx, 'dtype', '')} of shape {tuple(getattr(idx, 'shape', ()))}")
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(f"GPT: sequence length T = {T} is longer than the context, "
+                             f"block_size = {self.config.block_size}; pass at most the last {self.config.block_size} tokens")
+        pos = torch.arange(T, device=idx.device)  # (T,)
+        x = self.embed_scale * self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C)
+        for block in self.transformer.h:
+            x = block(x)  # (B, T, C)
+        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, vocab_size)
+        if targets is None:
+            return logits
+        if targets.shape != idx.shape:
+            raise ValueError(f"GPT: targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
+        loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T))  # mean over B*T tokens
+        return logits, loss
+
+
+# ---------------------------------------------------------------------------
+# Data, training, measuring
+# ---------------------------------------------------------------------------
+
+def get_batch(data, block_size, batch_size, generator=None):
+    """``batch_size`` random windows of a 1-d id tensor: inputs and next-token targets.
+
+    Args:
+        data (Tensor): token ids, shape ``(N,)`` with ``N > block_size``.
+        block_size (int): window length ``T``.
+        batch_size (int): windows ``B``.
+        generator (torch.Generator, optional): for the window offsets.
+
+    Returns:
+        ``(x, y)``, each ``(B, T)`` int64; ``y`` is ``x`` shifted by one position.
+    """
+    if data.dim() != 1 or len(data) <= block_size:
+        raise ValueError(f"get_batch: data must be a 1-d tensor longer than block_size = {block_size}, "
+                         f"got shape {tuple(data.shape)}")
+    start = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,)
+    offsets = start[:, None] + torch.arange(block_size)  # (B, T)
+    return data[offsets], data[offsets + 1]
+
+
+def lr_at(step, lr, warmup):
+    """The learning rate at optimizer step ``step`` (0-based): linear warm-up to ``lr``, then constant."""
+    if warmup and step < warmup:
+        return lr * (step + 1) / warmup
+    return lr
+
+
+@torch.no_grad()
+def evaluate(model, data, block_size, batch_size=32, batches=8, seed=1234):
+    """Mean cross-entropy (nats per token) on ``batches`` fixed random windows of ``data``."""
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    losses = []
+    for _ in range(batches):
+        x, y = get_batch(data, block_size, batch_size, gen)
+        losses.append(model(x.to(device), y.to(device))[1].item())
+    model.train(was_training)
+    return sum(losses) / len(losses)
+
+
+def train_lm(config, train_data, val_data, *, steps, lr, warmup=0, batch_size=16, seed=0,
+             eval_every=None, eval_batches=8, weight_decay=0.0, betas=(0.9, 0.98), device="cpu",
+             diverge_loss=None):
+    """Train a fresh ``GPT(config)`` on next-character prediction; return the model and its history.
+
+    Seeds everything with ``seed`` (initial weights and batches), then runs
+    ``steps`` AdamW steps at :func:`lr_at` ``(step, lr, warmup)``. Training stops
+    early, marked ``diverged``, when the loss is not finite or exceeds
+    ``diverge_loss`` (default: twice the larger of the first step's loss and
+    that of a uniform guess, ``ln vocab``).
+
+    Args:
+        config (GPTConfig): the model.
+        train_data, val_data (Tensor): 1-d token ids.
+        steps (int): optimizer steps.
+        lr (float): peak learning rate.
+        warmup (int): linear warm-up steps (0: none). Default: 0
+        batch_size (int): windows per step. Default: 16
+        seed (int): seed of the weights and the batches. Default: 0
+        eval_every (int, optional): validation every this many steps (and at the end). Default: steps // 10
+        eval_batches (int): batches per validation. Default: 8
+        weight_decay (float), betas (tuple): AdamW's. Defaults: 0.0, (0.9, 0.98)
+        device: where to train. Default: ``"cpu"``
+        diverge_loss (float, optional): the loss above which a run counts as diverged.
+
+    Returns:
+        ``(model, history)``; ``history`` is a dict with ``step`` (list of
+        steps done), ``loss`` (training loss per step, nats), ``time``
+        (seconds since the start, per step), ``eval_step``, ``val_loss``
+        (nats), ``diverged`` (bool) and ``seconds`` (total).
+    """
+    where = "train_lm"
+    steps = _positive_int(steps, "steps", where)
+    if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
+        raise ValueError(f"{where}: warmup must be an int >= 0, got {warmup!r}")
+    if not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
+        raise ValueError(f"{where}: lr must be a finite number > 0, got {lr!r}")
+    eval_every = eval_every or max(1, steps // 10)
+    seed_everything(seed)
+    model = GPT(config).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    hist = {"step": [], "loss": [], "time": [], "eval_step": [], "val_loss": [], "diverged": False}
+    tic = time.perf_counter()
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, lr, warmup)
+        x, y = get_batch(train_data, config.block_size, batch_size, gen)
+        _, loss = model(x.to(device), y.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        value = loss.item()
+        if step == 0 and diverge_loss is None:
+            diverge_loss = 2 * max(value, math.log(config.vocab_size))
+        hist["step"].append(step + 1)
+        hist["loss"].append(value)
+        hist["time"].append(time.perf_counter() - tic)
+        if not math.isfinite(value) or value > diverge_loss:
+            hist["diverged"] = True
+            break
+        if (step + 1) % eval_every == 0 or step + 1 == steps:
+            hist["eval_step"].append(step + 1)
+            hist["val_loss"].append(evaluate(model, val_data, config.block_size, batch_size, eval_batches))
+    hist["seconds"] = time.perf_counter() - tic
+    return model, hist
+
+
+def grad_norms_at_init(config, data, *, seed=0, batch_size=16, batches=4, which="mlp"):
+    """Each block's gradient norm at initialization, averaged over a few batches.
+
+    Builds ``GPT(config)`` with ``seed``, computes the language-modelling loss
+    on ``batches`` random windows of ``data`` and returns, for each block
+    ``l = 1 .. n_layer``, the mean over batches of the Frobenius norm of the
+    gradient of its parameters: the MLP's weight matrices (``which="mlp"``,
+    Xiong et al.'s W^FFN) or all of the block's parameters (``which="all"``).
+
+    Returns:
+        a list of ``n_layer`` floats, from the input side to the output side.
+    """
+    if which not in ("mlp", "all"):
+        raise ValueError(f"grad_norms_at_init: which must be 'mlp' or 'all', got {which!r}")
+    seed_everything(seed)
+    model = GPT(config)
+    gen = torch.Generator().manual_seed(seed)
+    totals = [0.0] * config.n_layer
+    for _ in range(batches):
+        x, y = get_batch(data, config.block_size, batch_size, gen)
+        model.zero_grad(set_to_none=True)
+        model(x, y)[1].backward()
+        for l, block in enumerate(model.transformer.h):
+            params = [block.mlp.c_fc.weight, block.mlp.c_proj.weight] if which == "mlp" else list(block.parameters())
+            totals[l] += math.sqrt(sum(float((p.grad ** 2).sum()) for p in params if p.grad is not None))
+    return [t / batches for t in totals]
+
+
+@torch.no_grad()
+def generate(model, idx, max_new_tokens, temperature=1.0, generator=None):
+    """Sample ``max_new_tokens`` tokens after the prompt ``idx`` ``(B, T0)``; returns ``(B, T0 + new)``.
+
+    Each step feeds the last ``block_size`` tokens, divides the last
+    position's logits by ``temperature`` and samples from their softmax.
+    """
+    if not temperature > 0:
+        raise ValueError(f"generate: temperature must be > 0, got {temperature!r}")
+    was_training = model.training
+    model.eval()
+    for _ in range(max_new_tokens):
+        logits = model(idx[:, -model.config.block_size:])[:, -1, :] / temperature  # (B, vocab)
+        nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator)  # (B, 1)
+        idx = torch.cat([idx, nxt], dim=1)
+    model.train(was_training)
+    return idx
