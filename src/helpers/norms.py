@@ -754,8 +754,8 @@ def rms_norm(x, gain=None, eps=1e-5):
         [[0.8485, 1.1314]]
     """
     where = "rms_norm"
-    eps = _check_eps(eps, where)
-    x = _as_float_array(x, "x", where)
+    eps = check_eps(eps, where)
+    x = float_array(x, "x", where)
     _check_rows(x, where)
     gain = _affine_param(gain, "gain", x, slice(-1, None), where)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -817,7 +817,7 @@ class RMSNorm(nn.Module):
         if not shape or min(shape) < 1:
             raise ValueError(f"RMSNorm: normalized_shape must be one or more positive sizes, got {normalized_shape!r}")
         self.normalized_shape = shape
-        self.eps = None if eps is None else _check_eps(eps, "RMSNorm")
+        self.eps = None if eps is None else check_eps(eps, "RMSNorm")
         self.elementwise_affine = elementwise_affine
         self.register_parameter("weight", None)
         if elementwise_affine:
@@ -830,7 +830,7 @@ class RMSNorm(nn.Module):
             nn.init.ones_(self.weight)
 
     def forward(self, x):
-        _check_tensor(x, "RMSNorm")
+        check_tensor(x, "input", "RMSNorm")
         d = len(self.normalized_shape)
         if x.dim() < d or tuple(x.shape[-d:]) != self.normalized_shape:
             raise ValueError(
