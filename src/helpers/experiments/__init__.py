@@ -1,0 +1,205 @@
+r"""The paper's experiments in miniature: one registry for the chapters and the command line.
+
+Each experiment is a plain function ``run(budget, seed, device) -> dict``
+registered under a name with :func:`experiment`, together with its sizes for
+the ``"quick"`` and ``"full"`` budgets (:data:`helpers.repro.BUDGETS`). The
+function looks its sizes up itself with :func:`sizes` and returns only
+JSON-serialisable values (numbers, strings, lists, dicts), so that a result can
+be shipped, reloaded and compared with a reader's run.
+
+:func:`run` calls one experiment over several seeds and wraps the per-seed
+results in a *record* that says what produced them: the name, the budget *as
+passed*, the seeds, the device, the torch and Python versions, the wall time
+per seed and the date. The chapters call::
+
+    from helpers import experiments
+    rec = experiments.run("ffn_digits", budget="quick", seeds=[0, 1])
+
+and an instructor regenerates a shipped reference with::
+
+    python -m helpers.experiments run ffn_digits --budget full --seeds 0 1 2 3 4 --out ref.json
+
+Shipped full-budget records live in ``helpers/data_files/experiments/NAME.json``
+(:func:`load_reference`). The experiment modules are listed in
+:data:`MODULES` and imported the first time a name is looked up; nothing runs
+at import.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import json
+import pathlib
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .._checks import ArgTypeError, check_choice, check_instance, check_int
+from ..repro import BUDGETS, pick_device, seed_everything
+
+__all__ = [
+    "MODULES",
+    "REFERENCE_DIR",
+    "Experiment",
+    "experiment",
+    "names",
+    "get",
+    "sizes",
+    "run",
+    "save",
+    "load",
+    "load_reference",
+]
+
+#: The modules (in this package) that register experiments, imported on first lookup.
+MODULES: tuple[str, ...] = ()
+
+#: Where the shipped full-budget records live.
+REFERENCE_DIR = pathlib.Path(__file__).resolve().parent.parent / "data_files" / "experiments"
+
+_REGISTRY: dict[str, "Experiment"] = {}
+_LOADED = False
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment: its function, its sizes per budget and one line saying what it is."""
+
+    name: str
+    fn: Callable[..., dict]
+    sizes: dict = field(repr=False)
+    summary: str = ""
+
+
+def experiment(name: str, *, quick: dict, full: dict, summary: str = ""):
+    """Register ``fn(budget, seed, device) -> dict`` under ``name`` with its sizes per budget.
+
+    Used as a decorator in the experiment modules::
+
+        @experiment("ffn_digits", quick=dict(steps=300), full=dict(steps=3000),
+                    summary="MLP on digits: none / batch / layer norm (paper §6.6)")
+        def ffn_digits(budget, seed, device): ...
+    """
+    check_instance(name, str, "name", "experiment", "a str")
+    for b, s in (("quick", quick), ("full", full)):
+        check_instance(s, dict, b, "experiment", "a dict of sizes")
+
+    def register(fn):
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+            raise ValueError(f"experiment: the name {name!r} is already registered")
+        _REGISTRY[name] = Experiment(name, fn, {"quick": dict(quick), "full": dict(full)}, summary)
+        return fn
+
+    return register
+
+
+def _load_modules():
+    global _LOADED
+    if not _LOADED:
+        for module in MODULES:
+            importlib.import_module(f"{__name__}.{module}")
+        _LOADED = True
+
+
+def names() -> list[str]:
+    """The registered experiment names, sorted."""
+    _load_modules()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Experiment:
+    """The :class:`Experiment` called ``name``; an unknown name raises ``ValueError`` listing the known ones."""
+    _load_modules()
+    check_instance(name, str, "name", "experiments.get", "a str")
+    if name not in _REGISTRY:
+        raise ValueError(f"experiments: unknown experiment {name!r}; known: {', '.join(sorted(_REGISTRY)) or 'none'}")
+    return _REGISTRY[name]
+
+
+def sizes(name: str, budget: str) -> dict:
+    """The sizes of experiment ``name`` at ``budget`` (a copy)."""
+    budget = check_choice(budget, "budget", BUDGETS, "experiments.sizes")
+    return dict(get(name).sizes[budget])
+
+
+def _check_seeds(seeds, where):
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ArgTypeError(f"{where}: seeds must be a list of ints >= 0, got {type(seeds).__name__}")
+    seeds = [check_int(s, "seed", where, lo=0) for s in seeds]
+    if not seeds:
+        raise ValueError(f"{where}: seeds must not be empty")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{where}: seeds must be distinct, got {seeds}")
+    return seeds
+
+
+def run(name: str, budget: str, seeds=(0, 1), device=None, progress: bool = False) -> dict:
+    """Run experiment ``name`` at ``budget`` once per seed; return a record of the results.
+
+    Args:
+        name: a registered name (:func:`names`).
+        budget: ``"quick"`` or ``"full"``; recorded exactly as passed.
+        seeds: distinct non-negative ints; each run starts from :func:`helpers.repro.seed_everything`.
+        device: a :class:`torch.device` or its name; ``None`` picks one (:func:`helpers.repro.pick_device`).
+        progress: show a ``tqdm`` bar over the seeds.
+
+    Returns:
+        ``{"name", "budget", "sizes", "seeds", "device", "torch", "python", "date",
+        "wall_s": [per seed], "runs": [per-seed result dicts]}``.
+    """
+    where = "experiments.run"
+    exp = get(name)
+    budget = check_choice(budget, "budget", BUDGETS, where)
+    seeds = _check_seeds(seeds, where)
+    device = pick_device(None if device is None else torch.device(device).type)
+    runs, walls = [], []
+    it = seeds
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(seeds, desc=f"{name} ({budget}, {device.type})", unit="seed")
+    for seed in it:
+        seed_everything(seed)
+        start = time.perf_counter()
+        result = exp.fn(budget, seed, device)
+        walls.append(round(time.perf_counter() - start, 3))
+        check_instance(result, dict, "result", f"experiment {name!r}", "a dict")
+        runs.append(json.loads(json.dumps(result)))  # fails loudly if not JSON-serialisable
+    return {
+        "name": name,
+        "budget": budget,
+        "sizes": exp.sizes[budget],
+        "seeds": seeds,
+        "device": device.type if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": datetime.date.today().isoformat(),
+        "wall_s": walls,
+        "runs": runs,
+    }
+
+
+def save(record: dict, path) -> pathlib.Path:
+    """Write ``record`` as JSON to ``path`` (directories created); return the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
+def load(path) -> dict:
+    """A record written by :func:`save`."""
+    return json.loads(pathlib.Path(path).read_text())
+
+
+def load_reference(name: str) -> dict:
+    """The shipped full-budget record of experiment ``name`` (``FileNotFoundError`` if none ships)."""
+    get(name)
+    path = REFERENCE_DIR / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"experiments: no shipped reference for {name!r} (expected {path})")
+    return load(path)
