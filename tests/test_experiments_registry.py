@@ -99,3 +99,33 @@ def test_cli_list_names_every_registered_experiment():
     assert out.returncode == 0
     listed = [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
     assert listed == experiments.names()
+
+
+def test_claims_are_checked_against_their_own_experiment(toy):
+    @experiments.claim(toy, section="6.9", statement="draws lie in [0, 1)", paper_evidence="none")
+    def _check(record):
+        draws = [r["draw"] for r in record["runs"]]
+        return f"{min(draws):.2f}..{max(draws):.2f}", "holds" if all(0 <= d < 1 for d in draws) else "does not hold"
+
+    try:
+        c = next(c for c in experiments.claims() if c.check is _check)
+        rec = experiments.run(toy, "quick", seeds=[0, 1], device="cpu")
+        text, verdict = c.verdict(rec)
+        assert verdict == "holds" and ".." in text
+        with pytest.raises(ValueError, match="a record of"):
+            c.verdict(dict(rec, name="other"))
+    finally:
+        experiments._CLAIMS[:] = [c for c in experiments._CLAIMS if c.check is not _check]
+
+
+def test_a_claim_with_an_unknown_verdict_is_refused(toy):
+    @experiments.claim(toy, section="6.1", statement="s", paper_evidence="p")
+    def _check(record):
+        return "x", "probably"
+
+    try:
+        c = next(c for c in experiments.claims() if c.check is _check)
+        with pytest.raises(ValueError, match="verdict must be one of"):
+            c.verdict(experiments.run(toy, "quick", seeds=[0], device="cpu"))
+    finally:
+        experiments._CLAIMS[:] = [c for c in experiments._CLAIMS if c.check is not _check]

@@ -53,6 +53,10 @@ __all__ = [
     "save",
     "load",
     "load_reference",
+    "VERDICTS",
+    "Claim",
+    "claim",
+    "claims",
 ]
 
 #: The modules (in this package) that register experiments, imported on first lookup.
@@ -62,6 +66,10 @@ MODULES: tuple[str, ...] = ()
 REFERENCE_DIR = pathlib.Path(__file__).resolve().parent.parent / "data_files" / "experiments"
 
 _REGISTRY: dict[str, "Experiment"] = {}
+_CLAIMS: list["Claim"] = []
+
+#: What a claim's check can conclude.
+VERDICTS = ("holds", "does not hold", "inconclusive", "not testable in miniature")
 _LOADED = False
 
 
@@ -203,3 +211,50 @@ def load_reference(name: str) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"experiments: no shipped reference for {name!r} (expected {path})")
     return load(path)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper, the evidence the paper gives, and how a record of ``experiment`` tests it.
+
+    ``check(record) -> (measurement, verdict)``: ``measurement`` is a short text
+    (mean ± spread over the record's seeds), ``verdict`` one of :data:`VERDICTS`.
+    """
+
+    experiment: str
+    section: str
+    statement: str
+    paper_evidence: str
+    check: Callable[[dict], tuple] = field(repr=False)
+
+    def verdict(self, record: dict) -> tuple[str, str]:
+        """``(measurement, verdict)`` for ``record`` (which must be a record of :attr:`experiment`)."""
+        if record.get("name") != self.experiment:
+            raise ValueError(f"Claim: a record of {self.experiment!r} is needed, got one of {record.get('name')!r}")
+        measurement, verdict = self.check(record)
+        check_choice(verdict, "verdict", VERDICTS, f"claim {self.statement[:40]!r}")
+        return str(measurement), verdict
+
+
+def claim(experiment: str, *, section: str, statement: str, paper_evidence: str):
+    """Register the decorated ``check(record) -> (measurement, verdict)`` as a :class:`Claim`.
+
+    Used in the experiment modules, next to the experiment the claim is about::
+
+        @claim("ffn_digits", section="6.6", statement="LN is robust to the batch size",
+               paper_evidence="Fig. 6: ...")
+        def _robust(record): ...
+    """
+
+    def register(check):
+        if not any(c.check is check for c in _CLAIMS):
+            _CLAIMS.append(Claim(experiment, section, statement, paper_evidence, check))
+        return check
+
+    return register
+
+
+def claims() -> list[Claim]:
+    """Every registered claim, in the order of the paper's sections."""
+    _load_modules()
+    return sorted(_CLAIMS, key=lambda c: [int(p) if p.isdigit() else p for p in c.section.split(".")])
