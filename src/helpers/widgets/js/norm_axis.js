@@ -2,8 +2,6 @@
 // lib.js is joined in front of this file (see helpers/widgets/base.py); its
 // Python twin is helpers.widgets.norm_axis.norm_axis_view.
 
-const NA_EPS_CHOICES = [1e-5, 1e-3, 0.1, 1];
-
 /** Everything the widget shows, from the model's state: the JS twin of norm_axis_view. */
 function naCompute(x, axis, batchSize, example, eps) {
   const R = x.length, H = x[0].length;
@@ -113,146 +111,127 @@ function naMatrixPanel(x, r, geom, raw) {
 }
 
 export default {
-  render({ model, el }) {
-    const root = lnbRoot(el, "norm_axis");
-    const state = () => {
-      const x = model.get("x");
-      const R = x.length;
-      const B = lnbClampInt(model.get("batch_size"), 1, R);
-      return { x, axis: model.get("axis") === "layer" ? "layer" : "batch", B, ex: lnbClampInt(model.get("example"), 0, B - 1), eps: Number(model.get("eps")) };
-    };
-    const commit = (changes) => {
-      for (const [key, value] of Object.entries(changes)) model.set(key, value);
-      model.save_changes();
-      schedule();
-    };
+  render(ctx) {
+    return lnbMount(ctx, "norm_axis", ({ root, state, commit, C, uid }) => {
+      // bounds that depend on another input: B <= R, example < B
+      const clamped = (s) => {
+        const B = lnbClampInt(s.batch_size, 1, s.x.length);
+        return { ...s, B, ex: lnbClampInt(s.example, 0, B - 1) };
+      };
+      const epsOptions = (eps) => (C.eps_choices.includes(eps) ? C.eps_choices : [eps, ...C.eps_choices])
+        .map((v) => ({ value: String(v), label: lnbFmtEps(v) }));
 
-    const s0 = state();
-    const axisCtl = lnbRadio({
-      label: "Statistics over", name: `lnb-axis-${Math.random().toString(36).slice(2, 9)}`, value: s0.axis,
-      options: [
-        { value: "batch", label: "the batch (batch norm)", ariaLabel: "batch norm: statistics down each column, over the batch" },
-        { value: "layer", label: "the layer (layer norm)", ariaLabel: "layer norm: statistics along each row, over the hidden units" },
-      ],
-      onChange: (v) => commit({ axis: v }),
-    });
-    const bCtl = lnbSlider({
-      label: "Batch size B", name: "batch size", ariaLabel: "batch size B: the first B rows form the mini-batch",
-      min: 1, max: s0.x.length, value: s0.B,
-      onInput: (v) => {
-        const ex = Math.min(state().ex, v - 1);
-        commit({ batch_size: v, example: ex });
-      },
-    });
-    const exCtl = lnbSlider({
-      label: "Follow example", name: "example", ariaLabel: "which example (row) to follow",
-      min: 0, max: s0.B - 1, value: s0.ex,
-      onInput: (v) => commit({ example: v }),
-    });
-    const epsOptions = () => {
-      const eps = Number(model.get("eps"));
-      const values = NA_EPS_CHOICES.includes(eps) ? NA_EPS_CHOICES : [eps, ...NA_EPS_CHOICES];
-      return values.map((v) => ({ value: String(v), label: lnbFmtEps(v) }));
-    };
-    const epsCtl = lnbSelect({
-      label: "ε", ariaLabel: "epsilon, added to the variance inside the square root",
-      options: epsOptions(), value: String(s0.eps),
-      onChange: (v) => commit({ eps: Number(v) }),
-    });
+      const s0 = clamped(state());
+      const axisCtl = lnbRadio({
+        label: "Statistics over", name: `lnb-axis-${uid}`, value: s0.axis,
+        options: [
+          { value: "batch", label: "the batch (batch norm)", ariaLabel: "batch norm: statistics down each column, over the batch" },
+          { value: "layer", label: "the layer (layer norm)", ariaLabel: "layer norm: statistics along each row, over the hidden units" },
+        ],
+        onChange: (v) => commit({ axis: v }),
+      });
+      const bCtl = lnbSlider({
+        label: "Batch size B", name: "batch size", ariaLabel: "batch size B: the first B rows form the mini-batch",
+        min: 1, max: s0.x.length, value: s0.B,
+        onInput: (v) => commit({ batch_size: v, example: Math.min(clamped(state()).ex, v - 1) }),
+      });
+      const exCtl = lnbSlider({
+        label: "Follow example", name: "example", ariaLabel: "which example (row) to follow",
+        min: 0, max: s0.B - 1, value: s0.ex,
+        onInput: (v) => commit({ example: v }),
+      });
+      const epsCtl = lnbSelect({
+        label: "ε", ariaLabel: "epsilon, added to the variance inside the square root",
+        options: epsOptions(s0.eps), value: String(s0.eps),
+        onChange: (v) => commit({ eps: Number(v) }),
+      });
 
-    const text = lnbEl("p", { class: "lnb-caption", "aria-live": "polite" });
-    const panels = lnbEl("div", { class: "lnb-row" });
-    const chart = lnbEl("div", { class: "lnb-chart" });
-    const legend = lnbEl("div", { class: "lnb-legend" });
-    const note = lnbEl("p", { class: "lnb-note", "aria-live": "polite" });
-    root.append(
-      lnbEl("div", { class: "lnb-controls" }, [axisCtl.el, bCtl.el, exCtl.el, epsCtl.el]),
-      text, panels, chart, legend, note,
-    );
-
-    function draw() {
-      const { x, axis, B, ex, eps } = state();
-      const R = x.length, H = x[0].length;
-      const r = naCompute(x, axis, B, ex, eps);
-
-      axisCtl.set(axis);
-      bCtl.set(B, R);
-      exCtl.set(ex, B - 1);
-      exCtl.input.disabled = B === 1;
-      epsCtl.set(String(eps));
-
-      // geometry shared by both panels; colour ranges fixed per matrix so they do not jump
-      const cw = Math.min(30, Math.max(12, Math.floor(232 / H)));
-      const ch = Math.min(16, Math.max(6, Math.floor(224 / R)));
-      const statW = 38, ml = 40, mt = 46;
-      let vx = 0, lo = Infinity, hi = -Infinity;
-      for (const row of x) for (const v of row) { vx = Math.max(vx, Math.abs(v)); lo = Math.min(lo, v); hi = Math.max(hi, v); }
-      const geomBase = { R, H, cw, ch, ml, mt, statW, vx: vx || 1, vsig: Math.max((hi - lo) / 2, Math.sqrt(eps)), vy: 3 };
-      const heightA = mt + R * ch + 6 + 32 + 8 + 8 + 16;
-      const widthA = ml + H * cw + 6 + 2 * statW + 4;
-      const widthB = ml + H * cw + 8;
-      panels.style.gridTemplateColumns = `minmax(0, ${widthA}fr) minmax(0, ${widthB}fr)`;
-      panels.replaceChildren(
-        naMatrixPanel(x, r, { ...geomBase, width: widthA, height: heightA }, true),
-        naMatrixPanel(x, r, { ...geomBase, width: widthB, height: heightA }, false),
+      const text = lnbEl("p", { class: "lnb-caption", "aria-live": "polite" });
+      const panels = lnbEl("div", { class: "lnb-row" });
+      const chart = lnbEl("div", { class: "lnb-chart" });
+      const legend = lnbEl("div", { class: "lnb-legend" });
+      const note = lnbEl("p", { class: "lnb-note", "aria-live": "polite" });
+      root.append(
+        lnbEl("div", { class: "lnb-controls" }, [axisCtl.el, bCtl.el, exCtl.el, epsCtl.el]),
+        text, panels, chart, legend, note,
       );
 
-      // the followed example's output, with its output for the full batch as markers
-      const ylim = Math.max(1, Math.ceil(Math.sqrt(Math.max(R, H) - 1)));
-      chart.replaceChildren(lnbBarChart({
-        values: r.example_output, markers: r.example_output_ref,
-        width: 640, height: 170, ymin: -ylim, ymax: ylim,
-        xTicks: Array.from({ length: H }, (_, j) => String(j)),
-        xLabel: "hidden unit i", yLabel: `ŷ of example ${ex}`,
-        title: `Example ${ex} after normalization`,
-        ariaLabel: `Bar chart of example ${ex}'s ${H} normalized values, with markers for its values when all ${R} rows form the batch`,
-      }));
-      legend.replaceChildren(
-        lnbEl("span", { class: "lnb-swatch lnb-swatch-bar" }), ` with this mini-batch (B = ${B})`,
-        lnbEl("span", { class: "lnb-swatch lnb-swatch-marker" }), ` with all ${R} rows as the batch`,
-      );
+      return (s) => {
+        const { x, axis, B, ex, eps } = clamped(s);
+        const R = x.length, H = x[0].length;
+        const r = naCompute(x, axis, B, ex, eps);
 
-      const rowsText = B === 1 ? "row 0" : `rows 0–${B - 1}`;
-      text.textContent = axis === "batch"
-        ? `Batch norm: each of the ${H} columns gets its own μ and σ, computed over ${B === 1 ? "the one example" : `the ${B} examples`} ` +
-          `in the mini-batch (${rowsText}). ` +
-          (B === 1 ? "With one example there is nothing to normalize against: see the note below."
-            : `Example ${ex}'s output depends on its ${B - 1} batch-mate${B === 2 ? "" : "s"} too.`)
-        : `Layer norm: ${B === 1 ? "the one row gets" : `each of the ${B} rows gets`} its own μ and σ, computed over its ${H} hidden units. ` +
-          `Example ${ex}'s output depends on example ${ex} alone.`;
+        axisCtl.set(axis);
+        bCtl.set(B, R);
+        exCtl.set(ex, B - 1);
+        exCtl.input.disabled = B === 1;
+        epsCtl.input.replaceChildren(...epsOptions(eps).map((o) => lnbEl("option", { value: o.value, text: o.label })));
+        epsCtl.set(String(eps));
 
-      if (r.degenerate && axis === "batch") {
-        note.className = "lnb-note lnb-warn";
-        note.textContent = `B = 1: each column's mean is the example's own value, so x − μ = 0 and every normalized value is 0 ` +
-          `(after the affine step only the bias b would be left). The variance is 0, so σ = √ε = ${lnbFmt(Math.sqrt(eps), 4)}. ` +
-          `A batch of one carries no information for batch norm; torch.nn.BatchNorm1d refuses it in training mode.`;
-      } else if (r.degenerate) {
-        note.className = "lnb-note lnb-warn";
-        note.textContent = `H = 1: each row's mean is its only value, so every normalized value is 0.`;
-      } else {
-        note.className = "lnb-note";
-        note.textContent = B === R
-          ? `This mini-batch is all ${R} rows, so the bars sit exactly on the markers. Lower B to change example ${ex}'s batch-mates.`
-          : `Largest change in example ${ex}'s output caused by using this mini-batch instead of all ${R} rows: ` +
-            `${lnbFmt(r.max_change, 3)}${axis === "layer" ? " (layer norm never looks at the other rows)" : ""}.`;
-      }
-      lnbSetResult(root, r);
-    }
+        // geometry shared by both panels; colour ranges fixed per matrix so they do not jump
+        const cw = Math.min(30, Math.max(12, Math.floor(232 / H)));
+        const ch = Math.min(16, Math.max(6, Math.floor(224 / R)));
+        const statW = 38, ml = 40, mt = 46;
+        let vx = 0, lo = Infinity, hi = -Infinity;
+        for (const row of x) for (const v of row) { vx = Math.max(vx, Math.abs(v)); lo = Math.min(lo, v); hi = Math.max(hi, v); }
+        const geomBase = { R, H, cw, ch, ml, mt, statW, vx: vx || 1, vsig: Math.max((hi - lo) / 2, Math.sqrt(eps)), vy: 3 };
+        const heightA = mt + R * ch + 6 + 32 + 8 + 8 + 16;
+        const widthA = ml + H * cw + 6 + 2 * statW + 4;
+        const widthB = ml + H * cw + 8;
+        panels.style.gridTemplateColumns = `minmax(0, ${widthA}fr) minmax(0, ${widthB}fr)`;
+        panels.replaceChildren(
+          naMatrixPanel(x, r, { ...geomBase, width: widthA, height: heightA }, true),
+          naMatrixPanel(x, r, { ...geomBase, width: widthB, height: heightA }, false),
+        );
 
-    let pending = false;
-    function schedule() {
-      if (pending) return;
-      pending = true;
-      queueMicrotask(() => { pending = false; draw(); });
-    }
-    const events = ["change:x", "change:axis", "change:batch_size", "change:example", "change:eps"];
-    const onEps = () => epsCtl.input.replaceChildren(...epsOptions().map((o) => lnbEl("option", { value: o.value, text: o.label })));
-    for (const name of events) model.on(name, schedule);
-    model.on("change:eps", onEps);
-    draw();
-    return () => {
-      for (const name of events) model.off(name, schedule);
-      model.off("change:eps", onEps);
-    };
+        // the followed example's output, with its output for the full batch as markers
+        const ylim = Math.max(1, Math.ceil(Math.sqrt(Math.max(R, H) - 1)));
+        chart.replaceChildren(lnbBarChart({
+          values: r.example_output, markers: r.example_output_ref,
+          width: 640, height: 170, ymin: -ylim, ymax: ylim,
+          xTicks: Array.from({ length: H }, (_, j) => String(j)),
+          xLabel: "hidden unit i", yLabel: `ŷ of example ${ex}`,
+          title: `Example ${ex} after normalization`,
+          ariaLabel: `Bar chart of example ${ex}'s ${H} normalized values, with markers for its values when all ${R} rows form the batch`,
+        }));
+        legend.replaceChildren(
+          lnbEl("span", { class: "lnb-swatch lnb-swatch-bar" }), ` with this mini-batch (B = ${B})`,
+          lnbEl("span", { class: "lnb-swatch lnb-swatch-marker" }), ` with all ${R} rows as the batch`,
+        );
+        text.textContent = naCaption(axis, B, ex, H);
+        naNote(note, r, R, eps);
+        return r;
+      };
+    });
   },
 };
+
+/** The sentence above the panels: what the statistics run over, and what the example depends on. */
+function naCaption(axis, B, ex, H) {
+  const rowsText = B === 1 ? "row 0" : `rows 0–${B - 1}`;
+  return axis === "batch"
+    ? `Batch norm: each of the ${H} columns gets its own μ and σ, computed over ${B === 1 ? "the one example" : `the ${B} examples`} ` +
+      `in the mini-batch (${rowsText}). ` +
+      (B === 1 ? "With one example there is nothing to normalize against: see the note below."
+        : `Example ${ex}'s output depends on its ${B - 1} batch-mate${B === 2 ? "" : "s"} too.`)
+    : `Layer norm: ${B === 1 ? "the one row gets" : `each of the ${B} rows gets`} its own μ and σ, computed over its ${H} hidden units. ` +
+      `Example ${ex}'s output depends on example ${ex} alone.`;
+}
+
+/** The note under the chart: degenerate statistics, or how far the batch moved the example. */
+function naNote(note, r, R, eps) {
+  const B = r.batch_size, ex = r.example;
+  note.className = r.degenerate ? "lnb-note lnb-warn" : "lnb-note";
+  if (r.degenerate && r.axis === "batch") {
+    note.textContent = `B = 1: each column's mean is the example's own value, so x − μ = 0 and every normalized value is 0 ` +
+      `(after the affine step only the bias b would be left). The variance is 0, so σ = √ε = ${lnbFmt(Math.sqrt(eps), 4)}. ` +
+      `A batch of one carries no information for batch norm; torch.nn.BatchNorm1d refuses it in training mode.`;
+  } else if (r.degenerate) {
+    note.textContent = `H = 1: each row's mean is its only value, so every normalized value is 0.`;
+  } else {
+    note.textContent = B === R
+      ? `This mini-batch is all ${R} rows, so the bars sit exactly on the markers. Lower B to change example ${ex}'s batch-mates.`
+      : `Largest change in example ${ex}'s output caused by using this mini-batch instead of all ${R} rows: ` +
+        `${lnbFmt(r.max_change, 3)}${r.axis === "layer" ? " (layer norm never looks at the other rows)" : ""}.`;
+  }
+}
