@@ -173,7 +173,7 @@ function ivOutputs(before, after, method) {
 
 export default {
   render(ctx) {
-    return lnbMount(ctx, "invariance", ({ root, state, commit, C }) => {
+    return lnbMount(ctx, "invariance", ({ state, commit, layout, C }) => {
       const clamped = (s) => ({ ...s, index: lnbClampInt(s.index, 0, ivIndexSize(C, s.transformation, s.W, s.X) - 1) });
       const deltaNotch = (d) => Math.round(100 * Math.log10(d));
       const s0 = clamped(state());
@@ -203,11 +203,9 @@ export default {
         onChange: (v) => commit({ eps: Number(v) }),
       });
       const indexLabel = indexCtl.el.querySelector(".lnb-label");
-      const text = lnbEl("p", { class: "lnb-caption", "aria-live": "polite" });
       const layer = lnbEl("div", { class: "iv-layer" });
       const cards = lnbEl("div", { class: "iv-cards" });
-      const note = lnbEl("p", { class: "lnb-note", "aria-live": "polite" });
-      root.append(lnbEl("div", { class: "lnb-controls" }, [tCtl.el, deltaCtl.el, gammaCtl.el, indexCtl.el, epsCtl.el]), text, layer, cards, note);
+      const { text, note } = layout([tCtl.el, deltaCtl.el, gammaCtl.el, indexCtl.el, epsCtl.el], [layer, cards]);
 
       return (s0) => {
         const s = clamped(s0), t = s.transformation, kind = C.index_kind[t];

@@ -27,8 +27,11 @@ const LNB_SVG_NS = "http://www.w3.org/2000/svg";
  *               (bounds that depend on another input are the widget's to apply);
  *   w.commit(changes)  set inputs from a control, save them to the model, redraw;
  *   w.C         spec.constants;  w.bounds  spec.bounds (e.g. a slider's min and max);
- *   w.uid       a short unique id (radio group names);
- *   w.model     the model, for anything else.
+ *   w.radio(key, label, options)  a radio group for input `key` that commits on change;
+ *               options are [value, label, spoken label] triples;
+ *   w.layout(controls, panels)  the usual layout: controls, a caption, the panels, a note;
+ *               returns { text, note }, the caption and note elements (both aria-live);
+ *   w.uid       a short unique id;  w.model  the model, for anything else.
  * setup returns draw(state) -> result: the numbers it drew, which lnbMount writes
  * to data-lnb-result. Every change of an input redraws, at most once per microtask.
  * Returns the cleanup function render() should return.
@@ -50,7 +53,17 @@ function lnbMount({ model, el }, kind, setup) {
     schedule();
   };
   const uid = Math.random().toString(36).slice(2, 9);
-  const draw = setup({ root, model, state, commit, C: spec.constants || {}, bounds, uid });
+  const radio = (key, label, options) => lnbRadio({
+    label, name: `lnb-${key}-${uid}`, value: state()[key], onChange: (v) => commit({ [key]: v }),
+    options: options.map(([value, text, spoken]) => ({ value, label: text, ariaLabel: spoken })),
+  });
+  const layout = (controls, panels) => {
+    const text = lnbEl("p", { class: "lnb-caption", "aria-live": "polite" });
+    const note = lnbEl("p", { class: "lnb-note", "aria-live": "polite" });
+    root.append(lnbEl("div", { class: "lnb-controls" }, controls), text, ...panels, note);
+    return { text, note };
+  };
+  const draw = setup({ root, model, state, commit, radio, layout, C: spec.constants || {}, bounds, uid });
   const events = inputs.map((name) => `change:${name}`);
   for (const name of events) model.on(name, schedule);
   lnbSetResult(root, draw(state()));

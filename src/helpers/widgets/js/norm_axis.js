@@ -23,14 +23,13 @@ function naCompute(x, axis, batchSize, example, eps) {
 
 /** One matrix panel: the raw x (with statistics) when r.stats is true, else the normalized y. */
 function naMatrixPanel(x, r, geom, raw) {
-  const { R, H, cw, ch, ml, mt, statW, width, height, vx, vsig, vy } = geom;
+  const { R, H, cw, ch, ml, mt, width, height, vx, vy } = geom;
   const B = r.batch_size, ex = r.example, byRow = r.axis === "layer";
   const svg = lnbSvg(width, height, raw
     ? `Heatmap of the ${R} by ${H} activations; the first ${B} rows form the mini-batch`
     : `Heatmap of the normalized ${B} by ${H} mini-batch`);
   const title = raw ? "x: summed inputs (rows = examples)" : "ŷ = (x − μ) / σ";
   svg.append(lnbSvgEl("text", { x: ml, y: 12, class: "lnb-title", text: title }));
-  const matrixBottom = mt + R * ch;
 
   // column labels: hidden unit index
   for (let j = 0; j < H; j++) {
@@ -81,38 +80,59 @@ function naMatrixPanel(x, r, geom, raw) {
   // the followed example
   svg.append(lnbSvgEl("rect", { x: ml - 1, y: mt + ex * ch - 1, width: H * cw + 2, height: ch + 2, class: "lnb-highlight" }));
 
-  if (raw) {
-    // statistics: beside the rows (layer norm) or under the columns (batch norm)
-    const fmtDigits = 2;
-    const statCell = (px, py, w, h, v, color, label) => lnbHeatmap(svg, {
-      values: [[v]], x: px, y: py, cellW: w, cellH: h, color: () => color,
-      title: () => `${label} = ${lnbFmt(v, 4)}`, label: () => lnbFmt(v, fmtDigits),
-    });
-    const sx = ml + H * cw + 6;
-    const sy = matrixBottom + 6;
-    if (byRow) {
-      ["μ", "σ"].forEach((name, k) => svg.append(lnbSvgEl("text", { x: sx + (k + 0.5) * statW, y: mt - 5, "text-anchor": "middle", class: "lnb-axis-label", text: name })));
-      for (let b = 0; b < B; b++) {
-        statCell(sx, mt + b * ch, statW, ch, r.mu[b], lnbDiverging(r.mu[b], vx), `μ of row ${b}`);
-        statCell(sx + statW, mt + b * ch, statW, ch, r.sigma[b], lnbViridis(r.sigma[b], 0, vsig), `σ of row ${b}`);
-      }
-    } else {
-      ["μ", "σ"].forEach((name, k) => svg.append(lnbSvgEl("text", { x: ml - 4, y: sy + (k + 0.5) * 16, "text-anchor": "end", "dominant-baseline": "central", class: "lnb-axis-label", text: name })));
-      for (let j = 0; j < H; j++) {
-        statCell(ml + j * cw, sy, cw, 16, r.mu[j], lnbDiverging(r.mu[j], vx), `μ of column ${j}`);
-        statCell(ml + j * cw, sy + 16, cw, 16, r.sigma[j], lnbViridis(r.sigma[j], 0, vsig), `σ of column ${j}`);
-      }
-    }
-    lnbColorbar(svg, { x: ml, y: sy + 40, width: H * cw, color: (v) => lnbDiverging(v, vx), vmin: -vx, vmax: vx, label: "x, μ" });
-  } else {
-    lnbColorbar(svg, { x: ml, y: matrixBottom + 46, width: H * cw, color: (v) => lnbDiverging(v, vy), vmin: -vy, vmax: vy, label: "ŷ" });
-  }
+  if (raw) naStats(svg, r, geom);
+  else lnbColorbar(svg, { x: ml, y: mt + R * ch + 46, width: H * cw, color: (v) => lnbDiverging(v, vy), vmin: -vy, vmax: vy, label: "ŷ" });
   return svg;
+}
+
+/** The statistics of the raw panel: μ and σ beside the rows (layer norm) or under the columns (batch norm). */
+function naStats(svg, r, geom) {
+  const { R, H, cw, ch, ml, mt, statW, vx, vsig } = geom;
+  const B = r.batch_size;
+  const statCell = (px, py, w, h, v, color, label) => lnbHeatmap(svg, {
+    values: [[v]], x: px, y: py, cellW: w, cellH: h, color: () => color,
+    title: () => `${label} = ${lnbFmt(v, 4)}`, label: () => lnbFmt(v, 2),
+  });
+  const sx = ml + H * cw + 6, sy = mt + R * ch + 6;
+  if (r.axis === "layer") {
+    ["μ", "σ"].forEach((name, k) => svg.append(lnbSvgEl("text", { x: sx + (k + 0.5) * statW, y: mt - 5, "text-anchor": "middle", class: "lnb-axis-label", text: name })));
+    for (let b = 0; b < B; b++) {
+      statCell(sx, mt + b * ch, statW, ch, r.mu[b], lnbDiverging(r.mu[b], vx), `μ of row ${b}`);
+      statCell(sx + statW, mt + b * ch, statW, ch, r.sigma[b], lnbViridis(r.sigma[b], 0, vsig), `σ of row ${b}`);
+    }
+  } else {
+    ["μ", "σ"].forEach((name, k) => svg.append(lnbSvgEl("text", { x: ml - 4, y: sy + (k + 0.5) * 16, "text-anchor": "end", "dominant-baseline": "central", class: "lnb-axis-label", text: name })));
+    for (let j = 0; j < H; j++) {
+      statCell(ml + j * cw, sy, cw, 16, r.mu[j], lnbDiverging(r.mu[j], vx), `μ of column ${j}`);
+      statCell(ml + j * cw, sy + 16, cw, 16, r.sigma[j], lnbViridis(r.sigma[j], 0, vsig), `σ of column ${j}`);
+    }
+  }
+  lnbColorbar(svg, { x: ml, y: sy + 40, width: H * cw, color: (v) => lnbDiverging(v, vx), vmin: -vx, vmax: vx, label: "x, μ" });
+}
+
+/** The two matrix panels, raw (with statistics) and normalized, sized in proportion. */
+function naPanels(panels, x, r, eps) {
+  const R = x.length, H = x[0].length;
+  // geometry shared by both panels; colour ranges fixed per matrix so they do not jump
+  const cw = Math.min(30, Math.max(12, Math.floor(232 / H)));
+  const ch = Math.min(16, Math.max(6, Math.floor(224 / R)));
+  const statW = 38, ml = 40, mt = 46;
+  let vx = 0, lo = Infinity, hi = -Infinity;
+  for (const row of x) for (const v of row) { vx = Math.max(vx, Math.abs(v)); lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  const geomBase = { R, H, cw, ch, ml, mt, statW, vx: vx || 1, vsig: Math.max((hi - lo) / 2, Math.sqrt(eps)), vy: 3 };
+  const heightA = mt + R * ch + 6 + 32 + 8 + 8 + 16;
+  const widthA = ml + H * cw + 6 + 2 * statW + 4;
+  const widthB = ml + H * cw + 8;
+  panels.style.gridTemplateColumns = `minmax(0, ${widthA}fr) minmax(0, ${widthB}fr)`;
+  panels.replaceChildren(
+    naMatrixPanel(x, r, { ...geomBase, width: widthA, height: heightA }, true),
+    naMatrixPanel(x, r, { ...geomBase, width: widthB, height: heightA }, false),
+  );
 }
 
 export default {
   render(ctx) {
-    return lnbMount(ctx, "norm_axis", ({ root, state, commit, C, uid }) => {
+    return lnbMount(ctx, "norm_axis", ({ state, commit, radio, layout, C }) => {
       // bounds that depend on another input: B <= R, example < B
       const clamped = (s) => {
         const B = lnbClampInt(s.batch_size, 1, s.x.length);
@@ -122,14 +142,10 @@ export default {
         .map((v) => ({ value: String(v), label: lnbFmtEps(v) }));
 
       const s0 = clamped(state());
-      const axisCtl = lnbRadio({
-        label: "Statistics over", name: `lnb-axis-${uid}`, value: s0.axis,
-        options: [
-          { value: "batch", label: "the batch (batch norm)", ariaLabel: "batch norm: statistics down each column, over the batch" },
-          { value: "layer", label: "the layer (layer norm)", ariaLabel: "layer norm: statistics along each row, over the hidden units" },
-        ],
-        onChange: (v) => commit({ axis: v }),
-      });
+      const axisCtl = radio("axis", "Statistics over", [
+        ["batch", "the batch (batch norm)", "batch norm: statistics down each column, over the batch"],
+        ["layer", "the layer (layer norm)", "layer norm: statistics along each row, over the hidden units"],
+      ]);
       const bCtl = lnbSlider({
         label: "Batch size B", name: "batch size", ariaLabel: "batch size B: the first B rows form the mini-batch",
         min: 1, max: s0.x.length, value: s0.B,
@@ -146,15 +162,10 @@ export default {
         onChange: (v) => commit({ eps: Number(v) }),
       });
 
-      const text = lnbEl("p", { class: "lnb-caption", "aria-live": "polite" });
       const panels = lnbEl("div", { class: "lnb-row" });
       const chart = lnbEl("div", { class: "lnb-chart" });
       const legend = lnbEl("div", { class: "lnb-legend" });
-      const note = lnbEl("p", { class: "lnb-note", "aria-live": "polite" });
-      root.append(
-        lnbEl("div", { class: "lnb-controls" }, [axisCtl.el, bCtl.el, exCtl.el, epsCtl.el]),
-        text, panels, chart, legend, note,
-      );
+      const { text, note } = layout([axisCtl.el, bCtl.el, exCtl.el, epsCtl.el], [panels, chart, legend]);
 
       return (s) => {
         const { x, axis, B, ex, eps } = clamped(s);
@@ -168,21 +179,7 @@ export default {
         epsCtl.input.replaceChildren(...epsOptions(eps).map((o) => lnbEl("option", { value: o.value, text: o.label })));
         epsCtl.set(String(eps));
 
-        // geometry shared by both panels; colour ranges fixed per matrix so they do not jump
-        const cw = Math.min(30, Math.max(12, Math.floor(232 / H)));
-        const ch = Math.min(16, Math.max(6, Math.floor(224 / R)));
-        const statW = 38, ml = 40, mt = 46;
-        let vx = 0, lo = Infinity, hi = -Infinity;
-        for (const row of x) for (const v of row) { vx = Math.max(vx, Math.abs(v)); lo = Math.min(lo, v); hi = Math.max(hi, v); }
-        const geomBase = { R, H, cw, ch, ml, mt, statW, vx: vx || 1, vsig: Math.max((hi - lo) / 2, Math.sqrt(eps)), vy: 3 };
-        const heightA = mt + R * ch + 6 + 32 + 8 + 8 + 16;
-        const widthA = ml + H * cw + 6 + 2 * statW + 4;
-        const widthB = ml + H * cw + 8;
-        panels.style.gridTemplateColumns = `minmax(0, ${widthA}fr) minmax(0, ${widthB}fr)`;
-        panels.replaceChildren(
-          naMatrixPanel(x, r, { ...geomBase, width: widthA, height: heightA }, true),
-          naMatrixPanel(x, r, { ...geomBase, width: widthB, height: heightA }, false),
-        );
+        naPanels(panels, x, r, eps);
 
         // the followed example's output, with its output for the full batch as markers
         const ylim = Math.max(1, Math.ceil(Math.sqrt(Math.max(R, H) - 1)));

@@ -103,7 +103,7 @@ function rdCompute(s, norm) {
 
 export default {
   render(ctx) {
-    return lnbMount(ctx, "rnn_dynamics", ({ root, state, commit, C, bounds, uid }) => {
+    return lnbMount(ctx, "rnn_dynamics", ({ state, commit, radio, layout, C, bounds }) => {
       const s0 = state();
       const slider = (name, o) => lnbSlider({ min: bounds[name].min, max: bounds[name].max, step: C.steps[name], value: s0[name], onInput: (v) => commit({ [name]: v }), ...o });
       const radiusCtl = slider("radius", {
@@ -113,27 +113,13 @@ export default {
       const inputCtl = slider("input_scale", {
         label: "Input scale s", name: "input scale", ariaLabel: "scale s of the input weights", format: (v) => v.toFixed(1),
       });
-      const normCtl = lnbRadio({
-        label: "Layer norm", name: `lnb-rd-norm-${uid}`, value: s0.norm,
-        options: [
-          { value: "none", label: "off", ariaLabel: "no normalization" },
-          { value: "layer", label: "on", ariaLabel: "layer norm of the summed input at every step" },
-        ],
-        onChange: (v) => commit({ norm: v }),
-      });
-      const unitCtl = lnbRadio({
-        label: "Units", name: `lnb-rd-unit-${uid}`, value: s0.nonlinearity,
-        options: [
-          { value: "linear", label: "linear", ariaLabel: "linear units: f(a) = a" },
-          { value: "tanh", label: "tanh", ariaLabel: "tanh units" },
-        ],
-        onChange: (v) => commit({ nonlinearity: v }),
-      });
-      const text = lnbEl("p", { class: "lnb-caption", "aria-live": "polite" });
+      const normCtl = radio("norm", "Layer norm", [
+        ["none", "off", "no normalization"], ["layer", "on", "layer norm of the summed input at every step"],
+      ]);
+      const unitCtl = radio("nonlinearity", "Units", [["linear", "linear", "linear units: f(a) = a"], ["tanh", "tanh", "tanh units"]]);
       const panels = lnbEl("div", { class: "lnb-row" });
       const legend = lnbEl("div", { class: "lnb-legend" });
-      const note = lnbEl("p", { class: "lnb-note", "aria-live": "polite" });
-      root.append(lnbEl("div", { class: "lnb-controls" }, [radiusCtl.el, lengthCtl.el, inputCtl.el, normCtl.el, unitCtl.el]), text, panels, legend, note);
+      const { text, note } = layout([radiusCtl.el, lengthCtl.el, inputCtl.el, normCtl.el, unitCtl.el], [panels, legend]);
 
       return (s0) => {
         const s = { ...s0, length: Math.min(s0.length, s0.x.length) };

@@ -82,7 +82,7 @@ function wgCompute(X, T, U, lr, scale, steps, eps, mode) {
 
 export default {
   render(ctx) {
-    return lnbMount(ctx, "weight_growth", ({ root, state, commit, C, uid }) => {
+    return lnbMount(ctx, "weight_growth", ({ state, commit, radio, layout, C }) => {
       const lrNotch = (lr) => Math.round(10 * Math.log10(lr));
       const scaleNotch = (s) => Math.round(20 * Math.log10(s));
       const s0 = state();
@@ -98,22 +98,16 @@ export default {
         format: (j) => lnbFmtSci(10 ** (j / 20)),
         onInput: (j) => commit({ scale: 10 ** (j / 20) }),
       });
-      const modeCtl = lnbRadio({
-        label: "Each step uses", name: `lnb-wg-mode-${uid}`, value: s0.mode,
-        options: [
-          { value: "cyclic", label: "one example (SGD)", ariaLabel: "stochastic gradient descent: one example per step, in turn" },
-          { value: "full", label: "all examples", ariaLabel: "full-batch gradient descent: all examples every step" },
-        ],
-        onChange: (v) => commit({ mode: v }),
-      });
-      const text = lnbEl("p", { class: "lnb-caption", "aria-live": "polite" });
+      const modeCtl = radio("mode", "Each step uses", [
+        ["cyclic", "one example (SGD)", "stochastic gradient descent: one example per step, in turn"],
+        ["full", "all examples", "full-batch gradient descent: all examples every step"],
+      ]);
       const charts = lnbEl("div", { class: "wg-charts" });
       const legend = lnbEl("div", { class: "lnb-legend" }, [
         lnbEl("span", { class: "lnb-swatch lnb-swatch-line" }), " measured",
         lnbEl("span", { class: "lnb-swatch lnb-swatch-ref" }), " Pythagoras: ‖Wₜ₊₁‖² = ‖Wₜ‖² + lr² ‖gₜ‖², with gₜ the step's gradient",
       ]);
-      const note = lnbEl("p", { class: "lnb-note", "aria-live": "polite" });
-      root.append(lnbEl("div", { class: "lnb-controls" }, [lrCtl.el, scaleCtl.el, modeCtl.el]), text, charts, legend, note);
+      const { text, note } = layout([lrCtl.el, scaleCtl.el, modeCtl.el], [charts, legend]);
 
       return (s) => {
         const r = wgCompute(s.X, s.T, s.U, s.lr, s.scale, s.steps, s.eps, s.mode);
