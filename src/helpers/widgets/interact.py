@@ -15,8 +15,6 @@ the page.
 from __future__ import annotations
 
 import ipywidgets as widgets
-from IPython import get_ipython
-from IPython.display import display
 from matplotlib.figure import Figure
 
 __all__ = ["interactive_figure"]
@@ -70,10 +68,8 @@ def interactive_figure(compute, plot, **controls) -> widgets.VBox:
         if not isinstance(fig, Figure):
             raise TypeError(f"interactive_figure: plot must return a matplotlib Figure, got {type(fig).__name__}")
         box.data, box.figure = data, fig
-        if get_ipython() is not None:  # outside IPython there is nothing to show it in
-            with out:
-                out.clear_output(wait=True)
-                display(fig)
+        out.outputs = ()  # set directly (not `with out:`): the same in a kernel, a callback or a test
+        out.append_display_data(fig)
         import matplotlib.pyplot as plt  # here, not at import: helpers.widgets does not load pyplot
 
         plt.close(fig)  # shown once, in the Output; not again by the notebook's inline backend
