@@ -173,7 +173,7 @@ function ivOutputs(before, after, method) {
 
 export default {
   render(ctx) {
-    return lnbMount(ctx, "invariance", ({ state, commit, layout, C }) => {
+    return lnbMount(ctx, "invariance", ({ state, commit, layout, C, bounds }) => {
       const clamped = (s) => ({ ...s, index: lnbClampInt(s.index, 0, ivIndexSize(C, s.transformation, s.W, s.X) - 1) });
       const deltaNotch = (d) => Math.round(100 * Math.log10(d));
       const s0 = clamped(state());
@@ -184,12 +184,14 @@ export default {
       });
       const deltaCtl = lnbSlider({
         label: "δ", name: "delta", ariaLabel: "re-scaling factor delta, log scale from 0.1 to 10",
-        min: -100, max: 100, value: deltaNotch(s0.delta), format: (k) => lnbFmt(10 ** (k / 100), 2),
+        min: deltaNotch(bounds.delta.min), max: deltaNotch(bounds.delta.max), value: deltaNotch(s0.delta),
+        format: (k) => lnbFmt(10 ** (k / 100), 2),
         onInput: (k) => commit({ delta: 10 ** (k / 100) }),
       });
       const gammaCtl = lnbSlider({
         label: "size of γ", name: "size of gamma", ariaLabel: "size of the shift gamma, from -3 to 3 times a fixed direction",
-        min: -30, max: 30, value: Math.round(10 * s0.gamma_scale), format: (j) => lnbFmt(j / 10, 1),
+        min: Math.round(10 * bounds.gamma_scale.min), max: Math.round(10 * bounds.gamma_scale.max),
+        value: Math.round(10 * s0.gamma_scale), format: (j) => lnbFmt(j / 10, 1),
         onInput: (j) => commit({ gamma_scale: j / 10 }),
       });
       const indexCtl = lnbSlider({
