@@ -7,11 +7,10 @@ layer and the normalized summed inputs of batch norm, weight norm and layer
 norm before and after, with the largest relative change of each and a badge
 saying whether it moved.
 
-:func:`invariance_view` is the Python twin of the JavaScript in
-``js/invariance_explorer.js``: it recomputes, with
-:func:`helpers.invariance.transform` and
-:func:`helpers.invariance.normalized_output`, the numbers the page writes into
-its ``data-lnb-result`` attribute.
+:func:`invariance_view` computes with :func:`helpers.invariance.transform`
+and :func:`helpers.invariance.normalized_output` the numbers that the
+JavaScript in ``js/invariance_explorer.js`` writes into the page's
+``data-lnb-result`` attribute; the tests compare the two.
 """
 
 from __future__ import annotations

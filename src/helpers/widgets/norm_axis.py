@@ -7,9 +7,9 @@ the hidden units (layer norm). The reader picks the axis, the batch size ``B``
 that under batch norm the example's output changes with its batch-mates while
 under layer norm it does not.
 
-:func:`norm_axis_view` is the pure-Python twin of the JavaScript in
-``js/norm_axis.js``: it returns the same numbers the widget writes into its
-``data-lnb-result`` attribute, computed with :mod:`helpers.norms`.
+:func:`norm_axis_view` computes with :mod:`helpers.norms` the numbers that
+the JavaScript in ``js/norm_axis.js`` writes into the widget's
+``data-lnb-result`` attribute; the tests compare the two.
 """
 
 from __future__ import annotations
