@@ -219,7 +219,9 @@ export default {
         gammaCtl.set(Math.round(10 * s.gamma_scale));
         indexCtl.set(r.index, Math.max(1, ivIndexSize(C, t, s.W, s.X) - 1));
         indexLabel.textContent = kind === "case" ? "case n" : kind === "unit" ? "unit i" : "row";
-        if (!C.eps_choices.includes(s.eps)) epsCtl.input.append(lnbEl("option", { value: String(s.eps), text: lnbFmtEps(s.eps) }));
+        if (![...epsCtl.input.options].some((o) => Number(o.value) === s.eps)) {
+          epsCtl.input.append(lnbEl("option", { value: String(s.eps), text: lnbFmtEps(s.eps) }));  // a value set from Python
+        }
         epsCtl.set(String(s.eps));
         const enable = (ctl, on) => {
           ctl.input.disabled = !on;
