@@ -473,11 +473,8 @@ def test_kernel_only_form_is_marked_on_the_website(browser, server):
     page = visit.page
     form = page.locator(".widget-vbox", has=page.locator("button", has_text="Train")).last
     assert form.count() == 1, "chapter 5's training form (a VBox with a Train button) is missing"
-    # The chapter adds the class with widget.add_class("lnb-kernel-only"); until that
-    # change is merged, add it here so the site's rules are still tested.
-    if not form.evaluate("f => f.classList.contains('lnb-kernel-only')"):
-        form.evaluate("f => f.classList.add('lnb-kernel-only')")
-        page.wait_for_timeout(100)
+    # helpers.widgets.training_form marks it with widget.add_class("lnb-kernel-only")
+    assert form.evaluate("f => f.classList.contains('lnb-kernel-only')"), "the form is not marked kernel-only"
     style = form.evaluate(
         "f => ({ pe: getComputedStyle(f).pointerEvents, note: getComputedStyle(f, '::before').content, inert: f.inert })"
     )
@@ -485,6 +482,11 @@ def test_kernel_only_form_is_marked_on_the_website(browser, server):
     assert "kernel" in style["note"] and "Colab" in style["note"], f"no note on the form: {style['note']!r}"
     assert style["inert"], "the kernel-only form is still in the keyboard's Tab order"
     button = page.locator("button", has_text="Train").last
+    # Button(icon="play"): the icon is drawn (its font or SVG loaded from the site; any request
+    # elsewhere, or a 404 for the font, fails test_page_is_self_contained_and_clean on this page)
+    icon = button.evaluate("b => { const i = b.querySelector('svg, i'); return i ? i.getBoundingClientRect().width : 0; }")
+    assert icon > 4, f"the Train button's icon did not render (width {icon})"
+    assert visit.failed == [] and visit.external == [], (visit.failed, visit.external)
     button.evaluate("b => b.scrollIntoView({block: 'center'})")
     box = button.bounding_box()
     hit = page.evaluate(f"document.elementFromPoint({box['x'] + box['width'] / 2}, {box['y'] + box['height'] / 2})?.tagName")

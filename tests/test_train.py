@@ -197,6 +197,15 @@ def test_progress_bar_runs(digits, capsys):
     assert "train" in capsys.readouterr().err  # tqdm writes to stderr
 
 
+def test_progress_callback_is_called_after_every_step(digits, capsys):
+    train_set, _ = digits
+    calls = []
+    h = train(lstm_classifier(), train_set, steps=4, batch_size=8, lr=1e-3, device="cpu", log_every=2,
+              progress=lambda step, steps: calls.append((step, steps)))
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)] and h.step == [2, 4]
+    assert "train" not in capsys.readouterr().err  # a callback replaces the tqdm bar
+
+
 def test_device_argument(digits):
     train_set, _ = digits
     h = train(lstm_classifier(), train_set, steps=1, batch_size=8, lr=1e-3, device=torch.device("cpu"),

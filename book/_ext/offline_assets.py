@@ -8,7 +8,9 @@ them. A small shim (``widgets-offline.js``, written below) does three things
 before the html-manager runs:
 
 1. tells require.js where the local ``anywidget`` module is, so the
-   html-manager's loader finds it before it would fall back to a CDN;
+   html-manager's loader finds it before it would fall back to a CDN, and
+   where the ``@jupyter-widgets/*`` modules live, so the icon fonts their
+   CSS names (Font Awesome, for ``Button(icon=...)``) load from the site;
 2. sets ``__jupyter_widgets_assets_path__`` so the widgets' fonts load locally;
 3. bridges the MathJax 2 call the html-manager makes (``MathJax.Hub.Queue``)
    to MathJax 3's ``typesetPromise``.
@@ -51,9 +53,15 @@ SHIM = r"""// Written by book/_ext/offline_assets.py: run the page's widgets and
   "use strict";
   var here = document.currentScript.src.replace(/[^\/]*$/, "");  // .../_static/lnb-assets/
   window.__jupyter_widgets_assets_path__ = here + "html-manager/";
-  // The html-manager finds its fonts next to the module URI require.js gives it.
+  // Each widget module finds its fonts (Font Awesome, for Button(icon=...)) next to the
+  // module URI require.js gives it: without a path for "@jupyter-widgets", the URI of
+  // "@jupyter-widgets/controls" is relative to the page, and the fonts 404.
   window.requirejs.config({
-    paths: { anywidget: here + "anywidget/index", "@jupyter-widgets/html-manager/dist": here + "html-manager" },
+    paths: {
+      anywidget: here + "anywidget/index",
+      "@jupyter-widgets/html-manager/dist": here + "html-manager",
+      "@jupyter-widgets": here + "html-manager",
+    },
   });
 
   // MathJax 2 API used by @jupyter-widgets/base's typeset(), served by MathJax 3.

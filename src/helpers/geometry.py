@@ -274,7 +274,7 @@ def gd_trajectory(W0, X, T, lr, steps, eps=1e-5, mode="full"):
     :math:`\lVert W_{t+1}\rVert^2 = \lVert W_t\rVert^2 - 2\,\text{lr}\,\langle W_t, \mathbf g_t\rangle
     + \text{lr}^2\lVert\mathbf g_t\rVert^2`; the middle term is 0 up to ``eps``.)
     The browser's :class:`helpers.widgets.WeightGrowthExplorer` runs the same
-    recursion; :func:`helpers.widgets.weight_growth_view` is its step-by-step twin.
+    recursion; :func:`helpers.widgets.weight_growth_view` reports this function's numbers for it.
 
     Args:
         W0 (array_like): the starting weights.

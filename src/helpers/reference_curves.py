@@ -216,7 +216,7 @@ def train_run(task, model, budget, *, sizes=None, device=None, seed=0, progress=
             to use instead of the budget's. Default: ``None``
         device: where to train; ``None`` picks one (:func:`helpers.repro.pick_device`).
         seed (int): seeds the initial weights and the batch order. Default: 0
-        progress (bool): show a progress bar. Default: ``True``
+        progress (bool or callable): a progress bar, or ``progress(step, steps)`` (see :func:`helpers.train.train`).
         data: ``(train_set, test_set)`` to use instead of :func:`task_data` ``(task)``
             (to share one copy between runs).
         lr (float): Adam's learning rate. Default: :data:`LR`

@@ -279,7 +279,8 @@ def _loop(model, opt, params, data, test_data, history, log_every, clip_grad, pr
     device = x.device
     sums, elapsed = _zeros_like_sums(device), 0.0
     model.train()
-    bar = tqdm(total=history.steps, disable=not progress, desc="train", leave=False)
+    bar = tqdm(total=history.steps, disable=progress is not True, desc="train", leave=False)
+    report = progress if callable(progress) else None
     try:
         tic = time.perf_counter()
         for step, idx in zip(range(1, history.steps + 1), _batches(n, history.batch_size, history.seed, device)):
@@ -292,6 +293,8 @@ def _loop(model, opt, params, data, test_data, history, log_every, clip_grad, pr
             sums["steps"] += 1
             sums["targets"] += yb.numel()
             bar.update(1)
+            if report is not None:
+                report(step, history.steps)
             if step % log_every == 0 or step == history.steps:
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
@@ -350,7 +353,7 @@ def train(model, train_data, test_data=None, *, task="classify", steps, batch_si
             picks one with :func:`helpers.repro.pick_device`.
         seed (int): seeds the batch order. Default: 0
         log_every (int or None): steps between log points; ``None``: about 50 points.
-        progress (bool): show a tqdm progress bar. Default: ``True``
+        progress (bool or callable): a tqdm progress bar (``True``), none, or ``progress(step, steps)`` after each step.
         clip_grad (float or None): clip the global gradient norm to this value. Default: ``None``
         budget (str or None): ``"quick"`` or ``"full"``, the budget the caller sized this run
             for, recorded in ``History.budget`` as given (never inferred from the
