@@ -25,3 +25,7 @@ __all__ = ["Explorable", "NormAxisExplorer", "norm_axis_view", "example_activati
 from .rnn_dynamics import RNNDynamicsExplorer, rnn_dynamics_view  # noqa: E402  (chapter 4)
 
 __all__ += ["RNNDynamicsExplorer", "rnn_dynamics_view"]
+
+from .residual_stream import ResidualStreamExplorer, residual_stream_view  # noqa: E402  (the Transformer chapter)
+
+__all__ += ["ResidualStreamExplorer", "residual_stream_view"]
