@@ -88,7 +88,7 @@ def transformer_lm(budget, seed, device):
         models[name], h = train_lm(cfg, corpus.train, corpus.val, warmup=warmup, seed=seed,
                                    device=device, **TRAIN)
         out["runs"][name] = _history(h)
-    out["dyt_alpha"] = [[float(blk.ln_1.alpha), float(blk.ln_2.alpha)] for blk in models["dyt"].transformer.h]
+    out["dyt_alpha"] = [[blk.ln_1.alpha.item(), blk.ln_2.alpha.item()] for blk in models["dyt"].transformer.h]
     prompt = encode("Layer norm ", corpus.vocab)[None, :]  # (1, len(prompt))
     out["samples"] = {}
     for name in ("post/0", "pre/0"):
