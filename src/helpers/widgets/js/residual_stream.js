@@ -207,11 +207,10 @@ export default {
             [{ values: r.expected_rms, cls: "lnb-line-ref", label: "expected" }]),
           chart("stream_grad", "Gradient ‖∂L/∂xₗ‖", "norm (log scale)", []),
         );
-        legend.replaceChildren(
-          lnbEl("span", { class: "lnb-swatch lnb-swatch-line" }), ` ${me}`,
-          lnbEl("span", { class: "lnb-swatch lnb-swatch-ghost" }), ` ${them}`,
-          lnbEl("span", { class: "lnb-swatch lnb-swatch-ref" }), ` expected RMS of ${me}`,
-        );
+        const item = (cls, label) => lnbEl("span", { style: "white-space:nowrap" },
+          [lnbEl("span", { class: `lnb-swatch ${cls}` }), ` ${label}`]);
+        legend.replaceChildren(item("lnb-swatch-line", me), " ", item("lnb-swatch-ghost", them), " ",
+          item("lnb-swatch-ref", `expected RMS of ${me}`));
         text.textContent = rsCaption(s, r);
         note.textContent = RS_NOTES[s.placement];
         return r;
