@@ -188,10 +188,10 @@ def test_initializations():
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(placement="middle"), ValueError, "placement must be 'pre' or 'post', got 'middle'"),
+    (dict(placement="middle"), ValueError, "placement must be one of 'pre', 'post', got 'middle'"),
     (dict(n_embd=10, n_head=4), ValueError, r"n_embd \(C = 10\) must be divisible by n_head \(4\)"),
     (dict(norm="batch"), ValueError, "norm must be one of"),
-    (dict(n_layer=0), ValueError, "n_layer must be a positive int"),
+    (dict(n_layer=0), ValueError, "n_layer must be an int >= 1"),
     (dict(init="he"), ValueError, "init must be"),
     (dict(norm=None, qk_norm=True), ValueError, "qk_norm needs a norm"),
 ])

@@ -35,7 +35,6 @@ Nothing here runs at import.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import dataclass
 
@@ -44,6 +43,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import norms
+from ._checks import check_choice, check_int, check_real
 from .repro import seed_everything
 
 __all__ = [
@@ -55,12 +55,6 @@ __all__ = [
 NORMS = ("layer", "rms", "dyt", None)
 #: The values of ``GPTConfig.placement``.
 PLACEMENTS = ("pre", "post")
-
-
-def _positive_int(value, name, where):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 @dataclass
@@ -103,16 +97,13 @@ class GPTConfig:
     def __post_init__(self):
         where = "GPTConfig"
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            _positive_int(getattr(self, name), name, where)
+            check_int(getattr(self, name), name, where, 1)
         if self.n_embd % self.n_head:
             raise ValueError(f"{where}: n_embd (C = {self.n_embd}) must be divisible by n_head "
                              f"({self.n_head}), so that every head gets C // n_head features")
-        if self.norm not in NORMS:
-            raise ValueError(f"{where}: norm must be one of {NORMS}, got {self.norm!r}")
-        if self.placement not in PLACEMENTS:
-            raise ValueError(f"{where}: placement must be 'pre' or 'post', got {self.placement!r}")
-        if self.init not in ("gpt2", "xavier"):
-            raise ValueError(f"{where}: init must be 'gpt2' or 'xavier', got {self.init!r}")
+        check_choice(self.norm, "norm", NORMS, where)
+        check_choice(self.placement, "placement", PLACEMENTS, where)
+        check_choice(self.init, "init", ("gpt2", "xavier"), where)
         if self.qk_norm and self.norm is None:
             raise ValueError(f"{where}: qk_norm needs a norm ('layer', 'rms' or 'dyt'), got norm=None")
 
@@ -135,9 +126,8 @@ class DyT(nn.Module):
 
     def __init__(self, normalized_shape, alpha=0.5):
         super().__init__()
-        self.normalized_shape = (_positive_int(normalized_shape, "normalized_shape", "DyT"),)
-        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < math.inf:
-            raise ValueError(f"DyT: alpha must be a finite number > 0, got {alpha!r}")
+        self.normalized_shape = (check_int(normalized_shape, "normalized_shape", "DyT", 1),)
+        alpha = check_real(alpha, "alpha", "DyT", 0.0, lo_open=True)
         self.alpha = nn.Parameter(torch.tensor(float(alpha)))
         self.weight = nn.Parameter(torch.ones(self.normalized_shape))
         self.bias = nn.Parameter(torch.zeros(self.normalized_shape))
@@ -402,11 +392,9 @@ def train_lm(config, train_data, val_data, *, steps, lr, warmup=0, batch_size=16
         (nats), ``diverged`` (bool) and ``seconds`` (total).
     """
     where = "train_lm"
-    steps = _positive_int(steps, "steps", where)
-    if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
-        raise ValueError(f"{where}: warmup must be an int >= 0, got {warmup!r}")
-    if not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
-        raise ValueError(f"{where}: lr must be a finite number > 0, got {lr!r}")
+    steps = check_int(steps, "steps", where, 1)
+    warmup = check_int(warmup, "warmup", where, 0)
+    lr = check_real(lr, "lr", where, 0.0, lo_open=True)
     eval_every = eval_every or max(1, steps // 10)
     seed_everything(seed)
     model = GPT(config).to(device)
@@ -450,8 +438,7 @@ def grad_norms_at_init(config, data, *, seed=0, batch_size=16, batches=4, which=
     Returns:
         a list of ``n_layer`` floats, from the input side to the output side.
     """
-    if which not in ("mlp", "all"):
-        raise ValueError(f"grad_norms_at_init: which must be 'mlp' or 'all', got {which!r}")
+    check_choice(which, "which", ("mlp", "all"), "grad_norms_at_init")
     seed_everything(seed)
     model = GPT(config)
     gen = torch.Generator().manual_seed(seed)
@@ -473,8 +460,7 @@ def generate(model, idx, max_new_tokens, temperature=1.0, generator=None):
     Each step feeds the last ``block_size`` tokens, divides the last
     position's logits by ``temperature`` and samples from their softmax.
     """
-    if not temperature > 0:
-        raise ValueError(f"generate: temperature must be > 0, got {temperature!r}")
+    check_real(temperature, "temperature", "generate", 0.0, lo_open=True)
     was_training = model.training
     model.eval()
     for _ in range(max_new_tokens):

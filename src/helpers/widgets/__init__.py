@@ -35,3 +35,7 @@ __all__ += ["RNNDynamicsExplorer", "rnn_dynamics_view"]
 from .training_form import training_form  # noqa: E402  (chapter 5)
 
 __all__ += ["training_form"]
+
+from .residual_stream import ResidualStreamExplorer, residual_stream_view  # noqa: E402  (the Transformer chapter)
+
+__all__ += ["ResidualStreamExplorer", "residual_stream_view"]

@@ -1,0 +1,98 @@
+r"""The Transformer chapter's experiments: gradients at initialization and training runs, per seed.
+
+Two registered experiments, each ``run(budget, seed, device) -> dict`` of
+plain values (see :mod:`helpers.experiments`), on the character-level corpus
+of the book's prose (:func:`helpers.corpus.load_char_corpus`) and the model of
+:mod:`helpers.transformer`:
+
+* ``"transformer_grads"``: for each depth of the budget and each placement
+  (post-LN, pre-LN), each block's MLP gradient norm at initialization
+  (:func:`helpers.transformer.grad_norms_at_init`); the seed fixes the
+  initialization and the batches.
+* ``"transformer_lm"``: the seven training runs of the chapter with one seed:
+  post-LN and pre-LN (layer norm) without and with warm-up, and pre-LN with
+  RMSNorm, DyT and no norm, without warm-up. For each run the training loss
+  per step, the validation losses and the time; for DyT the trained
+  :math:`\alpha` of every norm; and 200 characters sampled from the post-LN and
+  pre-LN models without warm-up.
+
+The sizes are the same model and the same number of steps at both budgets;
+the ``"full"`` budget adds a depth to the gradient measurement, and the chapter
+runs more seeds at it (10 and 5 instead of 5 and 2). The shipped full-budget
+records are ``helpers/data_files/experiments/transformer_grads.json`` and
+``transformer_lm.json``. Nothing runs at import.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..corpus import decode, encode, load_char_corpus
+from ..transformer import GPTConfig, generate, grad_norms_at_init, train_lm
+from . import experiment, sizes
+
+__all__ = ["MODEL", "TRAIN", "WARMUP", "RUNS", "model_config"]
+
+#: The model of every run, less ``vocab_size`` (the corpus's); see :class:`helpers.transformer.GPTConfig`.
+MODEL = dict(block_size=32, n_layer=6, n_head=4, n_embd=32, init="xavier")
+#: The training settings of every run (:func:`helpers.transformer.train_lm`).
+TRAIN = dict(steps=200, lr=5e-3, batch_size=16, eval_every=25, eval_batches=4)
+#: Steps of linear warm-up, in the runs that have one.
+WARMUP = 60
+#: The runs of ``"transformer_lm"``: name -> (placement, norm, warm-up steps).
+RUNS = {
+    "post/0": ("post", "layer", 0), f"post/{WARMUP}": ("post", "layer", WARMUP),
+    "pre/0": ("pre", "layer", 0), f"pre/{WARMUP}": ("pre", "layer", WARMUP),
+    "rms": ("pre", "rms", 0), "dyt": ("pre", "dyt", 0), "none": ("pre", None, 0),
+}
+
+
+def model_config(vocab_size, **changes) -> GPTConfig:
+    """The chapter's :class:`~helpers.transformer.GPTConfig` with ``changes`` applied."""
+    return GPTConfig(**{**MODEL, "vocab_size": vocab_size, **changes})
+
+
+@experiment("transformer_grads",
+            quick=dict(depths=[6, 12], batches=4, batch_size=32),
+            full=dict(depths=[6, 12, 24], batches=4, batch_size=32),
+            summary="Transformer: each block's MLP gradient norm at initialization, post-LN and pre-LN")
+def transformer_grads(budget, seed, device):
+    size = sizes("transformer_grads", budget)
+    corpus = load_char_corpus()
+    out = {"depths": size["depths"], "post": [], "pre": []}
+    for depth in size["depths"]:
+        for placement in ("post", "pre"):
+            cfg = model_config(len(corpus.vocab), n_layer=depth, placement=placement)
+            out[placement].append(grad_norms_at_init(cfg, corpus.train, seed=seed, batches=size["batches"],
+                                                     batch_size=size["batch_size"]))
+    return out
+
+
+def _history(h):
+    """The JSON part of a :func:`~helpers.transformer.train_lm` history, losses to 6 significant digits."""
+    r6 = lambda values: [float(f"{v:.6g}") for v in values]  # noqa: E731
+    return {"loss": r6(h["loss"]), "time": r6(h["time"]), "eval_step": h["eval_step"],
+            "val_loss": r6(h["val_loss"]), "diverged": h["diverged"], "seconds": round(h["seconds"], 3)}
+
+
+@experiment("transformer_lm",
+            quick=dict(runs=list(RUNS), steps=TRAIN["steps"], warmup=WARMUP),
+            full=dict(runs=list(RUNS), steps=TRAIN["steps"], warmup=WARMUP),
+            summary="Transformer: post-/pre-LN with and without warm-up, RMSNorm, DyT, no norm (one seed)")
+def transformer_lm(budget, seed, device):
+    sizes("transformer_lm", budget)  # the same runs at both budgets
+    corpus = load_char_corpus()
+    out, models = {"runs": {}}, {}
+    for name, (placement, norm, warmup) in RUNS.items():
+        cfg = model_config(len(corpus.vocab), placement=placement, norm=norm)
+        models[name], h = train_lm(cfg, corpus.train, corpus.val, warmup=warmup, seed=seed,
+                                   device=device, **TRAIN)
+        out["runs"][name] = _history(h)
+    out["dyt_alpha"] = [[blk.ln_1.alpha.item(), blk.ln_2.alpha.item()] for blk in models["dyt"].transformer.h]
+    prompt = encode("Layer norm ", corpus.vocab)[None, :]  # (1, len(prompt))
+    out["samples"] = {}
+    for name in ("post/0", "pre/0"):
+        idx = generate(models[name].cpu(), prompt, 200, temperature=0.8,
+                       generator=torch.Generator().manual_seed(0))
+        out["samples"][name] = decode(idx[0], corpus.vocab)
+    return out

@@ -1,0 +1,75 @@
+"""The Transformer chapter's explorable (helpers.widgets.residual_stream): Python view, state, and its JavaScript."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from helpers import residual
+from helpers.widgets import ResidualStreamExplorer, residual_stream_view
+from helpers.widgets import residual_stream as rs_mod
+from helpers.widgets.base import InvalidState, esm_source
+
+NODE = shutil.which("node") or ("/usr/bin/node" if os.path.exists("/usr/bin/node") else None)
+needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
+
+
+def test_view_is_the_library_for_both_placements():
+    v = residual_stream_view(12, "post", 2.0, 0.5, seed=3)
+    post = residual.residual_stream(12, "post", 2.0, 0.5, seed=3)
+    pre = residual.residual_stream(12, "pre", 2.0, 0.5, seed=3)
+    assert v["rms"] == post["rms"].tolist() and v["grad"] == post["grad"].tolist()
+    assert v["rms_other"] == pre["rms"].tolist() and v["stream_grad_other"] == pre["stream_grad"].tolist()
+    assert v["grad_ratio"] == post["grad"][-1] / post["grad"][0]
+    assert v["grad_last_other"] == pre["grad"][-1] / post["grad"][-1]
+    assert v["expected_rms"] == residual.expected_rms(12, "post", 2.0, 0.5).tolist()
+
+
+def test_explorer_state_reference_and_bounds():
+    w = ResidualStreamExplorer(depth=6, placement="post")
+    assert ResidualStreamExplorer.reference(w.view()) == w.view()
+    for trait, value in (("depth", 0), ("depth", 49), ("scale", 0.05), ("gain", float("nan")), ("placement", "mid")):
+        with pytest.raises(InvalidState):
+            setattr(w, trait, value)
+    assert w.depth == 6 and w.placement == "post"  # rolled back
+    bounds = ResidualStreamExplorer.page_spec()["bounds"]
+    for name, (lo, hi) in rs_mod.LIMITS.items():
+        assert (bounds[name]["min"], bounds[name]["max"]) == (lo, hi)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(depth=49), "depth must be an int in"),
+    (dict(placement="both"), "placement must be one of"),
+    (dict(scale=20.0), "scale must be finite"),
+    (dict(gain=0.0), "gain must be finite"),
+])
+def test_view_rejects_bad_inputs(kwargs, match):
+    args = dict(depth=4, placement="pre", scale=1.0, gain=1.0) | kwargs
+    with pytest.raises(ValueError, match=match):
+        residual_stream_view(**args)
+
+
+@needs_node
+def test_javascript_matches_the_library_at_the_controls_extremes(tmp_path):
+    """The page's loops against helpers.residual in NumPy, far inside the browser test's 1e-9."""
+    C = json.loads(json.dumps(ResidualStreamExplorer.page_spec()["constants"]))
+    lo, hi = C["scale_notches"]
+    cases = [dict(depth=L, placement=p, scale=10 ** (k / 10), gain=g, seed=0, width=32, tokens=16, eps=1e-5)
+             for p in ("pre", "post") for L in (1, 48) for k in (lo, 0, hi) for g in rs_mod.LIMITS["gain"]]
+    path = tmp_path / "explorable.mjs"
+    path.write_text(esm_source("residual_stream.js") + f"\nconst cases = {json.dumps(cases)};\n"
+                    "console.log(JSON.stringify(cases.map((s) => rsCompute(s))));\n")
+    proc = subprocess.run([NODE, str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for case, r in zip(cases, json.loads(proc.stdout)):
+        expected = ResidualStreamExplorer.reference(r)
+        assert {k: r[k] for k in case} == case
+        for key in ResidualStreamExplorer.checked_keys:
+            values = np.asarray(r[key], float)
+            assert np.all(np.isfinite(values)), (case, key)
+            np.testing.assert_allclose(values, expected[key], rtol=1e-12, err_msg=f"{key} {case}")
+    # the notches reach the trait's bounds: 10^(-1) and 10^1
+    assert 10 ** (lo / 10) == pytest.approx(rs_mod.LIMITS["scale"][0]) and 10 ** (hi / 10) == pytest.approx(10.0)

@@ -1,0 +1,44 @@
+"""The Transformer chapter's registered experiments (helpers.experiments.transformer) and their shipped records."""
+
+import json
+
+import pytest
+
+from helpers import experiments
+from helpers.experiments import transformer as tx
+
+
+def test_registered_with_both_budgets():
+    assert {"transformer_grads", "transformer_lm"} <= set(experiments.names())
+    assert experiments.sizes("transformer_grads", "full")["depths"][-1] > experiments.sizes(
+        "transformer_grads", "quick")["depths"][-1]  # the full budget measures a deeper model
+    assert experiments.sizes("transformer_lm", "quick") == experiments.sizes("transformer_lm", "full")
+
+
+def test_lm_record_on_tiny_runs(monkeypatch):
+    monkeypatch.setattr(tx, "TRAIN", dict(tx.TRAIN, steps=2, eval_every=2, eval_batches=1))
+    monkeypatch.setattr(tx, "RUNS", {k: tx.RUNS[k] for k in ("post/0", "pre/0", "dyt")})  # those the record reads
+    rec = experiments.run("transformer_lm", "quick", seeds=[3], device="cpu")
+    (result,) = rec["runs"]
+    assert list(result["runs"]) == ["post/0", "pre/0", "dyt"]
+    for h in result["runs"].values():
+        assert len(h["loss"]) == len(h["time"]) == 2 and h["eval_step"] == [2] and not h["diverged"]
+    assert len(result["dyt_alpha"]) == tx.MODEL["n_layer"]
+    assert set(result["samples"]) == {"post/0", "pre/0"}
+    assert all(s.startswith("Layer norm ") and len(s) == len("Layer norm ") + 200 for s in result["samples"].values())
+    assert json.loads(json.dumps(rec)) == rec
+
+
+@pytest.mark.parametrize("name, n_seeds", [("transformer_grads", 10), ("transformer_lm", 5)])
+def test_shipped_records_say_what_made_them(name, n_seeds):
+    rec = experiments.load_reference(name)
+    assert rec["name"] == name and rec["budget"] == "full"
+    assert rec["seeds"] == list(range(n_seeds)) and len(rec["runs"]) == len(rec["wall_s"]) == n_seeds
+    assert rec["device"] and rec["torch"] and rec["date"] and rec["sizes"] == experiments.sizes(name, "full")
+    if name == "transformer_lm":
+        assert all(list(r["runs"]) == list(tx.RUNS) for r in rec["runs"])
+        assert all(len(h["loss"]) == tx.TRAIN["steps"] for r in rec["runs"] for h in r["runs"].values()
+                   if not h["diverged"])
+    else:
+        depths = rec["sizes"]["depths"]
+        assert all(r["depths"] == depths and [len(g) for g in r["pre"]] == depths for r in rec["runs"])
