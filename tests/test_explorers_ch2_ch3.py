@@ -140,7 +140,7 @@ def test_invariance_explorer_state_and_reference():
     w = InvarianceExplorer(transformation="weight vector re-scaling", delta=3.0, index=1)
     assert w.kind == "invariance" and Explorable.registry["invariance"] is InvarianceExplorer
     assert "function ivCompute" in w._esm and "function lnbNormalize" in w._esm and "export default" in w._esm
-    assert 'lnbRoot(el, "invariance")' in w._esm
+    assert 'lnbMount(ctx, "invariance"' in w._esm
     assert w._css.startswith((JS_DIR / "lib.css").read_text()) and ".iv-card" in w._css
     for name in ("W", "X", "gamma_dir", "transformation", "delta", "gamma_scale", "index", "eps"):
         assert w.trait_metadata(name, "sync") is True, name
@@ -237,7 +237,7 @@ def test_weight_growth_view_rejects_bad_inputs(kwargs):
 def test_weight_growth_explorer_state_and_reference():
     w = WeightGrowthExplorer(lr=1.0, scale=0.1)
     assert w.kind == "weight_growth" and Explorable.registry["weight_growth"] is WeightGrowthExplorer
-    assert "function wgCompute" in w._esm and 'lnbRoot(el, "weight_growth")' in w._esm
+    assert "function wgCompute" in w._esm and 'lnbMount(ctx, "weight_growth"' in w._esm
     assert ".wg-charts" in w._css and w._css.startswith((JS_DIR / "lib.css").read_text())
     for name in ("X", "T", "U", "lr", "scale", "steps", "eps", "mode"):
         assert w.trait_metadata(name, "sync") is True, name
@@ -276,22 +276,28 @@ def test_joined_modules_are_valid_javascript(tmp_path, js):
 
 
 @needs_node
-def test_weight_growth_javascript_is_bit_identical_to_python(tmp_path):
-    # the sliders' extremes and middle: lr = 10^(k/10), k in [-20, 10]; scale = 10^(j/20), j in [-20, 20]
-    cases = [(k, j, mode) for k in (-20, -7, 0, 10) for j in (-20, 0, 20) for mode in geometry.MODES]
+def test_weight_growth_javascript_matches_numpy(tmp_path):
+    """The page's loops against helpers.geometry.gd_trajectory, far inside the browser test's 1e-9."""
+    # the sliders' extremes and middle: lr = 10^(k/10), scale = 10^(j/20), k and j at the notches' ends
+    lr_k, scale_j = WeightGrowthExplorer.constants["lr_notches"], WeightGrowthExplorer.constants["scale_notches"]
+    cases = [(k, j, mode) for k in (lr_k[0], -7, 0, lr_k[1]) for j in (scale_j[0], 0, scale_j[1]) for mode in geometry.MODES]
     problem = {k: v.tolist() for k, v in P.items()}
     body = (f"const P = {json.dumps(problem)};\nconst cases = {json.dumps(cases)};\n"
-            "console.log(JSON.stringify(cases.map(([k, j, m]) => wgCompute(P.X, P.T, P.U, 10 ** (k / 10), 10 ** (j / 20), 100, 1e-5, m))));\n"
-            "console.log(JSON.stringify([WG_LR_RANGE, WG_SCALE_RANGE, WG_STEPS_RANGE, WG_LR_NOTCH, WG_SCALE_NOTCH]));\n")
-    results, constants = _run_node(tmp_path, "weight_growth.js", body)
+            "console.log(JSON.stringify(cases.map(([k, j, m]) => wgCompute(P.X, P.T, P.U, 10 ** (k / 10), 10 ** (j / 20), 100, 1e-5, m))));\n")
+    (results,) = _run_node(tmp_path, "weight_growth.js", body)
     for (k, j, mode), r in zip(cases, results):
         assert _finite(r), (k, j, mode)
         expected = WeightGrowthExplorer.reference(r)
         for key in WeightGrowthExplorer.checked_keys + ("max_gap",):
-            assert r[key] == expected[key], (key, k, j, mode)  # the same floats, bit for bit
-    assert constants[:3] == [list(wg_mod.LR_RANGE), list(wg_mod.SCALE_RANGE), list(wg_mod.STEPS_RANGE)]
-    assert 10 ** (constants[3][0] / 10) == pytest.approx(0.01) and 10 ** (constants[3][1] / 10) == pytest.approx(10)
-    assert 10 ** (constants[4][0] / 20) == pytest.approx(0.1) and 10 ** (constants[4][1] / 20) == pytest.approx(10)
+            atol = 1e-13 if key in ("cosine", "max_gap") else 0.0
+            np.testing.assert_allclose(r[key], expected[key], rtol=1e-11, atol=atol, err_msg=f"{key} {k} {j} {mode}")
+    # the notches cover 0.01 to 10 (lr) and 0.1 to 10 (||W_0||), inside the traits' bounds
+    assert 10 ** (lr_k[0] / 10) == pytest.approx(0.01) and 10 ** (lr_k[1] / 10) == pytest.approx(10)
+    assert 10 ** (scale_j[0] / 20) == pytest.approx(0.1) and 10 ** (scale_j[1] / 20) == pytest.approx(10)
+    bounds = WeightGrowthExplorer.page_spec()["bounds"]
+    assert (bounds["lr"]["min"], bounds["lr"]["max"]) == wg_mod.LR_RANGE
+    assert (bounds["scale"]["min"], bounds["scale"]["max"]) == wg_mod.SCALE_RANGE
+    assert (bounds["steps"]["min"], bounds["steps"]["max"]) == wg_mod.STEPS_RANGE
 
 
 @needs_node
@@ -299,10 +305,11 @@ def test_invariance_javascript_matches_python(tmp_path):
     cases = [(t, 10 ** (k / 100), g / 10, index, eps) for t in TRANSFORMATIONS for k in (-100, 0, 47, 100)
              for g in (-30, 0, 30) for index in (0, 3, 9) for eps in iv_mod.EPS_CHOICES]
     ex = {k: v.tolist() for k, v in EX.items()}
-    body = (f"const E = {json.dumps(ex)};\nconst cases = {json.dumps(cases)};\n"
-            "console.log(JSON.stringify(cases.map(([t, d, g, i, e]) => ivCompute(E.W, E.X, t, d, E.gamma.map((v) => g * v), i, e))));\n"
-            "console.log(JSON.stringify([IV_TRANSFORMATIONS.map((o) => o.value), IV_METHODS, IV_PAPER, IV_TOL, IV_EPS_CHOICES.map(([v]) => v)]));\n")
-    results, (names, methods, paper, tol, eps_choices) = _run_node(tmp_path, "invariance_explorer.js", body)
+    constants = json.loads(json.dumps(InvarianceExplorer.page_spec()["constants"]))  # what the page gets
+    body = (f"const E = {json.dumps(ex)};\nconst cases = {json.dumps(cases)};\nconst C = {json.dumps(constants)};\n"
+            "console.log(JSON.stringify(cases.map(([t, d, g, i, e]) => ivCompute(C, E.W, E.X, t, d, E.gamma.map((v) => g * v), i, e))));\n"
+            "console.log(JSON.stringify([Object.keys(IV_FORMULA), ...C.methods.map((m) => Object.keys(IV_WHY[m])), Object.keys(IV_STATS)]));\n")
+    results, (formulas, *whys, stats) = _run_node(tmp_path, "invariance_explorer.js", body)
     for case, r in zip(cases, results):
         assert _finite(r), case
         expected = InvarianceExplorer.reference(r)
@@ -312,7 +319,11 @@ def test_invariance_javascript_matches_python(tmp_path):
         assert r["paper"] == expected["paper"]
         size = {"weight vector re-scaling": 4, "single training case re-scaling": 6}.get(case[0], 1)
         assert r["index"] == min(case[3], size - 1)  # clamped like InvarianceExplorer._index_used
-    # the constants the page hard-codes are the Python ones
-    assert names == list(TRANSFORMATIONS) and methods == list(invariance.METHODS)
-    assert {(m, t): paper[m][k] for m in methods for k, t in enumerate(names)} == dict(invariance.PAPER_TABLE_1)
-    assert tol == iv_mod.TOLERANCE and eps_choices == list(iv_mod.EPS_CHOICES)
+    # the page's words are keyed by the Python names, every one of them
+    assert formulas == list(TRANSFORMATIONS) and all(why == list(TRANSFORMATIONS) for why in whys)
+    assert stats == list(invariance.METHODS)
+    # and its constants are the Python ones, Table 1 included
+    assert constants["transformations"] == list(TRANSFORMATIONS) and constants["methods"] == list(invariance.METHODS)
+    assert {(m, t): constants["paper"][m][k] for m in invariance.METHODS
+            for k, t in enumerate(TRANSFORMATIONS)} == dict(invariance.PAPER_TABLE_1)
+    assert constants["tolerance"] == iv_mod.TOLERANCE and constants["eps_choices"] == list(iv_mod.EPS_CHOICES)

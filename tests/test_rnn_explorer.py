@@ -114,11 +114,15 @@ def test_widget_state_module_and_registry():
     w = RNNDynamicsExplorer()
     assert isinstance(w, Explorable) and Explorable.registry["rnn_dynamics"] is RNNDynamicsExplorer
     assert "export default" in w._esm and "function rdCompute" in w._esm and "function lnbNormalize" in w._esm
-    assert 'lnbRoot(el, "rnn_dynamics")' in w._esm
-    for name in ("w_hh", "w_xh", "x", "h0", "readout", "limits", "radius", "length", "input_scale", "norm",
+    assert 'lnbMount(ctx, "rnn_dynamics"' in w._esm
+    for name in ("w_hh", "w_xh", "x", "h0", "readout", "spec", "radius", "length", "input_scale", "norm",
                  "nonlinearity", "eps"):
         assert w.trait_metadata(name, "sync") is True, name
-    assert w.limits == {k: list(v) for k, v in LIMITS.items()}
+    # the sliders' ranges reach the page as the traits' bounds, their steps as constants
+    assert {k: (w.spec["bounds"][k]["min"], w.spec["bounds"][k]["max"], w.spec["constants"]["steps"][k])
+            for k in LIMITS} == LIMITS
+    assert w.spec["bounds"]["length"]["int"] and not w.spec["bounds"]["radius"]["int"]
+    assert w.spec["bounds"]["norm"]["values"] == ["none", "layer"]
     assert set(RNNDynamicsExplorer.checked_keys) <= OUTPUT_KEYS
     np.testing.assert_array_equal(np.array(w.w_hh), NET["w_hh"])
     assert w.view() == view(1.0, 200, 1.0, "none", "tanh")
@@ -154,7 +158,7 @@ def _run_node(tmp_path, cases):
     extra = (f"const S = {json.dumps(state)};\nconst cases = {json.dumps(cases)};\n"
              "console.log(JSON.stringify(cases.map(([radius, length, input_scale, norm, nonlinearity]) =>"
              " rdCompute({ ...S, radius, length, input_scale, nonlinearity, eps: 1e-5 }, norm))));\n"
-             "console.log(JSON.stringify([rdSci(0), rdSci(1234), rdSci(2.5e-120), rdSci(3e45), rdSci(NaN)]));\n")
+             "console.log(JSON.stringify([lnbFmtSci(0), lnbFmtSci(1234), lnbFmtSci(2.5e-120), lnbFmtSci(3e45), lnbFmtSci(NaN)]));\n")
     path = tmp_path / "rnn_dynamics.mjs"
     path.write_text(esm_source("rnn_dynamics.js") + "\n" + extra)
     proc = subprocess.run([NODE, str(path)], capture_output=True, text=True, timeout=120)

@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 
 import ipywidgets
 import matplotlib
@@ -20,6 +21,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+import traitlets  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from helpers import norms  # noqa: E402
@@ -137,7 +139,7 @@ def test_widget_instantiates_with_module_and_styles():
     w = NormAxisExplorer()
     assert isinstance(w, Explorable)
     assert "export default" in w._esm and "function lnbNormalize" in w._esm
-    assert 'lnbRoot(el, "norm_axis")' in w._esm  # data-lnb-kind, read by the browser test
+    assert 'lnbMount(ctx, "norm_axis"' in w._esm  # data-lnb-kind, read by the browser test
     assert ".lnb-explorable" in w._css and 'html[data-theme="dark"]' in w._css
     assert np.array_equal(np.array(w.x), X)
     for name in ("x", "axis", "batch_size", "example", "eps"):
@@ -204,8 +206,12 @@ def test_javascript_maths_matches_python(tmp_path):
              f"const cases = {json.dumps(cases)};\n"
              "console.log(JSON.stringify(cases.map(([a, b, e, eps]) => naCompute(X, a, b, e, eps))));\n"
              "console.log(JSON.stringify([lnbFmt(-0.0001, 2), lnbFmt(-1.5, 1), lnbFmt(NaN), lnbFmtEps(1e-5), lnbFmtEps(0.1)]));\n"
-             "const r1 = lnbMulberry32(7), r2 = lnbMulberry32(7);\n"
-             "console.log(JSON.stringify(Array.from({ length: 5 }, () => [r1(), r2()])));\n")
+             "console.log(JSON.stringify([lnbFmtSci(1.2345e-5), lnbFmtSci(-0.012345), lnbFmtSci(123456), lnbFmtSci(0), lnbFmtSci(Infinity)]));\n"
+             "const b = { default: 1e-5, min: 0, max: null, int: false, min_open: true };\n"
+             "const n = { default: 4, min: 1, max: 16, int: true, min_open: false };\n"
+             "const e = { default: 'batch', values: ['batch', 'layer'] };\n"
+             "console.log(JSON.stringify([lnbInBounds(0, b), lnbInBounds(NaN, b), lnbInBounds(2, b), lnbInBounds(99, n), "
+             "lnbInBounds(2.6, n), lnbInBounds(-3, n), lnbInBounds(true, n), lnbInBounds('time', e), lnbInBounds('layer', e)]));\n")
     proc = subprocess.run([NODE, str(_module_file(tmp_path, extra=extra))], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
@@ -221,8 +227,9 @@ def test_javascript_maths_matches_python(tmp_path):
                                            err_msg=f"{key} {axis} B={B}")
         assert np.isfinite(np.array(r["y"], float)).all()
     assert json.loads(lines[1]) == ["0.00", "−1.5", "NaN", "1e-5", "0.1"]
-    pairs = json.loads(lines[2])  # the seeded generator: reproducible, in [0, 1)
-    assert all(u == v and 0 <= u < 1 for u, v in pairs) and len({u for u, _ in pairs}) == 5
+    assert json.loads(lines[2]) == ["1.23×10⁻⁵", "−0.0123", "1.23×10⁵", "0", "∞"]
+    # the page clamps a model value to the bounds Python declared (NormAxisExplorer's spec)
+    assert json.loads(lines[3]) == [1e-5, 1e-5, 2, 16, 3, 1, 4, "batch", "layer"]
 
 
 def test_css_sets_explicit_colours_for_both_themes():
@@ -270,3 +277,44 @@ def test_interactive_figure_rejects_bad_arguments():
         interactive_figure(_compute, _plot, n=3)
     with pytest.raises(TypeError):
         interactive_figure(lambda n: n, lambda d: "not a figure", n=slider)
+
+
+# ------------------------------------------------------- every explorable
+
+def test_importing_widgets_does_not_load_pyplot():
+    """pyplot picks a backend and registers figures: a page of explorables needs neither."""
+    code = "import sys, helpers.widgets; assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("kind", sorted(Explorable.registry))
+def test_every_explorable_follows_the_shape(kind):
+    """Mounted by lnbMount with its kind, bounds declared on traits and sent in spec, Python agrees with itself."""
+    cls = Explorable.registry[kind]
+    assert f'lnbMount(ctx, "{kind}"' in cls._esm and cls.checked_keys
+    w = cls()
+    assert w.spec == cls.page_spec() == json.loads(json.dumps(cls.page_spec()))
+    assert set(w.spec["inputs"]) == set(cls.input_names()) and "spec" not in w.spec["inputs"]
+    for name in cls.input_names():
+        assert w.trait_metadata(name, "sync") is True, name
+    for name, b in w.spec["bounds"].items():
+        trait = cls.class_traits()[name]
+        if "values" in b:
+            assert b["values"] == list(trait.values) and getattr(w, name) in b["values"]
+        else:
+            assert (b["min"], b["max"]) == (trait.min, trait.max)
+            with pytest.raises(ValueError):  # below the bound: refused, rolled back
+                setattr(w, name, (b["min"] if b["min"] is not None else 0) - 1)
+    for name, trait in cls.class_traits().items():  # no float input takes NaN (traitlets' Float would)
+        if name in cls.input_names() and isinstance(trait, traitlets.Float):
+            with pytest.raises(ValueError, match=name):
+                setattr(w, name, float("nan"))
+    v = w.view()
+    ref = cls.reference(v)
+    for key in cls.checked_keys:
+        np.testing.assert_allclose(np.asarray(ref[key], float), np.asarray(v[key], float), rtol=0, atol=0)
+    # no hand-written per-trait checkers left: at most one validator, for bounds that depend on other traits
+    validators = [n for n, f in vars(cls).items() if getattr(f, "_traitlets_validate", False) or
+                  type(f).__name__ == "ValidateHandler"]
+    assert len(validators) <= 1, validators

@@ -15,7 +15,7 @@ the page.
 from __future__ import annotations
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
+from IPython import get_ipython
 from IPython.display import display
 from matplotlib.figure import Figure
 
@@ -40,6 +40,7 @@ def interactive_figure(compute, plot, **controls) -> widgets.VBox:
     Example::
 
         >>> import ipywidgets as w, numpy as np
+        >>> import matplotlib.pyplot as plt
         >>> def compute(freq):
         ...     t = np.linspace(0, 1, 200)
         ...     return t, np.sin(2 * np.pi * freq * t)
@@ -48,6 +49,8 @@ def interactive_figure(compute, plot, **controls) -> widgets.VBox:
         ...     ax.plot(*data)
         ...     return fig
         >>> box = interactive_figure(compute, plot, freq=w.IntSlider(value=2, min=1, max=5))
+        >>> box.data[1].shape, len(box.figure.axes)
+        ((200,), 1)
     """
     if not callable(compute) or not callable(plot):
         raise TypeError("interactive_figure: compute and plot must be callables")
@@ -67,9 +70,12 @@ def interactive_figure(compute, plot, **controls) -> widgets.VBox:
         if not isinstance(fig, Figure):
             raise TypeError(f"interactive_figure: plot must return a matplotlib Figure, got {type(fig).__name__}")
         box.data, box.figure = data, fig
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
+        if get_ipython() is not None:  # outside IPython there is nothing to show it in
+            with out:
+                out.clear_output(wait=True)
+                display(fig)
+        import matplotlib.pyplot as plt  # here, not at import: helpers.widgets does not load pyplot
+
         plt.close(fig)  # shown once, in the Output; not again by the notebook's inline backend
 
     for control in controls.values():

@@ -17,13 +17,13 @@ its ``data-lnb-result`` attribute.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import traitlets
 
 from .. import invariance
-from .base import Explorable, InvalidState, as_trait_error, finite_matrix
+from .._checks import check_eps, check_int, float_array
+from .base import Explorable, FiniteFloat, FloatArray, as_trait_error
 
 __all__ = ["InvarianceExplorer", "invariance_view", "invariance_example", "TOLERANCE", "EPS_CHOICES"]
 
@@ -34,10 +34,7 @@ TOLERANCE = 1e-8
 #: The values of ``eps`` the page offers: effectively 0 (the paper's formula), torch's default, and a large one.
 EPS_CHOICES = (1e-20, 1e-5, 1e-2)
 
-#: Transformations that use ``delta``, ``gamma`` and ``index`` respectively.
-USES_DELTA = ("weight matrix re-scaling", "weight vector re-scaling", "dataset re-scaling",
-              "single training case re-scaling")
-USES_GAMMA = ("weight matrix re-centering", "dataset re-centering")
+#: The transformations that re-scale one row, and what the row is: a unit (row of W) or a case (row of X).
 USES_INDEX = {"weight vector re-scaling": "unit", "single training case re-scaling": "case"}
 
 
@@ -56,9 +53,7 @@ def invariance_example(seed: int = 0, B: int = 6, I: int = 3, H: int = 4) -> dic
         ((4, 3), (6, 3), (3,))
     """
     where = "invariance_example"
-    for name, size, least in (("B", B, 3), ("I", I, 2), ("H", H, 3)):
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < least:
-            raise ValueError(f"{where}: {name} must be an int >= {least}, got {size!r}")
+    B, I, H = (check_int(size, name, where, lo=least) for name, size, least in (("B", B, 3), ("I", I, 2), ("H", H, 3)))
     rng = np.random.default_rng(seed)
     W = (rng.standard_normal((H, I)) / math.sqrt(I)).round(2)  # (H, I)
     X = rng.standard_normal((B, I)).round(2)  # (B, I)
@@ -89,31 +84,12 @@ WIDGET_CSS = """
 """
 
 
-def _check_layer(W, X, where):
-    W, X = finite_matrix(W, "W", where), finite_matrix(X, "X", where)
-    if W.shape[1] != X.shape[1]:
-        raise ValueError(f"{where}: W (H, I) and X (B, I) need the same I, got {W.shape} and {X.shape}")
-    if X.shape[0] < 2:
-        raise ValueError(f"{where}: batch norm needs B >= 2 cases, got X of shape {X.shape}")
-    if (np.sqrt((W * W).sum(1)) == 0).any():
-        raise ValueError(f"{where}: W has an all-zero row, which weight norm cannot normalize")
-    return W, X
-
-
-def _check_vector(g, size, name, where):
-    try:
-        v = np.asarray(g, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: {name} must be a vector of numbers ({err})") from None
-    if v.shape != (size,) or not np.isfinite(v).all():
-        raise ValueError(f"{where}: {name} must be a finite vector of shape ({size},), got shape {v.shape}")
-    return v
-
-
-def _check_eps(eps, where):
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"{where}: eps must be a finite number > 0, got {eps!r}")
-    return float(eps)
+def _check_layer(W, X, gamma, where):
+    """``W`` ``(H, I)``, ``X`` ``(B, I)`` and ``gamma`` ``(I,)`` as finite float64 arrays."""
+    W = float_array(W, "W", where, shape=("H", "I"), dtype=np.float64, finite=True, nonempty=True)
+    X = float_array(X, "X", where, shape=("B", W.shape[1]), dtype=np.float64, finite=True, nonempty=True)
+    gamma = float_array(gamma, "gamma", where, shape=(W.shape[1],), dtype=np.float64, finite=True)
+    return W, X, gamma
 
 
 def _index_size(transformation, W, X):
@@ -150,12 +126,8 @@ def invariance_view(W, X, transformation, delta, gamma, index, eps) -> dict:
         ValueError: for malformed inputs, an unknown transformation, ``delta <= 0``,
             or an index out of range for the transformation that uses it.
     """
-    where = "invariance_view"
-    W, X = _check_layer(W, X, where)
-    if transformation not in invariance.TRANSFORMATIONS:
-        raise ValueError(f"{where}: transformation must be one of {invariance.TRANSFORMATIONS}, got {transformation!r}")
-    gamma = _check_vector(gamma, W.shape[1], "gamma", where)
-    eps = _check_eps(eps, where)
+    W, X, gamma = _check_layer(W, X, gamma, "invariance_view")
+    eps = check_eps(eps, "invariance_view")
     W_new, X_new = invariance.transform(transformation, W, X, delta=delta, gamma=gamma, index=index)
     before, after, changes = [], [], []
     for method in invariance.METHODS:
@@ -207,6 +179,34 @@ class InvarianceExplorer(Explorable):
     _css = Explorable._css + WIDGET_CSS
     kind = "invariance"
     checked_keys = ("W_new", "X_new", "before", "after", "changes", "invariant")
+    constants = {
+        "transformations": invariance.TRANSFORMATIONS,
+        "methods": invariance.METHODS,
+        "paper": {m: [invariance.PAPER_TABLE_1[m, t] for t in invariance.TRANSFORMATIONS] for m in invariance.METHODS},
+        "index_kind": USES_INDEX,
+        "tolerance": TOLERANCE,
+        "eps_choices": EPS_CHOICES,
+    }
+
+    W = FloatArray(ndim=2).tag(sync=True)
+    X = FloatArray(ndim=2).tag(sync=True)
+    gamma_dir = FloatArray(ndim=1).tag(sync=True)
+    transformation = traitlets.Enum(invariance.TRANSFORMATIONS, default_value="weight matrix re-scaling").tag(sync=True)
+    delta = FiniteFloat(3.0, min=0.1, max=10.0).tag(sync=True)
+    gamma_scale = FiniteFloat(1.0, min=-3.0, max=3.0).tag(sync=True)
+    index = traitlets.Int(0, min=0).tag(sync=True)
+    eps = FiniteFloat(1e-20, min=0.0, min_open=True).tag(sync=True)
+
+    def __init__(self, example=None, transformation: str = "weight matrix re-scaling", index: int = 0, **kwargs):
+        where = "InvarianceExplorer"
+        example = invariance_example() if example is None else example
+        try:
+            W, X, gamma = _check_layer(example["W"], example["X"], example["gamma"], where)
+        except (TypeError, KeyError):
+            raise ValueError(f"{where}: example must be a dict with keys 'W', 'X' and 'gamma'") from None
+        size = _index_size(transformation, W, X)
+        check_int(index, "index", where, 0, size - 1, hint=f"{transformation!r} has {size} rows to pick from")
+        super().__init__(W=W, X=X, gamma_dir=gamma, transformation=transformation, index=index, **kwargs)
 
     @classmethod
     def reference(cls, result: dict) -> dict:
@@ -214,87 +214,14 @@ class InvarianceExplorer(Explorable):
         return invariance_view(result["W"], result["X"], result["transformation"], result["delta"],
                                result["gamma"], result["index"], result["eps"])
 
-    W = traitlets.List(traitlets.List(traitlets.Float())).tag(sync=True)
-    X = traitlets.List(traitlets.List(traitlets.Float())).tag(sync=True)
-    gamma_dir = traitlets.List(traitlets.Float()).tag(sync=True)
-    transformation = traitlets.Unicode("weight matrix re-scaling").tag(sync=True)
-    delta = traitlets.Float(3.0).tag(sync=True)
-    gamma_scale = traitlets.Float(1.0).tag(sync=True)
-    index = traitlets.Int(0).tag(sync=True)
-    eps = traitlets.Float(1e-20).tag(sync=True)
-
-    def __init__(self, example=None, transformation: str = "weight matrix re-scaling", delta: float = 3.0,
-                 gamma_scale: float = 1.0, index: int = 0, eps: float = 1e-20, **kwargs):
-        where = "InvarianceExplorer"
-        example = invariance_example() if example is None else example
-        try:
-            W, X, gamma = example["W"], example["X"], example["gamma"]
-        except (TypeError, KeyError):
-            raise ValueError(f"{where}: example must be a dict with keys 'W', 'X' and 'gamma'") from None
-        W, X = _check_layer(W, X, where)
-        gamma = _check_vector(gamma, W.shape[1], "gamma", where)
-        self._check_transformation(transformation)
-        delta = self._check_delta(delta)
-        gamma_scale = self._check_gamma_scale(gamma_scale)
-        eps = _check_eps(eps, where)
-        size = _index_size(transformation, W, X)
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not 0 <= index < max(W.shape[0], X.shape[0]):
-            raise ValueError(f"{where}: index must be an int in [0, {max(W.shape[0], X.shape[0])}), got {index!r}")
-        if index >= size:
-            raise ValueError(f"{where}: {transformation} has {size} rows to pick from, got index {index}")
-        super().__init__(W=W.tolist(), X=X.tolist(), gamma_dir=gamma.tolist(), transformation=transformation,
-                         delta=delta, gamma_scale=gamma_scale, index=int(index), eps=eps, **kwargs)
-
-    @staticmethod
-    def _check_transformation(t):
-        if t not in invariance.TRANSFORMATIONS:
-            raise ValueError(f"InvarianceExplorer: transformation must be one of {invariance.TRANSFORMATIONS}, got {t!r}")
-        return t
-
-    @staticmethod
-    def _check_delta(delta):
-        if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not 0.1 <= delta <= 10:
-            raise ValueError(f"InvarianceExplorer: delta must be a number in [0.1, 10], got {delta!r}")
-        return float(delta)
-
-    @staticmethod
-    def _check_gamma_scale(g):
-        if isinstance(g, bool) or not isinstance(g, numbers.Real) or not -3 <= g <= 3:
-            raise ValueError(f"InvarianceExplorer: gamma_scale must be a number in [-3, 3], got {g!r}")
-        return float(g)
-
-    @traitlets.validate("transformation")
-    def _valid_transformation(self, proposal):
-        return as_trait_error(self._check_transformation, proposal["value"])
-
-    @traitlets.validate("delta")
-    def _valid_delta(self, proposal):
-        return as_trait_error(self._check_delta, proposal["value"])
-
-    @traitlets.validate("gamma_scale")
-    def _valid_gamma_scale(self, proposal):
-        return as_trait_error(self._check_gamma_scale, proposal["value"])
-
-    @traitlets.validate("eps")
-    def _valid_eps(self, proposal):
-        return as_trait_error(_check_eps, proposal["value"], "InvarianceExplorer")
-
-    @traitlets.validate("index")
-    def _valid_index(self, proposal):
-        v, top = proposal["value"], max(len(self.W), len(self.X))
-        if not 0 <= v < top:
-            raise InvalidState(f"InvarianceExplorer: index must be in [0, {top}), got {v}")
-        return v
-
-    @traitlets.validate("W", "X")
-    def _valid_matrix(self, proposal):
-        name = proposal["trait"].name
-        return as_trait_error(finite_matrix, proposal["value"], name, "InvarianceExplorer").tolist()
-
-    @traitlets.validate("gamma_dir")
-    def _valid_gamma_dir(self, proposal):
-        size = len(self.W[0]) if self.W else len(proposal["value"])
-        return as_trait_error(_check_vector, proposal["value"], size, "gamma_dir", "InvarianceExplorer").tolist()
+    # The bounds that depend on other traits: the index picks a unit or a case, so it is
+    # below max(H, B) (the page clamps it to the rows the transformation picks from).
+    @traitlets.validate("index", "gamma_dir")
+    def _fits(self, proposal):
+        name, value = proposal["trait"].name, proposal["value"]
+        if name == "index":
+            return as_trait_error(check_int, value, "index", "InvarianceExplorer", hi=max(len(self.W), len(self.X)) - 1)
+        return as_trait_error(float_array, value, "gamma_dir", "InvarianceExplorer", shape=(len(self.W[0]),)).tolist()
 
     def _index_used(self):
         """The index the page uses: clamped to the rows the current transformation can pick from."""

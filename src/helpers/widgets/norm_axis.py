@@ -15,19 +15,22 @@ under layer norm it does not.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import traitlets
 
 from .. import norms
-from .base import Explorable, InvalidState, as_trait_error, finite_matrix
+from .._checks import check_choice, check_eps, check_int, float_array
+from .base import Explorable, FiniteFloat, FloatArray, as_trait_error
 
-__all__ = ["NormAxisExplorer", "norm_axis_view", "example_activations", "AXES"]
+__all__ = ["NormAxisExplorer", "norm_axis_view", "example_activations", "AXES", "EPS_CHOICES"]
 
 #: The two normalization axes: ``"batch"`` (statistics per column, over the B
 #: examples) and ``"layer"`` (statistics per row, over the H hidden units).
 AXES = ("batch", "layer")
+
+#: The values of ``eps`` the page offers (a value set from Python is offered too).
+EPS_CHOICES = (1e-5, 1e-3, 0.1, 1.0)
 
 
 def example_activations(rows: int = 16, hidden: int = 8, seed: int = 0) -> np.ndarray:
@@ -43,29 +46,14 @@ def example_activations(rows: int = 16, hidden: int = 8, seed: int = 0) -> np.nd
         hidden: number of hidden units ``H``.
         seed: seed of the :class:`numpy.random.Generator`.
     """
-    for name, value in (("rows", rows), ("hidden", hidden)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"example_activations: {name} must be a positive int, got {value!r}")
+    rows = check_int(rows, "rows", "example_activations", lo=1)
+    hidden = check_int(hidden, "hidden", "example_activations", lo=1)
     rng = np.random.default_rng(seed)
     row_offset = rng.normal(0.0, 1.2, size=(rows, 1))  # (R, 1)
     row_scale = np.exp(rng.normal(0.0, 0.5, size=(rows, 1)))  # (R, 1), positive
     unit_offset = rng.normal(0.0, 1.0, size=(1, hidden))  # (1, H)
     z = rng.standard_normal((rows, hidden))  # (R, H)
     return np.round(row_offset + row_scale * z + unit_offset, 2)  # (R, H)
-
-
-def _check_int(value, name, lo, hi, where):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{where}: {name} must be an int, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{where}: {name} must be in [{lo}, {hi}], got {value}")
-    return int(value)
-
-
-def _check_eps(eps, where):
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"{where}: eps must be a finite number > 0, got {eps!r}")
-    return float(eps)
 
 
 def norm_axis_view(x, axis: str, batch_size: int, example: int, eps: float = 1e-5) -> dict:
@@ -104,13 +92,12 @@ def norm_axis_view(x, axis: str, batch_size: int, example: int, eps: float = 1e-
             ``batch_size``, ``example`` or ``eps``.
     """
     where = "norm_axis_view"
-    x = finite_matrix(x, "x", where)
+    x = float_array(x, "x", where, ndim=2, dtype=np.float64, finite=True, nonempty=True)
     rows, hidden = x.shape
-    if axis not in AXES:
-        raise ValueError(f"{where}: axis must be one of {AXES}, got {axis!r}")
-    batch_size = _check_int(batch_size, "batch_size", 1, rows, where)
-    example = _check_int(example, "example", 0, batch_size - 1, where)
-    eps = _check_eps(eps, where)
+    axis = check_choice(axis, "axis", AXES, where)
+    batch_size = check_int(batch_size, "batch_size", where, 1, rows)
+    example = check_int(example, "example", where, 0, batch_size - 1)
+    eps = check_eps(eps, where)
 
     def normalize(a):
         """Statistics and normalized matrix of the mini-batch ``a`` (B, H)."""
@@ -165,64 +152,42 @@ class NormAxisExplorer(Explorable):
     Example::
 
         >>> w = NormAxisExplorer(axis="layer", batch_size=4, example=2)
-        >>> w.view()["example_output"]  # what the page shows, from Python
+        >>> w.view()["max_change"]  # what the page shows, from Python: layer norm ignores the batch-mates
+        0.0
     """
 
     _js = "norm_axis.js"
     kind = "norm_axis"
     checked_keys = ("mu", "sigma", "y", "example_output")
+    constants = {"eps_choices": EPS_CHOICES}
+
+    x = FloatArray(ndim=2).tag(sync=True)
+    axis = traitlets.Enum(AXES, default_value="batch").tag(sync=True)
+    batch_size = traitlets.Int(4, min=1).tag(sync=True)
+    example = traitlets.Int(0, min=0).tag(sync=True)
+    eps = FiniteFloat(1e-5, min=0.0, min_open=True).tag(sync=True)
+
+    def __init__(self, x=None, **kwargs):
+        super().__init__(x=example_activations() if x is None else x, **kwargs)
 
     @classmethod
     def reference(cls, result: dict) -> dict:
         """:func:`norm_axis_view` of the inputs the page reports in ``result``."""
         return norm_axis_view(result["x"], result["axis"], result["batch_size"], result["example"], result["eps"])
 
-    x = traitlets.List(traitlets.List(traitlets.Float())).tag(sync=True)
-    axis = traitlets.Unicode("batch").tag(sync=True)
-    batch_size = traitlets.Int(4).tag(sync=True)
-    example = traitlets.Int(0).tag(sync=True)
-    eps = traitlets.Float(1e-5).tag(sync=True)
-
-    def __init__(self, x=None, axis: str = "batch", batch_size: int = 4, example: int = 0,
-                 eps: float = 1e-5, **kwargs):
-        where = "NormAxisExplorer"
-        x = example_activations() if x is None else x
-        a = finite_matrix(x, "x", where)
-        if axis not in AXES:
-            raise ValueError(f"{where}: axis must be one of {AXES}, got {axis!r}")
-        batch_size = _check_int(batch_size, "batch_size", 1, a.shape[0], where)
-        example = _check_int(example, "example", 0, batch_size - 1, where)
-        eps = _check_eps(eps, where)
-        super().__init__(x=a.tolist(), axis=axis, batch_size=batch_size, example=example, eps=eps, **kwargs)
-
-    # Checks on later assignments, from Python or from the page. Inside one
-    # update (e.g. the page lowering B and moving the example with it) traitlets
-    # runs them after every value is set, and rolls the update back on failure.
-    @traitlets.validate("x")
-    def _valid_x(self, proposal):
-        a = as_trait_error(finite_matrix, proposal["value"], "x", "NormAxisExplorer")
-        if self.batch_size > a.shape[0]:
-            raise InvalidState(f"NormAxisExplorer.x: x has {a.shape[0]} rows but batch_size is {self.batch_size}; "
-                             f"lower batch_size first")
-        return a.tolist()
-
-    @traitlets.validate("axis")
-    def _valid_axis(self, proposal):
-        if proposal["value"] not in AXES:
-            raise InvalidState(f"NormAxisExplorer.axis: must be one of {AXES}, got {proposal['value']!r}")
-        return proposal["value"]
-
-    @traitlets.validate("batch_size")
-    def _valid_batch_size(self, proposal):
-        return as_trait_error(_check_int, proposal["value"], "batch_size", 1, len(self.x), "NormAxisExplorer")
-
-    @traitlets.validate("example")
-    def _valid_example(self, proposal):
-        return as_trait_error(_check_int, proposal["value"], "example", 0, self.batch_size - 1, "NormAxisExplorer")
-
-    @traitlets.validate("eps")
-    def _valid_eps(self, proposal):
-        return as_trait_error(_check_eps, proposal["value"], "NormAxisExplorer")
+    # The bounds that depend on another trait: batch_size <= rows of x, example < batch_size.
+    # Inside one update (the page lowering B and the example with it) traitlets checks them
+    # after every value is set, and rolls the whole update back on failure.
+    @traitlets.validate("x", "batch_size", "example")
+    def _fits(self, proposal):
+        name, value = proposal["trait"].name, proposal["value"]
+        if name == "x":
+            as_trait_error(check_int, self.batch_size, "batch_size", "NormAxisExplorer", hi=len(value),
+                           hint="lower batch_size before giving x fewer rows")
+        else:
+            top = len(self.x) if name == "batch_size" else self.batch_size - 1
+            as_trait_error(check_int, value, name, "NormAxisExplorer", hi=top)
+        return value
 
     @traitlets.observe("batch_size")
     def _keep_example_in_batch(self, change):

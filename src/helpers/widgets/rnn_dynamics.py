@@ -27,17 +27,17 @@ steps (see :mod:`helpers.dynamics`).
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import traitlets
 
 from .. import dynamics
-from .base import Explorable, InvalidState
+from .._checks import check_choice, check_eps, check_int, check_real
+from .base import Explorable, FiniteFloat, FloatArray
 
 __all__ = ["RNNDynamicsExplorer", "rnn_dynamics_view", "LIMITS", "NORM_CHOICES"]
 
-#: Slider ranges ``(min, max, step)``, sent to the page as the ``limits`` trait.
+#: Slider ranges ``(min, max, step)``: the bounds of the traits, and the steps in the page's constants.
 LIMITS = {
     "radius": (0.5, 3.0, 0.05),
     "length": (10, 300, 10),
@@ -46,28 +46,6 @@ LIMITS = {
 
 #: The ``norm`` trait's values: ``"none"`` or ``"layer"`` (layer norm of the summed input).
 NORM_CHOICES = ("none", "layer")
-
-
-def _in_range(value, name, where, integer=False):
-    lo, hi, _ = LIMITS[name]
-    kinds = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        raise ValueError(f"{where}: {name} must be {'an int' if integer else 'a number'}, got {value!r}")
-    if not (math.isfinite(value) and lo <= value <= hi):
-        raise ValueError(f"{where}: {name} must be in [{lo}, {hi}], got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _check_choice(value, name, choices, where):
-    if value not in choices:
-        raise ValueError(f"{where}: {name} must be one of {choices}, got {value!r}")
-    return value
-
-
-def _check_eps(eps, where):
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"{where}: eps must be a finite number > 0, got {eps!r}")
-    return float(eps)
 
 
 def rnn_dynamics_view(w_hh, w_xh, x, h0, readout, radius, length, input_scale, norm="none",
@@ -105,12 +83,12 @@ def rnn_dynamics_view(w_hh, w_xh, x, h0, readout, radius, length, input_scale, n
         ValueError, TypeError: for out-of-range settings or malformed arrays.
     """
     where = "rnn_dynamics_view"
-    radius = _in_range(radius, "radius", where)
-    length = _in_range(length, "length", where, integer=True)
-    input_scale = _in_range(input_scale, "input_scale", where)
-    norm = _check_choice(norm, "norm", NORM_CHOICES, where)
-    nonlinearity = _check_choice(nonlinearity, "nonlinearity", dynamics.NONLINEARITIES, where)
-    eps = _check_eps(eps, where)
+    radius = check_real(radius, "radius", where, *LIMITS["radius"][:2])
+    length = check_int(length, "length", where, *LIMITS["length"][:2])
+    input_scale = check_real(input_scale, "input_scale", where, *LIMITS["input_scale"][:2])
+    norm = check_choice(norm, "norm", NORM_CHOICES, where)
+    nonlinearity = check_choice(nonlinearity, "nonlinearity", dynamics.NONLINEARITIES, where)
+    eps = check_eps(eps, where)
     w_hh = np.asarray(w_hh, dtype=np.float64)
     w_xh = np.asarray(w_xh, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
@@ -185,72 +163,23 @@ class RNNDynamicsExplorer(Explorable):
             result["nonlinearity"], result["eps"], teacher_h=result["h"], teacher_delta=result["delta"],
         )
 
-    w_hh = traitlets.List(traitlets.List(traitlets.Float())).tag(sync=True)
-    w_xh = traitlets.List(traitlets.List(traitlets.Float())).tag(sync=True)
-    x = traitlets.List(traitlets.List(traitlets.Float())).tag(sync=True)
-    h0 = traitlets.List(traitlets.Float()).tag(sync=True)
-    readout = traitlets.List(traitlets.Float()).tag(sync=True)
-    limits = traitlets.Dict().tag(sync=True)
-    radius = traitlets.Float(1.0).tag(sync=True)
-    length = traitlets.Int(200).tag(sync=True)
-    input_scale = traitlets.Float(1.0).tag(sync=True)
-    norm = traitlets.Unicode("none").tag(sync=True)
-    nonlinearity = traitlets.Unicode("tanh").tag(sync=True)
-    eps = traitlets.Float(1e-5).tag(sync=True)
+    constants = {"steps": {name: step for name, (_, _, step) in LIMITS.items()}}
 
-    def __init__(self, radius: float = 1.0, length: int = 200, input_scale: float = 1.0, norm: str = "none",
-                 nonlinearity: str = "tanh", eps: float = 1e-5, seed: int = 0, **kwargs):
-        where = "RNNDynamicsExplorer"
-        radius = _in_range(radius, "radius", where)
-        length = _in_range(length, "length", where, integer=True)
-        input_scale = _in_range(input_scale, "input_scale", where)
-        norm = _check_choice(norm, "norm", NORM_CHOICES, where)
-        nonlinearity = _check_choice(nonlinearity, "nonlinearity", dynamics.NONLINEARITIES, where)
-        eps = _check_eps(eps, where)
+    w_hh = FloatArray(ndim=2).tag(sync=True)
+    w_xh = FloatArray(ndim=2).tag(sync=True)
+    x = FloatArray(ndim=2).tag(sync=True)
+    h0 = FloatArray(ndim=1).tag(sync=True)
+    readout = FloatArray(ndim=1).tag(sync=True)
+    radius = FiniteFloat(1.0, min=LIMITS["radius"][0], max=LIMITS["radius"][1]).tag(sync=True)
+    length = traitlets.Int(200, min=LIMITS["length"][0], max=LIMITS["length"][1]).tag(sync=True)
+    input_scale = FiniteFloat(1.0, min=LIMITS["input_scale"][0], max=LIMITS["input_scale"][1]).tag(sync=True)
+    norm = traitlets.Enum(NORM_CHOICES, default_value="none").tag(sync=True)
+    nonlinearity = traitlets.Enum(dynamics.NONLINEARITIES, default_value="tanh").tag(sync=True)
+    eps = FiniteFloat(1e-5, min=0.0, min_open=True).tag(sync=True)
+
+    def __init__(self, seed: int = 0, **kwargs):
         net = dynamics.example_rnn(hidden=16, inputs=4, max_length=LIMITS["length"][1], seed=seed)
-        super().__init__(
-            w_hh=net["w_hh"].tolist(), w_xh=net["w_xh"].tolist(), x=net["x"].tolist(),
-            h0=net["h0"].tolist(), readout=net["readout"].tolist(),
-            limits={k: list(v) for k, v in LIMITS.items()},
-            radius=radius, length=length, input_scale=input_scale, norm=norm,
-            nonlinearity=nonlinearity, eps=eps, **kwargs,
-        )
-
-    # Checks on later assignments, from Python or from the page; a failure rolls the update back.
-    @traitlets.validate("radius", "input_scale")
-    def _valid_real(self, proposal):
-        name = proposal["trait"].name
-        try:
-            return _in_range(proposal["value"], name, "RNNDynamicsExplorer")
-        except ValueError as err:
-            raise InvalidState(str(err)) from None
-
-    @traitlets.validate("length")
-    def _valid_length(self, proposal):
-        try:
-            return _in_range(proposal["value"], "length", "RNNDynamicsExplorer", integer=True)
-        except ValueError as err:
-            raise InvalidState(str(err)) from None
-
-    @traitlets.validate("norm")
-    def _valid_norm(self, proposal):
-        if proposal["value"] not in NORM_CHOICES:
-            raise InvalidState(f"RNNDynamicsExplorer.norm: must be one of {NORM_CHOICES}, got {proposal['value']!r}")
-        return proposal["value"]
-
-    @traitlets.validate("nonlinearity")
-    def _valid_nonlinearity(self, proposal):
-        if proposal["value"] not in dynamics.NONLINEARITIES:
-            raise InvalidState(f"RNNDynamicsExplorer.nonlinearity: must be one of {dynamics.NONLINEARITIES}, "
-                                f"got {proposal['value']!r}")
-        return proposal["value"]
-
-    @traitlets.validate("eps")
-    def _valid_eps(self, proposal):
-        try:
-            return _check_eps(proposal["value"], "RNNDynamicsExplorer")
-        except ValueError as err:
-            raise InvalidState(str(err)) from None
+        super().__init__(**{k: net[k] for k in ("w_hh", "w_xh", "x", "h0", "readout")}, **kwargs)
 
     def view(self) -> dict:
         """The numbers the page shows for the current state: :func:`rnn_dynamics_view`."""

@@ -4,55 +4,52 @@
 // lib.js is joined in front of this file (see helpers/widgets/base.py); the Python
 // twin is helpers.widgets.invariance_explorer.invariance_view.
 
-const IV_TRANSFORMATIONS = [
-  { value: "weight matrix re-scaling", label: "weight matrix re-scaling: W ← δW", uses: "delta" },
-  { value: "weight matrix re-centering", label: "weight matrix re-centering: every wᵢ ← wᵢ + γ", uses: "gamma" },
-  { value: "weight vector re-scaling", label: "weight vector re-scaling: one wᵢ ← δwᵢ", uses: "delta", index: "unit" },
-  { value: "dataset re-scaling", label: "dataset re-scaling: X ← δX", uses: "delta" },
-  { value: "dataset re-centering", label: "dataset re-centering: every xₙ ← xₙ + γ", uses: "gamma" },
-  { value: "single training case re-scaling", label: "single training case re-scaling: one xₙ ← δxₙ", uses: "delta", index: "case" },
-];
-const IV_METHODS = ["batch norm", "weight norm", "layer norm"];
-// The paper's printed Table 1 (helpers.invariance.PAPER_TABLE_1), in IV_TRANSFORMATIONS order.
-const IV_PAPER = {
-  "batch norm": [true, false, true, true, true, false],
-  "weight norm": [true, false, true, false, false, false],
-  "layer norm": [true, true, false, true, false, true],
+// The transformations, methods, Table 1, the tolerance and the eps choices come from
+// Python (InvarianceExplorer.constants, in the model's spec); here only the words.
+// What each transformation does, and which of delta and gamma it uses, by its name.
+const IV_FORMULA = {
+  "weight matrix re-scaling": "W ← δW",
+  "weight matrix re-centering": "every wᵢ ← wᵢ + γ",
+  "weight vector re-scaling": "one wᵢ ← δwᵢ",
+  "dataset re-scaling": "X ← δX",
+  "dataset re-centering": "every xₙ ← xₙ + γ",
+  "single training case re-scaling": "one xₙ ← δxₙ",
 };
-// Why each cell of the table holds or fails, in IV_TRANSFORMATIONS order.
+const ivUses = (t) => (t.includes("re-centering") ? "gamma" : "delta");
+// Why each cell of Table 1 holds or fails, by method and transformation.
 const IV_WHY = {
-  "batch norm": [
-    "a → δa: every column's μᵢ and σᵢ scale by δ as well.",
-    "aₙᵢ → aₙᵢ + γ·xₙ: the shift differs from case to case, so the column mean cannot remove it.",
-    "only column i scales, and it has its own μᵢ and σᵢ.",
-    "a → δa: every column's μᵢ and σᵢ scale by δ as well.",
-    "aₙᵢ → aₙᵢ + wᵢ·γ: the same shift for every case of unit i, which μᵢ removes.",
-    "case n enters every column's μᵢ and σᵢ, so every case's output moves.",
-  ],
-  "weight norm": [
-    "aᵢ and ‖wᵢ‖ both scale by δ.",
-    "each wᵢ turns to a new direction wᵢ + γ; dividing by its length cannot undo that.",
-    "aᵢ and ‖wᵢ‖ both scale by δ.",
-    "nothing is computed from the data: the output scales by δ.",
-    "nothing is computed from the data: the output shifts by wᵢ·γ / ‖wᵢ‖.",
-    "case n's output scales by δ.",
-  ],
-  "layer norm": [
-    "aₙ → δaₙ: every row's μₙ and σₙ scale by δ as well.",
-    "aₙ → aₙ + (γ·xₙ)·1: one shift for all units of case n, which μₙ removes.",
-    "only unit i's input scales, which changes the pattern across the row.",
-    "aₙ → δaₙ: every row's μₙ and σₙ scale by δ as well.",
-    "aₙᵢ → aₙᵢ + wᵢ·γ: the shift differs from unit to unit.",
-    "aₙ → δaₙ for case n, which is normalized on its own.",
-  ],
+  "batch norm": {
+    "weight matrix re-scaling": "a → δa: every column's μᵢ and σᵢ scale by δ as well.",
+    "weight matrix re-centering": "aₙᵢ → aₙᵢ + γ·xₙ: the shift differs from case to case, so the column mean cannot remove it.",
+    "weight vector re-scaling": "only column i scales, and it has its own μᵢ and σᵢ.",
+    "dataset re-scaling": "a → δa: every column's μᵢ and σᵢ scale by δ as well.",
+    "dataset re-centering": "aₙᵢ → aₙᵢ + wᵢ·γ: the same shift for every case of unit i, which μᵢ removes.",
+    "single training case re-scaling": "case n enters every column's μᵢ and σᵢ, so every case's output moves.",
+  },
+  "weight norm": {
+    "weight matrix re-scaling": "aᵢ and ‖wᵢ‖ both scale by δ.",
+    "weight matrix re-centering": "each wᵢ turns to a new direction wᵢ + γ; dividing by its length cannot undo that.",
+    "weight vector re-scaling": "aᵢ and ‖wᵢ‖ both scale by δ.",
+    "dataset re-scaling": "nothing is computed from the data: the output scales by δ.",
+    "dataset re-centering": "nothing is computed from the data: the output shifts by wᵢ·γ / ‖wᵢ‖.",
+    "single training case re-scaling": "case n's output scales by δ.",
+  },
+  "layer norm": {
+    "weight matrix re-scaling": "aₙ → δaₙ: every row's μₙ and σₙ scale by δ as well.",
+    "weight matrix re-centering": "aₙ → aₙ + (γ·xₙ)·1: one shift for all units of case n, which μₙ removes.",
+    "weight vector re-scaling": "only unit i's input scales, which changes the pattern across the row.",
+    "dataset re-scaling": "aₙ → δaₙ: every row's μₙ and σₙ scale by δ as well.",
+    "dataset re-centering": "aₙᵢ → aₙᵢ + wᵢ·γ: the shift differs from unit to unit.",
+    "single training case re-scaling": "aₙ → δaₙ for case n, which is normalized on its own.",
+  },
 };
 const IV_STATS = {
   "batch norm": "μᵢ, σᵢ per unit, over the B cases",
   "weight norm": "μ = 0, σᵢ = ‖wᵢ‖",
   "layer norm": "μₙ, σₙ per case, over the H units",
 };
-const IV_TOL = 1e-8;  // helpers.widgets.invariance_explorer.TOLERANCE
-const IV_EPS_CHOICES = [[1e-20, "≈ 0 (1e-20, as in the paper)"], [1e-5, "1e-5 (PyTorch)"], [1e-2, "0.01"]];
+// How the eps choices read in the menu (any other value reads as lnbFmtEps writes it).
+const IV_EPS_LABEL = { 1e-20: "≈ 0 (1e-20, as in the paper)", 1e-5: "1e-5 (PyTorch)", 1e-2: "0.01" };
 
 /** Apply a transformation: the JS twin of helpers.invariance.transform. Returns [W', X']. */
 function ivTransform(t, W, X, delta, gamma, index) {
@@ -81,17 +78,18 @@ function ivNormalized(method, W, X, eps) {
   return lnbNormalize(a, method === "batch norm" ? "batch" : "layer", eps).y;
 }
 
-function ivIndexSize(t, W, X) {
-  const spec = IV_TRANSFORMATIONS.find((o) => o.value === t);
-  return spec && spec.index === "unit" ? W.length : spec && spec.index === "case" ? X.length : 1;
+/** How many rows the index can pick: units (rows of W) or cases (rows of X); 1 when it is unused. */
+function ivIndexSize(C, t, W, X) {
+  const kind = C.index_kind[t];
+  return kind === "unit" ? W.length : kind === "case" ? X.length : 1;
 }
 
-/** Everything the widget shows: the JS twin of invariance_view. */
-function ivCompute(W, X, transformation, delta, gamma, index, eps) {
-  const ix = lnbClampInt(index, 0, ivIndexSize(transformation, W, X) - 1);
+/** Everything the widget shows: the JS twin of invariance_view. C: InvarianceExplorer.constants. */
+function ivCompute(C, W, X, transformation, delta, gamma, index, eps) {
+  const ix = lnbClampInt(index, 0, ivIndexSize(C, transformation, W, X) - 1);
   const [W2, X2] = ivTransform(transformation, W, X, delta, gamma, ix);
   const before = [], after = [], changes = [];
-  for (const m of IV_METHODS) {
+  for (const m of C.methods) {
     const y0 = ivNormalized(m, W, X, eps), y1 = ivNormalized(m, W2, X2, eps);
     let diff = 0, scale = 0;
     y0.forEach((row, n) => row.forEach((v, i) => {
@@ -102,27 +100,17 @@ function ivCompute(W, X, transformation, delta, gamma, index, eps) {
     after.push(y1);
     changes.push(diff / scale);
   }
-  const col = IV_TRANSFORMATIONS.findIndex((o) => o.value === transformation);
+  const col = C.transformations.indexOf(transformation);
   return {
     W, X, transformation, delta, gamma, index: ix, eps,
-    W_new: W2, X_new: X2, methods: IV_METHODS.slice(),
+    W_new: W2, X_new: X2, methods: C.methods.slice(),
     before, after, changes,
-    invariant: changes.map((c) => c <= IV_TOL),
-    paper: IV_METHODS.map((m) => IV_PAPER[m][col]),
+    invariant: changes.map((c) => c <= C.tolerance),
+    paper: C.methods.map((m) => C.paper[m][col]),
   };
 }
 
 // ------------------------------------------------------------------ drawing
-
-/** Short text for a change: exponent form for small numbers, with a true minus sign. */
-function ivFmtChange(v) {
-  if (v === 0) return "0";
-  if (v < 1e-3) {
-    const [mant, exp] = v.toExponential(1).split("e");
-    return `${mant}e${Number(exp)}`.replace("-", "−");
-  }
-  return lnbFmt(v, v >= 10 ? 1 : 3);
-}
 
 /** A labelled matrix heatmap (values in the cells), with changed cells outlined. */
 function ivMatrix(M, M0, o) {
@@ -184,157 +172,123 @@ function ivOutputs(before, after, method) {
 }
 
 export default {
-  render({ model, el }) {
-    const root = lnbRoot(el, "invariance");
-    const spec = (t) => IV_TRANSFORMATIONS.find((o) => o.value === t) || IV_TRANSFORMATIONS[0];
-    const state = () => {
-      const W = model.get("W"), X = model.get("X");
-      const t = spec(model.get("transformation")).value;
-      const gs = Math.min(3, Math.max(-3, Number(model.get("gamma_scale")) || 0));
-      const delta = Math.min(10, Math.max(0.1, Number(model.get("delta")) || 1));
-      const eps = Number(model.get("eps")) > 0 ? Number(model.get("eps")) : 1e-20;
-      const gamma = model.get("gamma_dir").map((g) => gs * g);
-      const index = lnbClampInt(model.get("index"), 0, ivIndexSize(t, W, X) - 1);
-      return { W, X, t, delta, gs, gamma, index, eps };
-    };
-    const commit = (changes) => {
-      for (const [key, value] of Object.entries(changes)) model.set(key, value);
-      model.save_changes();
-      schedule();
-    };
-    const deltaNotch = (d) => Math.round(100 * Math.log10(d));
+  render(ctx) {
+    return lnbMount(ctx, "invariance", ({ state, commit, layout, C }) => {
+      const clamped = (s) => ({ ...s, index: lnbClampInt(s.index, 0, ivIndexSize(C, s.transformation, s.W, s.X) - 1) });
+      const deltaNotch = (d) => Math.round(100 * Math.log10(d));
+      const s0 = clamped(state());
+      const tCtl = lnbSelect({
+        label: "Transformation", ariaLabel: "which transformation of Table 1 to apply",
+        options: C.transformations.map((t) => ({ value: t, label: `${t}: ${IV_FORMULA[t]}` })), value: s0.transformation,
+        onChange: (t) => commit({ transformation: t, index: Math.min(state().index, ivIndexSize(C, t, s0.W, s0.X) - 1) }),
+      });
+      const deltaCtl = lnbSlider({
+        label: "δ", name: "delta", ariaLabel: "re-scaling factor delta, log scale from 0.1 to 10",
+        min: -100, max: 100, value: deltaNotch(s0.delta), format: (k) => lnbFmt(10 ** (k / 100), 2),
+        onInput: (k) => commit({ delta: 10 ** (k / 100) }),
+      });
+      const gammaCtl = lnbSlider({
+        label: "size of γ", name: "size of gamma", ariaLabel: "size of the shift gamma, from -3 to 3 times a fixed direction",
+        min: -30, max: 30, value: Math.round(10 * s0.gamma_scale), format: (j) => lnbFmt(j / 10, 1),
+        onInput: (j) => commit({ gamma_scale: j / 10 }),
+      });
+      const indexCtl = lnbSlider({
+        label: "row", name: "row", ariaLabel: "which unit or training case to re-scale",
+        min: 0, max: Math.max(s0.W.length, s0.X.length) - 1, value: s0.index,
+        onInput: (v) => commit({ index: v }),
+      });
+      const epsCtl = lnbSelect({
+        label: "ε", ariaLabel: "epsilon, added to the variance inside the square root by batch and layer norm",
+        options: C.eps_choices.map((v) => ({ value: String(v), label: IV_EPS_LABEL[v] || lnbFmtEps(v) })), value: String(s0.eps),
+        onChange: (v) => commit({ eps: Number(v) }),
+      });
+      const indexLabel = indexCtl.el.querySelector(".lnb-label");
+      const layer = lnbEl("div", { class: "iv-layer" });
+      const cards = lnbEl("div", { class: "iv-cards" });
+      const { text, note } = layout([tCtl.el, deltaCtl.el, gammaCtl.el, indexCtl.el, epsCtl.el], [layer, cards]);
 
-    const s0 = state();
-    const tCtl = lnbSelect({
-      label: "Transformation", ariaLabel: "which transformation of Table 1 to apply",
-      options: IV_TRANSFORMATIONS.map((o) => ({ value: o.value, label: o.label })), value: s0.t,
-      onChange: (v) => {
-        const size = ivIndexSize(v, s0.W, s0.X);
-        commit({ transformation: v, index: Math.min(state().index, size - 1) });
-      },
-    });
-    const deltaCtl = lnbSlider({
-      label: "δ", name: "delta", ariaLabel: "re-scaling factor delta, log scale from 0.1 to 10",
-      min: -100, max: 100, value: deltaNotch(s0.delta), format: (k) => lnbFmt(10 ** (k / 100), 2),
-      onInput: (k) => commit({ delta: 10 ** (k / 100) }),
-    });
-    const gammaCtl = lnbSlider({
-      label: "size of γ", name: "size of gamma", ariaLabel: "size of the shift gamma, from -3 to 3 times a fixed direction",
-      min: -30, max: 30, value: Math.round(10 * s0.gs), format: (j) => lnbFmt(j / 10, 1),
-      onInput: (j) => commit({ gamma_scale: j / 10 }),
-    });
-    const indexCtl = lnbSlider({
-      label: "row", name: "row", ariaLabel: "which unit or training case to re-scale",
-      min: 0, max: Math.max(s0.W.length, s0.X.length) - 1, value: s0.index,
-      onInput: (v) => commit({ index: v }),
-    });
-    const epsCtl = lnbSelect({
-      label: "ε", ariaLabel: "epsilon, added to the variance inside the square root by batch and layer norm",
-      options: IV_EPS_CHOICES.map(([v, label]) => ({ value: String(v), label })), value: String(s0.eps),
-      onChange: (v) => commit({ eps: Number(v) }),
-    });
-    const indexLabel = indexCtl.el.querySelector(".lnb-label");
-
-    const text = lnbEl("p", { class: "lnb-caption", "aria-live": "polite" });
-    const layer = lnbEl("div", { class: "iv-layer" });
-    const cards = lnbEl("div", { class: "iv-cards" });
-    const note = lnbEl("p", { class: "lnb-note", "aria-live": "polite" });
-    root.append(
-      lnbEl("div", { class: "lnb-controls" }, [tCtl.el, deltaCtl.el, gammaCtl.el, indexCtl.el, epsCtl.el]),
-      text, layer, cards, note,
-    );
-
-    function draw() {
-      const s = state();
-      const sp = spec(s.t);
-      const r = ivCompute(s.W, s.X, s.t, s.delta, s.gamma, s.index, s.eps);
-      const H = s.W.length, B = s.X.length;
-
-      tCtl.set(s.t);
-      deltaCtl.set(deltaNotch(s.delta));
-      deltaCtl.show(lnbFmt(s.delta, 2));
-      gammaCtl.set(Math.round(10 * s.gs));
-      const size = ivIndexSize(s.t, s.W, s.X);
-      indexCtl.set(r.index, Math.max(1, size - 1));
-      indexLabel.textContent = sp.index === "case" ? "case n" : sp.index === "unit" ? "unit i" : "row";
-      if (!IV_EPS_CHOICES.some(([v]) => v === s.eps)) {
-        epsCtl.input.append(lnbEl("option", { value: String(s.eps), text: lnbFmtEps(s.eps) }));
-      }
-      epsCtl.set(String(s.eps));
-      const off = (ctl, on) => {
-        ctl.input.disabled = !on;
-        ctl.el.classList.toggle("iv-off", !on);
+      return (s0) => {
+        const s = clamped(s0), t = s.transformation, kind = C.index_kind[t];
+        const gamma = s.gamma_dir.map((g) => s.gamma_scale * g);
+        const r = ivCompute(C, s.W, s.X, t, s.delta, gamma, s.index, s.eps);
+        tCtl.set(t);
+        deltaCtl.set(deltaNotch(s.delta));
+        deltaCtl.show(lnbFmt(s.delta, 2));
+        gammaCtl.set(Math.round(10 * s.gamma_scale));
+        indexCtl.set(r.index, Math.max(1, ivIndexSize(C, t, s.W, s.X) - 1));
+        indexLabel.textContent = kind === "case" ? "case n" : kind === "unit" ? "unit i" : "row";
+        if (!C.eps_choices.includes(s.eps)) epsCtl.input.append(lnbEl("option", { value: String(s.eps), text: lnbFmtEps(s.eps) }));
+        epsCtl.set(String(s.eps));
+        const enable = (ctl, on) => {
+          ctl.input.disabled = !on;
+          ctl.el.classList.toggle("iv-off", !on);
+        };
+        enable(deltaCtl, ivUses(t) === "delta");
+        enable(gammaCtl, ivUses(t) === "gamma");
+        enable(indexCtl, Boolean(kind));
+        text.textContent = ivCaption(s, r);
+        const H = s.W.length, B = s.X.length;
+        const emph = (k) => (kind === k ? [r.index] : []);
+        layer.replaceChildren(
+          ivMatrix(r.W_new, s.W, { title: "W′: weights (H × I)", name: "W′", rowName: "unit", colLabel: "input k", emphRows: emph("unit"), ariaLabel: `Heatmap of the transformed ${H} by ${s.W[0].length} weight matrix` }),
+          ivMatrix(r.X_new, s.X, { title: "X′: cases (B × I)", name: "X′", rowName: "case", colLabel: "input k", emphRows: emph("case"), ariaLabel: `Heatmap of the transformed ${B} by ${s.X[0].length} data matrix` }),
+        );
+        cards.replaceChildren(...C.methods.map((m, k) => ivCard(r, m, k)));
+        ivNote(note, s, r, C);
+        return r;
       };
-      off(deltaCtl, sp.uses === "delta");
-      off(gammaCtl, sp.uses === "gamma");
-      off(indexCtl, Boolean(sp.index));
-
-      const d = lnbFmt(s.delta, 2), g = `γ = ${lnbFmt(s.gs, 1)} × (${s.X[0].map((_, k) => lnbFmt(model.get("gamma_dir")[k], 2)).join(", ")})`;
-      const what = {
-        "weight matrix re-scaling": `Every weight is multiplied by δ = ${d}.`,
-        "weight matrix re-centering": `The same vector ${g} is added to every row wᵢ of W.`,
-        "weight vector re-scaling": `Only unit ${r.index}'s incoming weights w${r.index} are multiplied by δ = ${d}.`,
-        "dataset re-scaling": `Every input of every case is multiplied by δ = ${d}.`,
-        "dataset re-centering": `The same vector ${g} is added to every case xₙ.`,
-        "single training case re-scaling": `Only case ${r.index}'s inputs x${r.index} are multiplied by δ = ${d}.`,
-      }[s.t];
-      text.textContent = `${what} Outlined cells changed. Below: each method's normalized summed inputs (aₙᵢ − μ) / σ ` +
-        `for the ${B} cases (rows) and ${H} units (columns), before and after.`;
-
-      const emphW = s.t === "weight vector re-scaling" ? [r.index] : [];
-      const emphX = s.t === "single training case re-scaling" ? [r.index] : [];
-      layer.replaceChildren(
-        ivMatrix(r.W_new, s.W, { title: "W′: weights (H × I)", name: "W′", rowName: "unit", colLabel: "input k", emphRows: emphW, ariaLabel: `Heatmap of the transformed ${H} by ${s.W[0].length} weight matrix` }),
-        ivMatrix(r.X_new, s.X, { title: "X′: cases (B × I)", name: "X′", rowName: "case", colLabel: "input k", emphRows: emphX, ariaLabel: `Heatmap of the transformed ${B} by ${s.X[0].length} data matrix` }),
-      );
-
-      const col = IV_TRANSFORMATIONS.findIndex((o) => o.value === s.t);
-      cards.replaceChildren(...IV_METHODS.map((m, k) => {
-        const same = r.invariant[k];
-        const badge = lnbEl("div", { class: `iv-badge ${same ? "iv-same" : "iv-moved"}` }, [
-          lnbEl("strong", { text: same ? "✓ unchanged" : "✗ moved" }),
-          ` max relative change ${ivFmtChange(r.changes[k])}`,
-        ]);
-        const paper = lnbEl("div", { class: "iv-paper" }, [
-          `Table 1: ${r.paper[k] ? "invariant" : "not invariant"}` + (r.paper[k] === same ? "" : " (see the note below)"),
-        ]);
-        return lnbEl("div", { class: "iv-card" }, [
-          lnbEl("div", { class: "iv-card-title" }, [lnbEl("strong", { text: m }), lnbEl("span", { class: "iv-stats", text: ` ${IV_STATS[m]}` })]),
-          ivOutputs(r.before[k], r.after[k], m), badge, paper,
-          lnbEl("div", { class: "iv-why", text: `Why: ${IV_WHY[m][col]}` }),
-        ]);
-      }));
-
-      const identity = (sp.uses === "delta" && s.delta === 1) || (sp.uses === "gamma" && s.gs === 0);
-      const epsBroke = IV_METHODS.filter((m, k) => r.paper[k] && !r.invariant[k]);
-      if (identity) {
-        note.className = "lnb-note";
-        note.textContent = sp.uses === "delta"
-          ? "δ = 1 leaves the layer as it is, so nothing can move. Drag δ away from 1."
-          : "γ = 0 adds nothing, so nothing can move. Drag the size of γ away from 0.";
-      } else if (epsBroke.length) {
-        note.className = "lnb-note lnb-warn";
-        note.textContent = `Table 1 says ${epsBroke.join(" and ")} should not move. The culprit is ε = ${lnbFmtEps(s.eps)}: ` +
-          `σ = √(variance + ε), and re-scaling the summed inputs by δ re-scales the variance by δ² but not ε. ` +
-          `The smaller δ and the variance, the more ε matters. Set ε ≈ 0 to recover the paper's exact invariance.`;
-      } else {
-        note.className = "lnb-note";
-        note.textContent = `The three verdicts agree with Table 1. A change below ${IV_TOL.toExponential(0).replace("-", "−")} counts as unchanged: ` +
-          `what remains is floating-point rounding.`;
-      }
-      lnbSetResult(root, r);
-    }
-
-    let pending = false;
-    function schedule() {
-      if (pending) return;
-      pending = true;
-      queueMicrotask(() => { pending = false; draw(); });
-    }
-    const events = ["change:W", "change:X", "change:gamma_dir", "change:transformation", "change:delta",
-      "change:gamma_scale", "change:index", "change:eps"];
-    for (const name of events) model.on(name, schedule);
-    draw();
-    return () => { for (const name of events) model.off(name, schedule); };
+    });
   },
 };
+
+/** The sentence above the matrices: what the transformation did. */
+function ivCaption(s, r) {
+  const d = lnbFmt(s.delta, 2), g = `γ = ${lnbFmt(s.gamma_scale, 1)} × (${s.gamma_dir.map((v) => lnbFmt(v, 2)).join(", ")})`;
+  const what = {
+    "weight matrix re-scaling": `Every weight is multiplied by δ = ${d}.`,
+    "weight matrix re-centering": `The same vector ${g} is added to every row wᵢ of W.`,
+    "weight vector re-scaling": `Only unit ${r.index}'s incoming weights w${r.index} are multiplied by δ = ${d}.`,
+    "dataset re-scaling": `Every input of every case is multiplied by δ = ${d}.`,
+    "dataset re-centering": `The same vector ${g} is added to every case xₙ.`,
+    "single training case re-scaling": `Only case ${r.index}'s inputs x${r.index} are multiplied by δ = ${d}.`,
+  }[s.transformation];
+  return `${what} Outlined cells changed. Below: each method's normalized summed inputs (aₙᵢ − μ) / σ ` +
+    `for the ${s.X.length} cases (rows) and ${s.W.length} units (columns), before and after.`;
+}
+
+/** One method's card: its outputs before and after, its verdict, Table 1's, and why. */
+function ivCard(r, m, k) {
+  const same = r.invariant[k];
+  const badge = lnbEl("div", { class: `iv-badge ${same ? "iv-same" : "iv-moved"}` }, [
+    lnbEl("strong", { text: same ? "✓ unchanged" : "✗ moved" }),
+    ` max relative change ${lnbFmtSci(r.changes[k], 2)}`,
+  ]);
+  const paper = lnbEl("div", { class: "iv-paper" }, [
+    `Table 1: ${r.paper[k] ? "invariant" : "not invariant"}` + (r.paper[k] === same ? "" : " (see the note below)"),
+  ]);
+  return lnbEl("div", { class: "iv-card" }, [
+    lnbEl("div", { class: "iv-card-title" }, [lnbEl("strong", { text: m }), lnbEl("span", { class: "iv-stats", text: ` ${IV_STATS[m]}` })]),
+    ivOutputs(r.before[k], r.after[k], m), badge, paper,
+    lnbEl("div", { class: "iv-why", text: `Why: ${IV_WHY[m][r.transformation]}` }),
+  ]);
+}
+
+/** The note under the cards: nothing to see, eps at work, or agreement with Table 1. */
+function ivNote(note, s, r, C) {
+  const uses = ivUses(s.transformation);
+  const identity = (uses === "delta" && s.delta === 1) || (uses === "gamma" && s.gamma_scale === 0);
+  const epsBroke = C.methods.filter((m, k) => r.paper[k] && !r.invariant[k]);
+  note.className = !identity && epsBroke.length ? "lnb-note lnb-warn" : "lnb-note";
+  if (identity) {
+    note.textContent = uses === "delta"
+      ? "δ = 1 leaves the layer as it is, so nothing can move. Drag δ away from 1."
+      : "γ = 0 adds nothing, so nothing can move. Drag the size of γ away from 0.";
+  } else if (epsBroke.length) {
+    note.textContent = `Table 1 says ${epsBroke.join(" and ")} should not move. The culprit is ε = ${lnbFmtEps(s.eps)}: ` +
+      `σ = √(variance + ε), and re-scaling the summed inputs by δ re-scales the variance by δ² but not ε. ` +
+      `The smaller δ and the variance, the more ε matters. Set ε ≈ 0 to recover the paper's exact invariance.`;
+  } else {
+    note.textContent = `The three verdicts agree with Table 1. A change below ${lnbFmtSci(C.tolerance, 1)} counts as unchanged: ` +
+      `what remains is floating-point rounding.`;
+  }
+}

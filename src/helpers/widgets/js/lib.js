@@ -4,14 +4,82 @@
 // joins this file and a widget's own file into one ES module, so every name
 // here is visible to the widget. Names start with `lnb` to stay out of the way.
 //
+//   mounting ........... lnbMount (one explorable's root, state, redraws and result)
 //   DOM and SVG ........ lnbEl, lnbSvgEl, lnbSvg, lnbRoot, lnbSetResult
-//   numbers ............ lnbFmt, lnbFmtEps, lnbClampInt
-//   maths (float64) .... lnbMean, lnbVar, lnbNormalize, lnbMulberry32
+//   numbers ............ lnbFmt, lnbFmtSci, lnbFmtEps, lnbClampInt, lnbClamp
+//   maths (float64) .... lnbMean, lnbVar, lnbNormalize
 //   colour ............. lnbViridis, lnbDiverging, lnbTextColorOn
-//   charts ............. lnbHeatmap, lnbColorbar, lnbBarChart
+//   charts ............. lnbHeatmap, lnbColorbar, lnbBarChart, lnbLineChart
 //   controls ........... lnbSlider, lnbRadio, lnbSelect
 
 const LNB_SVG_NS = "http://www.w3.org/2000/svg";
+
+// ------------------------------------------------------------------- mounting
+
+/**
+ * Mount an explorable: anywidget's render({ model, el }) is `return lnbMount(ctx, kind, setup)`.
+ *
+ * The model's `spec` trait (written by helpers/widgets/base.py) names the inputs
+ * (the synced traits), their bounds and the Python class's constants. lnbMount
+ * makes the root element (lnbRoot), then calls setup(w) once with
+ *   w.root      the root element, to append controls and panels to;
+ *   w.state()   every input, numbers clamped to their bounds, Enum values checked
+ *               (bounds that depend on another input are the widget's to apply);
+ *   w.commit(changes)  set inputs from a control, save them to the model, redraw;
+ *   w.C         spec.constants;  w.bounds  spec.bounds (e.g. a slider's min and max);
+ *   w.radio(key, label, options)  a radio group for input `key` that commits on change;
+ *               options are [value, label, spoken label] triples;
+ *   w.layout(controls, panels)  the usual layout: controls, a caption, the panels, a note;
+ *               returns { text, note }, the caption and note elements (both aria-live);
+ *   w.uid       a short unique id;  w.model  the model, for anything else.
+ * setup returns draw(state) -> result: the numbers it drew, which lnbMount writes
+ * to data-lnb-result. Every change of an input redraws, at most once per microtask.
+ * Returns the cleanup function render() should return.
+ */
+function lnbMount({ model, el }, kind, setup) {
+  const root = lnbRoot(el, kind);
+  const spec = model.get("spec") || {};
+  const inputs = spec.inputs || [], bounds = spec.bounds || {};
+  const state = () => Object.fromEntries(inputs.map((name) => [name, lnbInBounds(model.get(name), bounds[name])]));
+  let pending = false;
+  const schedule = () => {
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => { pending = false; lnbSetResult(root, draw(state())); });
+  };
+  const commit = (changes) => {
+    for (const [key, value] of Object.entries(changes)) model.set(key, value);
+    model.save_changes();
+    schedule();
+  };
+  const uid = Math.random().toString(36).slice(2, 9);
+  const radio = (key, label, options) => lnbRadio({
+    label, name: `lnb-${key}-${uid}`, value: state()[key], onChange: (v) => commit({ [key]: v }),
+    options: options.map(([value, text, spoken]) => ({ value, label: text, ariaLabel: spoken })),
+  });
+  const layout = (controls, panels) => {
+    const text = lnbEl("p", { class: "lnb-caption", "aria-live": "polite" });
+    const note = lnbEl("p", { class: "lnb-note", "aria-live": "polite" });
+    root.append(lnbEl("div", { class: "lnb-controls" }, controls), text, ...panels, note);
+    return { text, note };
+  };
+  const draw = setup({ root, model, state, commit, radio, layout, C: spec.constants || {}, bounds, uid });
+  const events = inputs.map((name) => `change:${name}`);
+  for (const name of events) model.on(name, schedule);
+  lnbSetResult(root, draw(state()));
+  return () => { for (const name of events) model.off(name, schedule); };
+}
+
+/** A value inside one input's bounds ({ default, values } or { default, min, max, int, min_open }). */
+function lnbInBounds(value, b) {
+  if (!b) return value;
+  if (b.values) return b.values.includes(value) ? value : b.default;
+  let v = Number(value);
+  if (!Number.isFinite(v) || typeof value === "boolean") return b.default;
+  if (b.min !== null && b.min !== undefined) v = b.min_open && v <= b.min ? b.default : Math.max(b.min, v);
+  if (b.max !== null && b.max !== undefined) v = Math.min(b.max, v);
+  return b.int ? Math.round(v) : v;
+}
 
 // ---------------------------------------------------------------- DOM and SVG
 
@@ -93,6 +161,34 @@ function lnbClampInt(value, lo, hi) {
   return Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : lo;
 }
 
+/** Clamp a number to [lo, hi]; non-numbers become `fallback`. */
+function lnbClamp(value, lo, hi, fallback = lo) {
+  const v = Number(value);
+  return Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : fallback;
+}
+
+const LNB_SUPERSCRIPT = { "-": "⁻", 0: "⁰", 1: "¹", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹" };
+
+/** An integer as superscript digits: -5 -> "⁻⁵". */
+function lnbSup(n) {
+  return String(n).split("").map((c) => LNB_SUPERSCRIPT[c]).join("");
+}
+
+/** `digits` significant digits, as "0.0123" or "4.56×10⁻⁵" (below 1e-3 or from 1e4); true minus sign. */
+function lnbFmtSci(value, digits = 3) {
+  if (Number.isNaN(value)) return "NaN";
+  if (!Number.isFinite(value)) return value > 0 ? "∞" : "−∞";
+  if (value === 0) return "0";
+  const a = Math.abs(value);
+  let text;
+  if (a >= 1e-3 && a < 1e4) text = String(Number(value.toPrecision(digits)));
+  else {
+    const [mant, exp] = value.toExponential(digits - 1).split("e");
+    text = `${mant}×10${lnbSup(Number(exp))}`;
+  }
+  return text.replace("-", "−");
+}
+
 // ---------------------------------------------------------- maths, in float64
 
 /** Mean of an array of numbers. */
@@ -130,18 +226,6 @@ function lnbNormalize(rows, axis, eps) {
     return (v - mu[k]) / sigma[k];
   }));
   return { mu, sigma, y };
-}
-
-/** A seeded pseudo-random generator in [0, 1) (mulberry32): same seed, same numbers. */
-function lnbMulberry32(seed) {
-  let a = seed >>> 0;
-  return function () {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // --------------------------------------------------------------------- colour
@@ -262,13 +346,77 @@ function lnbBarChart(o) {
     }
     svg.append(lnbSvgEl("text", { x: cx, y: m.top + ph + 12, "text-anchor": "middle", class: "lnb-tick", text: o.xTicks ? o.xTicks[j] : String(j) }));
   });
+  lnbAxes(svg, o, m, pw, ph);
+  return svg;
+}
+
+/** The label of the power of ten 10^e on a log axis: 0.01 ... 100 written out, else 10ᵉ. */
+function lnbFmtPow10(e) {
+  return e >= -2 && e <= 2 ? String(Number((10 ** e).toPrecision(1))) : `10${lnbSup(e)}`;
+}
+
+/**
+ * A line chart as an <svg>; x runs over the indices 0..n-1 of the values. Options:
+ *   series [{ values, label, cls?, style? }] (cls and style go to the path),
+ *   width, height, title, xLabel, yLabel, ariaLabel,
+ *   logY (a log axis with decade ticks; zeros and underflow are drawn on the bottom edge).
+ * A linear axis starts at 0 (or below, for negative values).
+ */
+function lnbLineChart(o) {
+  const m = { left: 50, right: 10, top: 24, bottom: 34 };
+  const svg = lnbSvg(o.width, o.height, o.ariaLabel || o.title);
+  const pw = o.width - m.left - m.right, ph = o.height - m.top - m.bottom;
+  const f = o.logY ? (v) => (v > 0 ? Math.log10(v) : NaN) : (v) => v;
+  let lo = Infinity, hi = -Infinity, n = 1;
+  for (const s of o.series) {
+    n = Math.max(n, s.values.length - 1);
+    for (const v of s.values) {
+      const y = f(v);
+      if (Number.isFinite(y)) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
+    }
+  }
+  if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
+  let ymin, ymax, ticks;
+  if (o.logY) {
+    const step = [1, 2, 5, 10, 20, 50, 100].find((k) => (hi - lo) / k <= 5) || 200;
+    ymin = Math.floor(lo / step) * step;
+    ymax = Math.max(ymin + step, Math.ceil(hi / step) * step);
+    ticks = [];
+    for (let k = ymin; k <= ymax + 1e-9; k += step) ticks.push([k, lnbFmtPow10(k)]);
+  } else {
+    ymin = Math.min(0, lo);
+    ymax = hi > ymin ? ymin + 1.05 * (hi - ymin) : ymin + 1;
+    const digits = ymax - ymin >= 10 ? 0 : ymax - ymin >= 1 ? 1 : 2;
+    ticks = [0, 1, 2, 3, 4].map((k) => ymin + (k / 4) * (ymax - ymin)).map((v) => [v, lnbFmt(v, digits)]);
+  }
+  const sx = (i) => m.left + (i / n) * pw;
+  const sy = (y) => m.top + ((ymax - Math.max(ymin, Math.min(ymax, Number.isFinite(y) ? y : ymin))) / (ymax - ymin)) * ph;
+  svg.append(lnbSvgEl("text", { x: m.left, y: 14, class: "lnb-title", text: o.title }));
+  for (const [y, label] of ticks) {
+    svg.append(lnbSvgEl("line", { x1: m.left, x2: m.left + pw, y1: sy(y), y2: sy(y), class: "lnb-grid" }));
+    svg.append(lnbSvgEl("text", { x: m.left - 5, y: sy(y), "text-anchor": "end", "dominant-baseline": "central", class: "lnb-tick", text: label }));
+  }
+  const xStep = [5, 10, 20, 25, 50, 100].find((k) => n / k <= 6) || 100;
+  for (let i = 0; i <= n; i += xStep) {
+    svg.append(lnbSvgEl("text", { x: sx(i), y: m.top + ph + 13, "text-anchor": "middle", class: "lnb-tick", text: String(i) }));
+  }
+  for (const s of o.series) {
+    const d = s.values.map((v, i) => `${i ? "L" : "M"}${sx(i).toFixed(2)},${sy(f(v)).toFixed(2)}`).join("");
+    svg.append(lnbSvgEl("path", { d, class: `lnb-line ${s.cls || ""}`.trim(), style: s.style }, [lnbSvgEl("title", { text: s.label })]));
+  }
+  lnbAxes(svg, o, m, pw, ph);
+  return svg;
+}
+
+/** The left and bottom axis lines and the two axis labels of a chart. */
+function lnbAxes(svg, o, m, pw, ph) {
   svg.append(lnbSvgEl("line", { x1: m.left, x2: m.left, y1: m.top, y2: m.top + ph, class: "lnb-axis" }));
+  svg.append(lnbSvgEl("line", { x1: m.left, x2: m.left + pw, y1: m.top + ph, y2: m.top + ph, class: "lnb-axis" }));
   svg.append(lnbSvgEl("text", { x: m.left + pw / 2, y: o.height - 4, "text-anchor": "middle", class: "lnb-axis-label", text: o.xLabel }));
   svg.append(lnbSvgEl("text", {
     x: 12, y: m.top + ph / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${m.top + ph / 2})`,
     class: "lnb-axis-label", text: o.yLabel,
   }));
-  return svg;
 }
 
 // ------------------------------------------------------------------- controls

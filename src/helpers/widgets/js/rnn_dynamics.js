@@ -6,7 +6,6 @@
 // order as that Python code, so the two agree to the last bit (tanh aside).
 
 const RD_OVERFLOW_LIMIT = 1e150;  // helpers.dynamics.OVERFLOW_LIMIT
-const RD_SUPERSCRIPT = { "-": "⁻", 0: "⁰", 1: "¹", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹" };
 
 /** m (rows) times v, each row's sum accumulated left to right from 0. */
 function rdMatvec(m, v) {
@@ -102,201 +101,78 @@ function rdCompute(s, norm) {
   };
 }
 
-/** A positive number as text: 3 significant digits, with a power of ten when large or small. */
-function rdSci(v) {
-  if (Number.isNaN(v)) return "NaN";
-  if (v === 0) return "0";
-  if (!Number.isFinite(v)) return "∞";
-  if (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4) return String(Number(v.toPrecision(3)));
-  const [mant, exp] = v.toExponential(2).split("e");
-  return `${mant}×10${rdSup(Number(exp))}`;
-}
-
-function rdSup(n) {
-  return String(n).split("").map((c) => RD_SUPERSCRIPT[c]).join("");
-}
-
-/**
- * A line chart with a log-scale y axis, returned as an <svg>. Options: series
- * [{ values, style, label }], width, height, xLabel, yLabel, title, ariaLabel.
- * Zeros (underflow) are drawn on the bottom edge.
- */
-function rdLogChart(o) {
-  const m = { left: 54, right: 10, top: 24, bottom: 36 };
-  const svg = lnbSvg(o.width, o.height, o.ariaLabel);
-  const pw = o.width - m.left - m.right, ph = o.height - m.top - m.bottom;
-  let lo = Infinity, hi = -Infinity, n = 1;
-  for (const s of o.series) {
-    n = Math.max(n, s.values.length - 1);
-    for (const v of s.values) if (v > 0 && Number.isFinite(v)) { const l = Math.log10(v); lo = Math.min(lo, l); hi = Math.max(hi, l); }
-  }
-  if (!Number.isFinite(lo)) { lo = -1; hi = 1; }
-  const span = hi - lo;
-  const step = [1, 2, 5, 10, 20, 50, 100].find((k) => span / k <= 5) || 200;
-  let ymin = Math.floor(lo / step) * step, ymax = Math.ceil(hi / step) * step;
-  if (ymax - ymin < 2 * step) { ymin -= step; ymax += step; }
-  const sx = (t) => m.left + (t / n) * pw;
-  const sy = (v) => {
-    const l = v > 0 && Number.isFinite(v) ? Math.log10(v) : ymin;
-    return m.top + ((ymax - Math.max(ymin, Math.min(ymax, l))) / (ymax - ymin)) * ph;
-  };
-  svg.append(lnbSvgEl("text", { x: m.left, y: 14, class: "lnb-title", text: o.title }));
-  for (let k = ymin; k <= ymax + 1e-9; k += step) {
-    const yy = m.top + ((ymax - k) / (ymax - ymin)) * ph;
-    svg.append(lnbSvgEl("line", { x1: m.left, x2: m.left + pw, y1: yy, y2: yy, class: "lnb-grid" }));
-    svg.append(lnbSvgEl("text", { x: m.left - 5, y: yy, "text-anchor": "end", "dominant-baseline": "central", class: "lnb-tick", text: `10${rdSup(k)}` }));
-  }
-  const xStep = [5, 10, 25, 50, 100].find((k) => n / k <= 6) || 100;
-  for (let t = 0; t <= n; t += xStep) {
-    svg.append(lnbSvgEl("text", { x: sx(t), y: m.top + ph + 13, "text-anchor": "middle", class: "lnb-tick", text: String(t) }));
-  }
-  for (const s of o.series) {
-    const d = s.values.map((v, t) => `${t ? "L" : "M"}${sx(t).toFixed(2)},${sy(v).toFixed(2)}`).join("");
-    svg.append(lnbSvgEl("path", { d, style: `fill:none;${s.style}` }, [lnbSvgEl("title", { text: s.label })]));
-  }
-  svg.append(lnbSvgEl("line", { x1: m.left, x2: m.left, y1: m.top, y2: m.top + ph, class: "lnb-axis" }));
-  svg.append(lnbSvgEl("line", { x1: m.left, x2: m.left + pw, y1: m.top + ph, y2: m.top + ph, class: "lnb-axis" }));
-  svg.append(lnbSvgEl("text", { x: m.left + pw / 2, y: o.height - 4, "text-anchor": "middle", class: "lnb-axis-label", text: o.xLabel }));
-  svg.append(lnbSvgEl("text", {
-    x: 11, y: m.top + ph / 2, "text-anchor": "middle", transform: `rotate(-90 11 ${m.top + ph / 2})`,
-    class: "lnb-axis-label", text: o.yLabel,
-  }));
-  return svg;
-}
-
-const RD_MAIN = "stroke:var(--lnb-accent);stroke-width:2.2";
-const RD_GHOST = "stroke:var(--lnb-muted);stroke-width:1.4;stroke-dasharray:5 3";
-
 export default {
-  render({ model, el }) {
-    const root = lnbRoot(el, "rnn_dynamics");
-    const uid = Math.random().toString(36).slice(2, 9);
-    const lim = () => model.get("limits");
-    const clampReal = (v, [lo, hi]) => (Number.isFinite(Number(v)) ? Math.min(hi, Math.max(lo, Number(v))) : lo);
-    const state = () => {
-      const L = lim();
-      const xs = model.get("x");
-      return {
-        w_hh: model.get("w_hh"), w_xh: model.get("w_xh"), x: xs, h0: model.get("h0"), readout: model.get("readout"),
-        radius: clampReal(model.get("radius"), L.radius),
-        length: lnbClampInt(model.get("length"), L.length[0], Math.min(L.length[1], xs.length)),
-        input_scale: clampReal(model.get("input_scale"), L.input_scale),
-        norm: model.get("norm") === "layer" ? "layer" : "none",
-        nonlinearity: model.get("nonlinearity") === "linear" ? "linear" : "tanh",
-        eps: Number(model.get("eps")),
-      };
-    };
-    const commit = (changes) => {
-      for (const [key, value] of Object.entries(changes)) model.set(key, value);
-      model.save_changes();
-      schedule();
-    };
-
-    const s0 = state(), L0 = lim();
-    const radiusCtl = lnbSlider({
-      label: "Spectral radius ρ", name: "spectral radius", ariaLabel: "spectral radius rho of the recurrent weight matrix",
-      min: L0.radius[0], max: L0.radius[1], step: L0.radius[2], value: s0.radius,
-      format: (v) => v.toFixed(2), onInput: (v) => commit({ radius: v }),
-    });
-    const lengthCtl = lnbSlider({
-      label: "Length T", name: "length", unit: "steps", ariaLabel: "sequence length T, in time steps",
-      min: L0.length[0], max: L0.length[1], step: L0.length[2], value: s0.length,
-      onInput: (v) => commit({ length: v }),
-    });
-    const inputCtl = lnbSlider({
-      label: "Input scale s", name: "input scale", ariaLabel: "scale s of the input weights",
-      min: L0.input_scale[0], max: L0.input_scale[1], step: L0.input_scale[2], value: s0.input_scale,
-      format: (v) => v.toFixed(1), onInput: (v) => commit({ input_scale: v }),
-    });
-    const normCtl = lnbRadio({
-      label: "Layer norm", name: `lnb-rd-norm-${uid}`, value: s0.norm,
-      options: [
-        { value: "none", label: "off", ariaLabel: "no normalization" },
-        { value: "layer", label: "on", ariaLabel: "layer norm of the summed input at every step" },
-      ],
-      onChange: (v) => commit({ norm: v }),
-    });
-    const unitCtl = lnbRadio({
-      label: "Units", name: `lnb-rd-unit-${uid}`, value: s0.nonlinearity,
-      options: [
-        { value: "linear", label: "linear", ariaLabel: "linear units: f(a) = a" },
-        { value: "tanh", label: "tanh", ariaLabel: "tanh units" },
-      ],
-      onChange: (v) => commit({ nonlinearity: v }),
-    });
-
-    const text = lnbEl("p", { class: "lnb-caption", "aria-live": "polite" });
-    const panels = lnbEl("div", { class: "lnb-row" });
-    const legend = lnbEl("div", { class: "lnb-legend" });
-    const note = lnbEl("p", { class: "lnb-note", "aria-live": "polite" });
-    root.append(
-      lnbEl("div", { class: "lnb-controls" }, [radiusCtl.el, lengthCtl.el, inputCtl.el, normCtl.el, unitCtl.el]),
-      text, panels, legend, note,
-    );
-
-    function draw() {
-      const s = state();
-      const r = rdCompute(s, s.norm);
-      const other = rdCompute(s, s.norm === "layer" ? "none" : "layer");
-      radiusCtl.set(s.radius);
-      lengthCtl.set(s.length);
-      inputCtl.set(s.input_scale);
-      normCtl.set(s.norm);
-      unitCtl.set(s.nonlinearity);
-
-      const on = s.norm === "layer";
-      const mainLabel = on ? "with layer norm" : "without layer norm";
-      const ghostLabel = on ? "without layer norm" : "with layer norm";
-      const chart = (key, title, yLabel) => rdLogChart({
-        series: [
-          { values: other[key], style: RD_GHOST, label: ghostLabel },
-          { values: r[key], style: RD_MAIN, label: mainLabel },
-        ],
-        width: 350, height: 230, title, yLabel, xLabel: "time step t",
-        ariaLabel: `${title} against time step t on a log scale, ${mainLabel} (solid) and ${ghostLabel} (dashed)`,
+  render(ctx) {
+    return lnbMount(ctx, "rnn_dynamics", ({ state, commit, radio, layout, C, bounds }) => {
+      const s0 = state();
+      const slider = (name, o) => lnbSlider({ min: bounds[name].min, max: bounds[name].max, step: C.steps[name], value: s0[name], onInput: (v) => commit({ [name]: v }), ...o });
+      const radiusCtl = slider("radius", {
+        label: "Spectral radius ρ", name: "spectral radius", ariaLabel: "spectral radius rho of the recurrent weight matrix", format: (v) => v.toFixed(2),
       });
-      panels.style.gridTemplateColumns = "minmax(0, 1fr) minmax(0, 1fr)";
-      panels.replaceChildren(
-        chart("h_norm", "Hidden state ‖hᵗ‖", "‖hᵗ‖ (log scale)"),
-        chart("grad_norm", "Gradient ‖∂L/∂hᵗ‖", "‖∂L/∂hᵗ‖ (log scale)"),
-      );
-      legend.replaceChildren(
-        lnbEl("span", { class: "lnb-swatch", style: "height:0;width:16px;border-top:3px solid var(--lnb-accent)" }), ` ${mainLabel}`,
-        lnbEl("span", { class: "lnb-swatch", style: "height:0;width:16px;border-top:2px dashed var(--lnb-muted)" }), ` ${ghostLabel}, for comparison`,
-      );
+      const lengthCtl = slider("length", { label: "Length T", name: "length", unit: "steps", ariaLabel: "sequence length T, in time steps" });
+      const inputCtl = slider("input_scale", {
+        label: "Input scale s", name: "input scale", ariaLabel: "scale s of the input weights", format: (v) => v.toFixed(1),
+      });
+      const normCtl = radio("norm", "Layer norm", [
+        ["none", "off", "no normalization"], ["layer", "on", "layer norm of the summed input at every step"],
+      ]);
+      const unitCtl = radio("nonlinearity", "Units", [["linear", "linear", "linear units: f(a) = a"], ["tanh", "tanh", "tanh units"]]);
+      const panels = lnbEl("div", { class: "lnb-row" });
+      const legend = lnbEl("div", { class: "lnb-legend" });
+      const { text, note } = layout([radiusCtl.el, lengthCtl.el, inputCtl.el, normCtl.el, unitCtl.el], [panels, legend]);
 
-      const T = r.steps_run;
-      const unit = s.nonlinearity === "tanh" ? "tanh" : "linear";
-      text.textContent = `${on ? "Layer-normalized" : "Plain"} RNN, ${unit} units, ρ = ${s.radius.toFixed(2)}, ` +
-        `s = ${s.input_scale.toFixed(1)}, T = ${T}: the last state has norm ${rdSci(r.h_norm_last)}, the gradient at t = 0 has norm ${rdSci(r.grad_norm_first)}` +
-        (r.grad_factor > 0 ? `, a factor of ${rdSci(r.grad_factor)} per step back through time.` : ".");
-      const zeroAt = r.grad_norm.findIndex((v) => v === 0);
-      if (r.overflow) {
-        note.className = "lnb-note lnb-warn";
-        note.textContent = `The state passed 10¹⁵⁰ at step ${T}; the run stops there so that no number overflows.`;
-      } else if (zeroAt >= 0) {
-        note.className = "lnb-note lnb-warn";
-        note.textContent = `The gradient underflowed to exactly 0 (below about 10⁻³²³) at step ${r.grad_norm.lastIndexOf(0)} and earlier: ` +
-          "saturated tanh units multiplied it by f′ ≈ 0 too many times. Zeros are drawn on the bottom edge.";
-      } else {
-        note.className = "lnb-note";
-        note.textContent = on
-          ? "With layer norm, the summed input is rescaled at every step: only the ratio ρ / s matters (try doubling both)."
-          : "Without normalization, the recurrent matrix's scale decides: for linear units both curves change by a factor of about ρ per step.";
-      }
-      lnbSetResult(root, r);
-    }
-
-    let pending = false;
-    function schedule() {
-      if (pending) return;
-      pending = true;
-      queueMicrotask(() => { pending = false; draw(); });
-    }
-    const events = ["change:radius", "change:length", "change:input_scale", "change:norm", "change:nonlinearity",
-      "change:eps", "change:w_hh", "change:w_xh", "change:x", "change:h0", "change:readout", "change:limits"];
-    for (const name of events) model.on(name, schedule);
-    draw();
-    return () => { for (const name of events) model.off(name, schedule); };
+      return (s0) => {
+        const s = { ...s0, length: Math.min(s0.length, s0.x.length) };
+        const r = rdCompute(s, s.norm);
+        const other = rdCompute(s, s.norm === "layer" ? "none" : "layer");
+        radiusCtl.set(s.radius);
+        lengthCtl.set(s.length);
+        inputCtl.set(s.input_scale);
+        normCtl.set(s.norm);
+        unitCtl.set(s.nonlinearity);
+        const on = s.norm === "layer";
+        const mainLabel = on ? "with layer norm" : "without layer norm";
+        const ghostLabel = on ? "without layer norm" : "with layer norm";
+        const chart = (key, title, yLabel) => lnbLineChart({
+          series: [
+            { values: other[key], cls: "lnb-line-ghost", label: ghostLabel },
+            { values: r[key], label: mainLabel },
+          ],
+          width: 350, height: 230, title, yLabel, xLabel: "time step t", logY: true,
+          ariaLabel: `${title} against time step t on a log scale, ${mainLabel} (solid) and ${ghostLabel} (dashed)`,
+        });
+        panels.style.gridTemplateColumns = "minmax(0, 1fr) minmax(0, 1fr)";
+        panels.replaceChildren(
+          chart("h_norm", "Hidden state ‖hᵗ‖", "‖hᵗ‖ (log scale)"),
+          chart("grad_norm", "Gradient ‖∂L/∂hᵗ‖", "‖∂L/∂hᵗ‖ (log scale)"),
+        );
+        legend.replaceChildren(
+          lnbEl("span", { class: "lnb-swatch lnb-swatch-line" }), ` ${mainLabel}`,
+          lnbEl("span", { class: "lnb-swatch lnb-swatch-ghost" }), ` ${ghostLabel}, for comparison`,
+        );
+        const T = r.steps_run;
+        text.textContent = `${on ? "Layer-normalized" : "Plain"} RNN, ${s.nonlinearity} units, ρ = ${s.radius.toFixed(2)}, ` +
+          `s = ${s.input_scale.toFixed(1)}, T = ${T}: the last state has norm ${lnbFmtSci(r.h_norm_last)}, the gradient at t = 0 has norm ${lnbFmtSci(r.grad_norm_first)}` +
+          (r.grad_factor > 0 ? `, a factor of ${lnbFmtSci(r.grad_factor)} per step back through time.` : ".");
+        rdNote(note, r, on);
+        return r;
+      };
+    });
   },
 };
+
+/** The note under the charts: overflow, underflow, or what decides the scale. */
+function rdNote(note, r, on) {
+  const warn = r.overflow || r.grad_norm.includes(0);
+  note.className = warn ? "lnb-note lnb-warn" : "lnb-note";
+  if (r.overflow) {
+    note.textContent = `The state passed 10¹⁵⁰ at step ${r.steps_run}; the run stops there so that no number overflows.`;
+  } else if (warn) {
+    note.textContent = `The gradient underflowed to exactly 0 (below about 10⁻³²³) at step ${r.grad_norm.lastIndexOf(0)} and earlier: ` +
+      "saturated tanh units multiplied it by f′ ≈ 0 too many times. Zeros are drawn on the bottom edge.";
+  } else {
+    note.textContent = on
+      ? "With layer norm, the summed input is rescaled at every step: only the ratio ρ / s matters (try doubling both)."
+      : "Without normalization, the recurrent matrix's scale decides: for linear units both curves change by a factor of about ρ per step.";
+  }
+}
