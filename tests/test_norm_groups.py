@@ -56,7 +56,7 @@ def test_statistics_are_those_of_each_set():
 
 
 def test_mulberry32_matches_the_javascript_generator():
-    # lnbMulberry32(1) and lnbMulberry32(12345) in widgets/js/lib.js, printed by node
+    # nsMulberry32(1) and nsMulberry32(12345) of widgets/js/norm_spectrum.js, printed by node
     g = mulberry32(1)
     assert [next(g) for _ in range(3)] == [0.6270739405881613, 0.002735721180215478, 0.5274470399599522]
     g = mulberry32(12345)

@@ -22,7 +22,7 @@ where :math:`S_g` is the set of elements that share statistic ``g`` and
 computes the statistics and the normalized tensor from these sets (no affine
 gain and bias) in float64; :func:`example_tensor` is the seeded tensor the
 chapter-6 explorable draws, with a generator written identically in
-JavaScript (``lnbMulberry32`` in ``widgets/js/lib.js``). Nothing runs at import.
+JavaScript (``nsMulberry32`` in ``widgets/js/norm_spectrum.js``). Nothing runs at import.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def normalize(x, kind, groups=None, eps=1e-5):
 
 
 def mulberry32(seed):
-    """A generator of floats in [0, 1), bit for bit the JavaScript ``lnbMulberry32(seed)`` of the explorables.
+    """A generator of floats in [0, 1), bit for bit the explorable's JavaScript ``nsMulberry32(seed)``.
 
     Example::
 

@@ -25,3 +25,7 @@ __all__ = ["Explorable", "NormAxisExplorer", "norm_axis_view", "example_activati
 from .rnn_dynamics import RNNDynamicsExplorer, rnn_dynamics_view  # noqa: E402  (chapter 4)
 
 __all__ += ["RNNDynamicsExplorer", "rnn_dynamics_view"]
+
+from .norm_spectrum import NormSpectrumExplorer, norm_spectrum_view  # noqa: E402  (chapter 6)
+
+__all__ += ["NormSpectrumExplorer", "norm_spectrum_view"]
