@@ -42,6 +42,8 @@ def test_mlp_places_the_norms_as_the_paper():
     assert kinds(bn4).count("BatchNorm") == 3 and kinds(bn4)[-1] == "BatchNorm"  # every layer, the logits too
     assert all(m.unbiased for m in bn4 if isinstance(m, ff.BatchNorm))
     assert not any(m.unbiased for m in bn128 if isinstance(m, ff.BatchNorm))
+    assert kinds(ff.build_mlp("batch-hidden", 8, 4))[-1] == "Linear"  # the variant: hidden layers only
+    assert kinds(ff.build_mlp("batch-hidden", 8, 4)).count("BatchNorm") == 2
     assert "BatchNorm" not in kinds(ff.build_mlp("none", 8, 4)) and "LayerNorm" not in kinds(ff.build_mlp("none", 8, 4))
     with pytest.raises(ValueError, match="norm must be one of"):
         ff.build_mlp("weight", 8, 4)

@@ -34,11 +34,13 @@ from .._checks import check_choice, check_instance, check_int
 from ..data import load_digits_images
 from . import claim, experiment, sizes
 
-__all__ = ["NORMS", "BATCH_SIZES", "LR", "BatchNorm", "build_mlp", "train_one", "train_ffn",
+__all__ = ["NORMS", "VARIANTS", "BATCH_SIZES", "LR", "BatchNorm", "build_mlp", "train_one", "train_ffn",
            "epochs_to_reach"]
 
 #: The normalizations compared: none, batch norm on every layer, layer norm on the hidden layers.
 NORMS = ("none", "batch", "layer")
+#: What :func:`build_mlp` also accepts: batch norm on the hidden layers only (not the paper's placement).
+VARIANTS = NORMS + ("batch-hidden",)
 #: The paper's two batch sizes (Fig. 6, left and right).
 BATCH_SIZES = (128, 4)
 #: Adam's learning rate in every run.
@@ -102,16 +104,17 @@ def build_mlp(norm, hidden, batch_size, n_in=64, n_out=10):
     ``"batch"``: :class:`BatchNorm` after every linear layer, the logits'
     included, unbiased when ``batch_size <= 16``; ``"layer"``:
     :class:`torch.nn.LayerNorm` after the two hidden linear layers only;
-    ``"none"``: neither.
+    ``"none"``: neither; ``"batch-hidden"``: :class:`BatchNorm` after the
+    hidden layers only, like layer norm (a variant for comparison).
     """
     where = "build_mlp"
-    norm = check_choice(norm, "norm", NORMS, where)
+    norm = check_choice(norm, "norm", VARIANTS, where)
     hidden = check_int(hidden, "hidden", where, lo=1)
     unbiased = check_int(batch_size, "batch_size", where, lo=2) <= UNBIASED_UP_TO
     layers, width = [], n_in
     for out, is_hidden in ((hidden, True), (hidden, True), (n_out, False)):
         layers.append(nn.Linear(width, out))
-        if norm == "batch":
+        if norm == "batch" or (norm == "batch-hidden" and is_hidden):
             layers.append(BatchNorm(out, unbiased=unbiased))
         elif norm == "layer" and is_hidden:
             layers.append(nn.LayerNorm(out))
@@ -135,7 +138,7 @@ def train_one(norm, batch_size, *, hidden, epochs, n_logs, seed=0, device="cpu",
     """Train one network of :func:`build_mlp` with Adam; return ``(model, curves)``.
 
     Args:
-        norm (str): one of :data:`NORMS`.
+        norm (str): one of :data:`VARIANTS`.
         batch_size (int): at least 2; each epoch is ``N // batch_size`` steps
             over a fresh shuffle (the last incomplete batch is dropped).
         hidden (int): ``H``.
@@ -193,7 +196,7 @@ def train_ffn(run_sizes, seed=0, device="cpu"):
     Args:
         run_sizes (dict): ``hidden``, ``n_logs``, ``batch_sizes`` (a list) and
             ``epochs`` (a list, one per batch size), and optionally ``norms``
-            (default :data:`NORMS`).
+            (default :data:`NORMS`; any of :data:`VARIANTS`).
         seed (int): seeds every run.
         device: where to train.
 
