@@ -67,6 +67,11 @@ def test_train_ffn_tiny():
         ff.train_ffn(dict(sizes, epochs=[1]))
 
 
+def test_measurements_never_show_minus_zero():
+    assert ff._pm([-0.01, 0.01], 1) == "0.0 ± 0.0" and cn._pm([-0.001, 0.0], 1) == "0.0 ± 0.0"
+    assert ff._pm([1.0, float("inf")], 1) == "1.0 ± 0.0 (never in 1 of 2 seeds)" and ff._pm([float("inf")]) == "never"
+
+
 def test_epochs_to_reach():
     c = {"epoch": [0, 1, 2], "train_nll": [2.0, 0.5, 0.01]}
     assert ff.epochs_to_reach(c, 0.5) == 1 and ff.epochs_to_reach(c, 0.001) == math.inf
@@ -184,23 +189,24 @@ def _cnn_record(final_err, nll, edge_active=(0.2, 0.25), edge_std=(0.1, 0.12)):
 
 
 def test_convnet_claims_verdicts():
-    nll = {n: (0.5, 0.6) for n in cn.NORMS} | {"layer": (0.1, 0.12), "none": (0.8, 0.9)}
+    nll = {n: (0.5, 0.6) for n in cn.NORMS} | {"layer": (0.1, 0.12), "none": (0.8, 0.9), "batch": (0.01, 0.02)}
     err = {n: (0.05, 0.06) for n in cn.NORMS} | {"batch": (0.01, 0.012), "layer": (0.03, 0.035)}
     rec = _cnn_record(err, nll)
-    for check in (cn.ln_speeds_up_convnet, cn.bn_beats_ln_convnet, cn.boundary_units_differ,
+    for check in (cn.ln_speeds_up_convnet, cn.bn_faster_than_ln, cn.bn_beats_ln_test_error, cn.boundary_units_differ,
                   cn.boundary_units_rarely_on):
         assert _claim(check).verdict(rec)[1] == "holds", check.__name__
-    flipped = _cnn_record(err | {"batch": (0.04, 0.05)}, nll | {"none": (0.05, 0.06)},
+    flipped = _cnn_record(err | {"batch": (0.04, 0.05)}, nll | {"none": (0.05, 0.06), "batch": (0.3, 0.4)},
                           edge_active=(0.6, 0.65), edge_std=(0.29, 0.31))
-    for check in (cn.ln_speeds_up_convnet, cn.bn_beats_ln_convnet, cn.boundary_units_differ,
+    for check in (cn.ln_speeds_up_convnet, cn.bn_faster_than_ln, cn.bn_beats_ln_test_error, cn.boundary_units_differ,
                   cn.boundary_units_rarely_on):
         assert _claim(check).verdict(flipped)[1] == "does not hold", check.__name__
-    mixed = _cnn_record(err | {"batch": (0.02, 0.04)}, nll | {"none": (0.11, 0.2)})
-    assert _claim(cn.bn_beats_ln_convnet).verdict(mixed)[1] == "inconclusive"
+    mixed = _cnn_record(err | {"batch": (0.02, 0.04)}, nll | {"none": (0.11, 0.2), "batch": (0.05, 0.11)})
+    assert _claim(cn.bn_beats_ln_test_error).verdict(mixed)[1] == "inconclusive"
+    assert _claim(cn.bn_faster_than_ln).verdict(mixed)[1] == "inconclusive"
     assert _claim(cn.ln_speeds_up_convnet).verdict(mixed)[1] == "inconclusive"
 
 
 def test_every_claim_of_chapter_6_is_registered():
     sections = [(c.section, c.experiment) for c in experiments.claims()]
     assert sections.count(("6.6", "ffn_digits")) == 2
-    assert sections.count(("6.7", "convnet_digits")) == 4
+    assert sections.count(("6.7", "convnet_digits")) == 5

@@ -260,7 +260,8 @@ def _pm(values, decimals=2):
     finite = np.isfinite(v)
     if not finite.any():
         return "never"
-    text = f"{v[finite].mean():.{decimals}f} ± {(v[finite].max() - v[finite].min()) / 2:.{decimals}f}"
+    mean = round(v[finite].mean(), decimals) + 0.0  # never -0.0
+    text = f"{mean:.{decimals}f} ± {(v[finite].max() - v[finite].min()) / 2:.{decimals}f}"
     return text if finite.all() else f"{text} (never in {int((~finite).sum())} of {len(v)} seeds)"
 
 
