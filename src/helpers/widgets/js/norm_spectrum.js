@@ -65,7 +65,7 @@ function nsFace(svg, points, inSet, label) {
 /** The classic cube: C across, H·W down, N into the page; the followed set shaded. */
 function nsCube(r, shape) {
   const [N, C, H, W] = shape, P = H * W;
-  const s = 14, dx = 11, dy = -8, x0 = 34, y0 = 16 + N * -dy;
+  const s = 19, dx = 15, dy = -10, x0 = 38, y0 = 16 + N * -dy;
   const width = x0 + C * s + N * dx + 16, height = y0 + P * s + 34;
   const svg = lnbSvg(width, height, `Cube of the ${N} by ${C} by ${H}×${W} tensor; the shaded cells share one mean and variance`);
   const inSet = (n, c, p) => r.ids[n][c][Math.floor(p / W)][p % W] === r.selected;
@@ -93,6 +93,17 @@ function nsCube(r, shape) {
   return svg;
 }
 
+/** Runs [first, last + 1) of consecutive true entries: the channel blocks of one example in the followed set. */
+function nsOutlineRuns(flags) {
+  const runs = [];
+  flags.forEach((f, c) => {
+    if (!f) return;
+    if (runs.length && runs[runs.length - 1][1] === c) runs[runs.length - 1][1] = c + 1;
+    else runs.push([c, c + 1]);
+  });
+  return runs;
+}
+
 /** The normalized values: one C x (H·W) heatmap per example, the followed set outlined. */
 function nsValues(r, shape) {
   const [N, C, H, W] = shape, P = H * W;
@@ -107,11 +118,9 @@ function nsValues(r, shape) {
       values: rows, x: px, y: mt, cellW: cw, cellH: ch, color: (v) => lnbDiverging(v, 2.5),
       title: (v, c, p) => `ŷ[${n}, ${c}, ${Math.floor(p / W)}, ${p % W}] = ${lnbFmt(v, 3)} (x = ${lnbFmt(r.x[n][c][Math.floor(p / W)][p % W], 2)})`,
     });
-    for (let c = 0; c < C; c++) {
-      if (r.ids[n][c][0][0] === r.selected) {
-        svg.append(lnbSvgEl("rect", { x: px + 0.5, y: mt + c * ch + 0.5, width: panelW - 1, height: ch - 1, class: "ns-outline" }));
-      }
-    }
+    nsOutlineRuns(r.ids[n].map((idc) => idc[0][0] === r.selected)).forEach(([c0, c1]) => {
+      svg.append(lnbSvgEl("rect", { x: px + 0.5, y: mt + c0 * ch + 0.5, width: panelW - 1, height: (c1 - c0) * ch - 1, class: "ns-outline" }));
+    });
   }
   for (let c = 0; c < C; c++) {
     svg.append(lnbSvgEl("text", { x: ml - 4, y: mt + (c + 0.5) * ch, "text-anchor": "end", "dominant-baseline": "central", class: "lnb-tick", text: String(c) }));
