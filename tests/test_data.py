@@ -17,6 +17,7 @@ from helpers.data import (
     adding_problem,
     copy_task,
     copy_task_baseline,
+    load_digits_images,
     load_digits_sequences,
     pixel_permutation,
 )
@@ -210,8 +211,27 @@ def test_copy_task_bad_arguments():
         copy_task_baseline(10, kind="random")
 
 
+def test_digits_images_are_sklearns_images_in_the_sequence_split():
+    from sklearn.datasets import load_digits
+
+    (x, y), (xt, yt) = load_digits_images(dtype=torch.float64)
+    (xs, ys), _ = load_digits_sequences("rows", dtype=torch.float64)
+    assert x.shape == (1347, 1, 8, 8) and xt.shape == (450, 1, 8, 8)
+    assert torch.equal(y, ys) and torch.equal(x[:, 0, 3], xs[3])  # row 3 of every image
+    d = load_digits()  # independent: find image 0 among sklearn's raw images
+    raw = torch.as_tensor(d.images / 16.0)  # (1797, 8, 8)
+    hits = [i for i in range(len(raw)) if torch.equal(raw[i], x[0, 0])]
+    assert hits and d.target[hits[0]] == y[0].item()
+    (f, fy), (ft, _) = load_digits_images(flatten=True, dtype=torch.float64)
+    assert f.shape == (1347, 64) and torch.equal(f, x.reshape(1347, 64)) and torch.equal(fy, y)
+    with pytest.raises(TypeError, match="flatten must be a bool"):
+        load_digits_images(flatten="yes")
+    with pytest.raises(ValueError, match="test_size"):
+        load_digits_images(test_size=0.0)
+
+
 def test_public_api_and_doctests():
-    assert set(data.__all__) == {"DIGITS_ORDERS", "load_digits_sequences", "pixel_permutation",
+    assert set(data.__all__) == {"DIGITS_ORDERS", "load_digits_sequences", "load_digits_images", "pixel_permutation",
                                  "adding_problem", "ADDING_BASELINE_MSE", "copy_task", "copy_task_baseline"}
     result = doctest.testmod(data, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 6 and result.failed == 0

@@ -254,8 +254,39 @@ def _attention(q, k, v, mode="right"):
     return scores.softmax(dim=-2 if mode == "softmax over queries" else -1) @ v
 
 
+def _group_norm(x, G, gain, bias, eps, mode="right"):
+    N, C, H, W = x.shape
+    if mode == "G as channels per group":
+        G = C // G
+    if mode == "over channels at each position":
+        mu, var = x.mean(1, keepdims=True), x.var(1, keepdims=True)
+        y = (x - mu) / np.sqrt(var + eps)
+    else:
+        g = x.reshape(N, G, -1)  # (N, G, C/G * H * W)
+        mu = g.mean(-1, keepdims=True)
+        var = ((g - mu) ** 2).mean(-1, keepdims=True) if mode != "naive variance" else (g ** 2).mean(-1, keepdims=True) - mu ** 2
+        if mode == "unbiased":
+            var = var * g.shape[-1] / (g.shape[-1] - 1)
+        y = ((g - mu) / (np.sqrt(var) + eps if mode == "eps outside" else np.sqrt(var + eps))).reshape(x.shape)
+    if mode == "no affine":
+        return y
+    return y * gain[None, :, None, None] + bias[None, :, None, None]
+
+
 WRONG = [
     # (checker, description, function, what the message must contain)
+    ("group_norm", "G read as channels per group",
+     lambda *a: _group_norm(*a, mode="G as channels per group"), "case 'N=2, C=6, H=W=3, G=3': y is wrong"),
+    ("group_norm", "statistics over the channels at each position",
+     lambda *a: _group_norm(*a, mode="over channels at each position"), "case 'N=2, C=6, H=W=3, G=3': y is wrong"),
+    ("group_norm", "unbiased variance",
+     lambda *a: _group_norm(*a, mode="unbiased"), "case 'N=2, C=6, H=W=3, G=3': y is wrong"),
+    ("group_norm", "eps outside the square root",
+     lambda *a: _group_norm(*a, mode="eps outside"), "Hint: an error this small"),
+    ("group_norm", "variance as E[x^2] - mu^2",
+     lambda *a: _group_norm(*a, mode="naive variance"), "offset 1e6"),
+    ("group_norm", "forgetting gain and bias",
+     lambda *a: _group_norm(*a, mode="no affine"), "case 'N=2, C=6, H=W=3, G=3': y is wrong"),
     ("batch_norm_backward", "statistics over the units (layer norm's axis)",
      lambda dy, a, g, eps: _bn_backward(dy, a, g, eps, axis=-1), "case 'B=8, H=5': da is wrong"),
     ("batch_norm_backward", "forgetting the mean term",
@@ -343,6 +374,7 @@ def test_the_right_versions_of_the_wrong_answers_pass():
     assert exercises.check("ln_rnn_step", _rnn_step)
     assert exercises.check("ln_lstm_step", _lstm_step)
     assert exercises.check("causal_attention", _attention)
+    assert exercises.check("group_norm", _group_norm)
 
 
 def test_an_exception_in_the_function_names_the_case():

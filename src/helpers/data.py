@@ -5,6 +5,9 @@ r"""Sequence data sets that need no download.
   (``T = 8``, ``I = 8``), pixel by pixel (``T = 64``, ``I = 1``), or pixel by
   pixel in a fixed random order (:func:`pixel_permutation`), a small cousin
   of sequential and permuted MNIST.
+* :func:`load_digits_images` -- the same digits as images ``(N, 1, 8, 8)``,
+  for convolutional networks, or flattened to ``(N, 64)`` for a
+  permutation-invariant classifier.
 * :func:`adding_problem` -- remember two marked numbers and add them
   (Hochreiter & Schmidhuber 1997, in the form of Le et al. 2015 and
   Arjovsky et al. 2016).
@@ -32,6 +35,7 @@ from ._checks import check_choice, check_int, check_real
 __all__ = [
     "DIGITS_ORDERS",
     "load_digits_sequences",
+    "load_digits_images",
     "pixel_permutation",
     "adding_problem",
     "ADDING_BASELINE_MSE",
@@ -144,6 +148,45 @@ def load_digits_sequences(order="rows", *, test_size=0.25, seed=0, permutation_s
         return x, torch.as_tensor(labels[idx].copy())  # (T, N, I), (N,)
 
     return as_sequences(idx_train), as_sequences(idx_test)
+
+
+def load_digits_images(*, flatten=False, test_size=0.25, seed=0, dtype=torch.float32):
+    r"""The 8x8 digits as images (or flat vectors), with the split of :func:`load_digits_sequences`.
+
+    Pixels are scaled from 0..16 to [0, 1]. The split is the same stratified
+    split as :func:`load_digits_sequences` with the same ``test_size`` and
+    ``seed`` (1347 training and 450 test images with the defaults), so image
+    ``i`` here is sequence ``i`` there.
+
+    Args:
+        flatten (bool): return ``(N, 64)`` vectors in reading order instead of
+            ``(N, 1, 8, 8)`` images. Default: ``False``
+        test_size (float): fraction of the images held out, in (0, 1). Default: 0.25
+        seed (int): fixes the split. Default: 0
+        dtype (torch.dtype): floating dtype of the inputs. Default: ``torch.float32``
+
+    Returns:
+        ``((x_train, y_train), (x_test, y_test))`` with inputs :math:`(N, 1, 8, 8)`
+        (or :math:`(N, 64)`) and int64 labels 0..9 of shape :math:`(N,)`.
+
+    Example::
+
+        >>> (x, y), (x_test, y_test) = load_digits_images()
+        >>> tuple(x.shape), tuple(x_test.shape)
+        ((1347, 1, 8, 8), (450, 1, 8, 8))
+        >>> tuple(load_digits_images(flatten=True)[0][0].shape)
+        (1347, 64)
+    """
+    if not isinstance(flatten, bool):
+        raise TypeError(f"load_digits_images: flatten must be a bool, got {flatten!r}")
+    train_set, test_set = load_digits_sequences("rows", test_size=test_size, seed=seed, dtype=dtype)
+
+    def as_images(data):
+        x, y = data  # (8, N, 8): time-major rows
+        x = x.permute(1, 0, 2).contiguous()  # (N, 8, 8): row t of image n is x[n, t]
+        return (x.reshape(len(y), 64) if flatten else x.unsqueeze(1)), y  # (N, 64) or (N, 1, 8, 8)
+
+    return as_images(train_set), as_images(test_set)
 
 
 # ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ The checkers are named after what the function computes, listed in
 ``ln_rnn_step``           one step of the layer-normalized RNN, the paper's eq. (4)
 ``ln_lstm_step``          one step of the layer-normalized LSTM, eqs. (20)-(22), in torch
 ``causal_attention``      causal scaled dot-product attention of a Transformer, in torch
+``group_norm``            group norm of an ``(N, C, H, W)`` array, with a gain and bias, in NumPy
 ========================  ============================================================
 
 Example::
@@ -320,6 +321,33 @@ def _attention_reference(q, k, v):
     return (F.scaled_dot_product_attention(_f64(q), _f64(k), _f64(v), is_causal=True).numpy(),)
 
 
+# --- group norm from primitives (chapter 6, convolutional networks) ---------
+
+def _group_norm_cases():
+    rng = np.random.default_rng(607)
+
+    def case(name, N, C, H, W, G, offset=0.0, dtype=np.float64, hint=""):
+        x = (offset + rng.normal(0.0, 2.0, size=(N, C, H, W))).astype(dtype)
+        gain = rng.normal(1.0, 0.3, size=C).astype(dtype)
+        bias = rng.normal(0.0, 0.5, size=C).astype(dtype)
+        return _Case(name, (x, G, gain, bias, 1e-5), np.dtype(dtype), hint)
+
+    return [
+        case("N=2, C=6, H=W=3, G=3", 2, 6, 3, 3, 3),
+        case("N=2, C=4, H=2, W=3, G=1 (layer norm)", 2, 4, 2, 3, 1),
+        case("N=3, C=4, H=W=2, G=4 (instance norm)", 3, 4, 2, 2, 4),
+        case("N=1, C=8, H=1, W=5, G=2", 1, 8, 1, 5, 2,
+             hint="each group is C // G consecutive channels of one example, over all of H and W"),
+        case("N=2, C=6, H=W=2, G=2, offset 1e6", 2, 6, 2, 2, 2, offset=1e6, hint=_OFFSET_HINT),
+        case("N=2, C=6, H=W=3, G=3, float32", 2, 6, 3, 3, 3, dtype=np.float32),
+    ]
+
+
+def _group_norm_reference(x, G, gain, bias, eps):
+    """torch's F.group_norm in float64."""
+    return (F.group_norm(_f64(x), int(G), _f64(gain), _f64(bias), eps).numpy(),)
+
+
 _REGISTRY = {
     "batch_norm_backward": _Checker(
         summary="batch norm's gradients (da, dgain, dbias) for a (B, H) input, in NumPy",
@@ -374,6 +402,16 @@ _REGISTRY = {
         outputs=("y",),
         cases=_attention_cases,
         reference=_attention_reference,
+    ),
+    "group_norm": _Checker(
+        summary="group norm of an (N, C, H, W) array with G groups, a gain and a bias, in NumPy",
+        todo="complete the cell above so that it returns group norm of x: statistics per example over "
+             "each group of C // G channels and all positions, then gain and bias per channel; "
+             "then run this cell again.",
+        arg_names=("x", "G", "gain", "bias", "eps"),
+        outputs=("y",),
+        cases=_group_norm_cases,
+        reference=_group_norm_reference,
     ),
 }
 

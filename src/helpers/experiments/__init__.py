@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 #: The modules (in this package) that register experiments, imported on first lookup.
-MODULES: tuple[str, ...] = ("transformer",)
+MODULES: tuple[str, ...] = ("feedforward", "convnet", "transformer")
 
 #: Where the shipped full-budget records live.
 REFERENCE_DIR = pathlib.Path(__file__).resolve().parent.parent / "data_files" / "experiments"

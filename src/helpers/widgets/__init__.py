@@ -39,3 +39,7 @@ __all__ += ["training_form"]
 from .residual_stream import ResidualStreamExplorer, residual_stream_view  # noqa: E402  (the Transformer chapter)
 
 __all__ += ["ResidualStreamExplorer", "residual_stream_view"]
+
+from .norm_spectrum import NormSpectrumExplorer, norm_spectrum_view  # noqa: E402  (chapter 6)
+
+__all__ += ["NormSpectrumExplorer", "norm_spectrum_view"]
