@@ -233,6 +233,11 @@ def test_handwriting_and_retrieval_claims_on_synthetic_records():
     rec = _record("handwriting", [hw, hw])
     assert _claim("handwriting", "much faster").verdict(rec)[1] == "holds"
     assert _claim("handwriting", "comparable").verdict(rec)[1] == "holds"
+    worse = {"baseline": hw["ln"], "ln": hw["baseline"]}  # LN ends 0.02 nats worse: within a tenth of 1.02
+    assert _claim("handwriting", "comparable").verdict(_record("handwriting", [worse]))[1] == "holds"
+    much_worse = {"baseline": hw["baseline"], "ln": _curve("val_nll", [2.0, 1.5, 1.0, 1.0, 1.0, 1.0])}
+    assert _claim("handwriting", "comparable").verdict(_record("handwriting", [much_worse] * 2))[1] == "does not hold"
+    assert _claim("handwriting", "comparable").verdict(_record("handwriting", [much_worse, hw]))[1] == "inconclusive"
     test = {f"{d}_{m}": 50.0 for d in ("caption", "image") for m in ("r1", "r5", "r10", "mean_rank")}
     oe = {"baseline": _curve("rsum", [100, 200, 300], test=test, best_rsum=300),
           "ln": _curve("rsum", [290, 300, 310], test={**test, "image_r1": 60.0}, best_rsum=310)}
