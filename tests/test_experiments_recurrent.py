@@ -208,7 +208,7 @@ def test_draw_claims_on_synthetic_records():
     fast = {"baseline": _curve("test_bound", [30, 28, 26, 25, 24, 24]), "ln": _curve("test_bound", [26, 24, 23, 23, 23, 23])}
     rec = _record("draw", [fast, fast])
     text, verdict = _claim("draw", "twice as fast").verdict(rec)
-    assert verdict == "holds" and "2.50" in text  # the baseline's final 24.33 is reached at step 50, by LN at 20
+    assert verdict == "holds" and "0.40" in text  # the baseline's final 24.33 is reached at step 50, by LN at 20
     same = {"baseline": fast["baseline"], "ln": fast["baseline"]}
     assert _claim("draw", "twice as fast").verdict(_record("draw", [same, same]))[1] == "inconclusive"
     worse = {"baseline": fast["ln"], "ln": fast["baseline"]}
