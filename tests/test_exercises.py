@@ -354,7 +354,22 @@ WRONG = [
      lambda *args: _attention(*args, mode="divide by hs"), "case 'B=2, heads=2, T=5, hs=4': y is wrong"),
     ("causal_attention", "softmax over the queries",
      lambda *args: _attention(*args, mode="softmax over queries"), "case 'B=2, heads=2, T=5, hs=4': y is wrong"),
+    ("recall_at_k", "ranking the column instead of the row",
+     lambda s, k: _recall(s.T, k), "recall is wrong"),
+    ("recall_at_k", "off by one: rank < K - 1",
+     lambda s, k: _recall(s, k - 1), "case 'N=8, K=1': recall is wrong"),
+    ("recall_at_k", "a fraction instead of a percentage",
+     lambda s, k: _recall(s, k) / 100, "case 'N=8, K=1': recall is wrong"),
+    ("recall_at_k", "the smallest scores taken as best",
+     lambda s, k: _recall(-s, k), "case 'N=8, K=1': recall is wrong"),
 ]
+
+
+def _recall(scores, k):
+    """Recall@K (%) of the diagonal in each row, counting how many entries beat it."""
+    s = torch.as_tensor(scores, dtype=torch.float64)
+    rank = (s > s.diagonal()[:, None]).sum(1)  # (N,), 0 = first
+    return 100.0 * (rank < k).double().mean()
 
 
 @pytest.mark.parametrize("check, what, fn, message", WRONG, ids=[f"{c}: {w}" for c, w, _, _ in WRONG])
@@ -375,6 +390,8 @@ def test_the_right_versions_of_the_wrong_answers_pass():
     assert exercises.check("ln_lstm_step", _lstm_step)
     assert exercises.check("causal_attention", _attention)
     assert exercises.check("group_norm", _group_norm)
+
+    assert exercises.check("recall_at_k", _recall)
 
 
 def test_an_exception_in_the_function_names_the_case():

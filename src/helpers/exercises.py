@@ -25,6 +25,8 @@ The checkers are named after what the function computes, listed in
 ``ln_lstm_step``          one step of the layer-normalized LSTM, eqs. (20)-(22), in torch
 ``causal_attention``      causal scaled dot-product attention of a Transformer, in torch
 ``group_norm``            group norm of an ``(N, C, H, W)`` array, with a gain and bias, in NumPy
+
+``recall_at_k``           Recall@K of image retrieval from a caption-by-image score matrix, in torch
 ========================  ============================================================
 
 Example::
@@ -347,6 +349,32 @@ def _group_norm_reference(x, G, gain, bias, eps):
     """torch's F.group_norm in float64."""
     return (F.group_norm(_f64(x), int(G), _f64(gain), _f64(bias), eps).numpy(),)
 
+# --- Recall@K (chapter 7, order embeddings) ------------------------------------
+
+def _recall_cases():
+    gen = torch.Generator().manual_seed(707)
+
+    def case(name, n, k, dtype=torch.float64, diag=0.0, hint=""):
+        s = torch.randn(n, n, generator=gen, dtype=torch.float64) + diag * torch.eye(n, dtype=torch.float64)
+        return _Case(name, (s.to(dtype), k), np.dtype(str(dtype).removeprefix("torch.")), hint)
+
+    return [
+        case("N=8, K=1", 8, 1, hint="R@1 counts the captions whose own image scores highest in their row"),
+        case("N=12, K=5", 12, 5, hint="the right image of caption j is column j of row j; rank the row, not the column"),
+        case("N=10, K=3, right pairs favoured", 10, 3, diag=1.5),
+        case("N=4, K=10 (K > N)", 4, 10, hint="with K >= N every caption finds its image"),
+        case("N=30, K=10, float32", 30, 10, dtype=torch.float32, hint="return a percentage, 0 to 100"),
+    ]
+
+
+def _recall_reference(scores, k):
+    """Sort each row in descending order and look for the diagonal entry among the first k."""
+    s = _f64(scores)  # (N, N)
+    order = torch.argsort(s, dim=1, descending=True)  # (N, N), column indices, best first
+    own = torch.arange(len(s))[:, None]  # (N, 1)
+    position = (order == own).float().argmax(dim=1)  # (N,), 0 = first
+    return (np.asarray(100.0 * (position < k).double().mean().item()),)
+
 
 _REGISTRY = {
     "batch_norm_backward": _Checker(
@@ -412,6 +440,15 @@ _REGISTRY = {
         outputs=("y",),
         cases=_group_norm_cases,
         reference=_group_norm_reference,
+
+    "recall_at_k": _Checker(
+        summary="Recall@K (%) of retrieving each caption's image from an (N, N) score matrix, in torch",
+        todo="complete the cell above so that it returns the percentage of rows whose diagonal entry "
+             "is among the row's k largest scores, then run this cell again.",
+        arg_names=("scores", "k"),
+        outputs=("recall",),
+        cases=_recall_cases,
+        reference=_recall_reference,
     ),
 }
 

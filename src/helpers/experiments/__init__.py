@@ -57,10 +57,14 @@ __all__ = [
     "Claim",
     "claim",
     "claims",
+    "results_table",
+    "results_markdown",
 ]
 
 #: The modules (in this package) that register experiments, imported on first lookup.
-MODULES: tuple[str, ...] = ("feedforward", "convnet", "transformer")
+MODULES: tuple[str, ...] = (
+    "feedforward", "convnet", "retrieval", "reader", "skipthoughts", "draw", "handwriting", "transformer",
+)
 
 #: Where the shipped full-budget records live.
 REFERENCE_DIR = pathlib.Path(__file__).resolve().parent.parent / "data_files" / "experiments"
@@ -258,3 +262,6 @@ def claims() -> list[Claim]:
     """Every registered claim, in the order of the paper's sections."""
     _load_modules()
     return sorted(_CLAIMS, key=lambda c: [int(p) if p.isdigit() else p for p in c.section.split(".")])
+
+
+from .table import results_markdown, results_table  # noqa: E402  (needs the registry above)

@@ -1,0 +1,223 @@
+r"""Reading comprehension in miniature (the paper's §6.2, Fig. 2): associative recall.
+
+The paper trains an attentive reader on the CNN corpus (a passage, a query with
+a blank, the answer an entity of the passage) with an LSTM, a layer-normalized
+LSTM and recurrent batch norm (Cooijmans et al. 2016), and tries LN's gain
+initialized at 1.0 and at 0.1.
+
+Here a *question* is a query marker and a key, followed by a *passage* of
+key-value facts, ``? q k1 v1 k2 v2 ... kK vK``, keys drawn without repetition
+from 8 symbols and values from 10 digits; the answer is the value of key
+``q``. (The query comes first, as in one of Hermann et al.'s LSTM readers, so
+that a reader without attention knows what to look for.) Like the
+CNN task, the answer is in the passage and only reading decides which one.
+
+Kept: an LSTM reading the passage token by token (``helpers.rnn.LSTMCell``,
+``norm=None`` or ``"layer"``), recurrent batch norm with statistics per time
+step and gain 0.1 as Cooijmans et al., LN's gain at 1.0 and 0.1, validation
+error over training. Lost: attention, natural language, the bidirectional
+reader; passages are a dozen tokens, not hundreds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from torch import nn
+
+from .._checks import check_int, check_real
+from ..rnn import LSTMCell
+from . import claim, experiment, sizes
+from ._common import compare, per_seed, spread_text, steps_to_reach
+
+__all__ = ["N_KEYS", "N_VALUES", "recall_task", "BNLSTMCell", "Reader", "VARIANTS"]
+
+N_KEYS, N_VALUES = 8, 10
+QUERY = N_KEYS + N_VALUES  # token ids: keys 0..15, values 16..25, the query marker 26
+#: The readers compared: the LSTM's normalization and the initial gain of its norms.
+VARIANTS = {"lstm": (None, 1.0), "ln": ("layer", 1.0), "ln_gain0.1": ("layer", 0.1), "bn": ("batch", 0.1)}
+
+
+def recall_task(n, n_facts, gen):
+    """``n`` questions, each a query (marker, key) then ``n_facts`` key-value facts.
+
+    Returns:
+        tokens :math:`(2 + 2K, n)` (time-major) and the answers :math:`(n,)`, values 0..9.
+    """
+    n = check_int(n, "n", "recall_task", lo=1)
+    n_facts = check_int(n_facts, "n_facts", "recall_task", lo=1, hi=N_KEYS)
+    keys = torch.argsort(torch.rand(n, N_KEYS, generator=gen), dim=1)[:, :n_facts]  # (n, K), distinct
+    values = torch.randint(N_VALUES, (n, n_facts), generator=gen)  # (n, K)
+    asked = torch.randint(n_facts, (n,), generator=gen)  # (n,)
+    facts = torch.stack([keys, N_KEYS + values], dim=2).reshape(n, 2 * n_facts)  # k1 v1 k2 v2 ...
+    query = torch.stack([torch.full((n,), QUERY), keys[torch.arange(n), asked]], dim=1)  # (n, 2)
+    return torch.cat([query, facts], dim=1).T.contiguous(), values[torch.arange(n), asked]
+
+
+class BNLSTMCell(nn.Module):
+    r"""Recurrent batch norm (Cooijmans et al. 2016): an LSTM with batch norm of both terms and of the cell, per time step.
+
+    .. math::
+        (i, f, g, o) = \mathrm{BN}_t(W_{hh} h_{t-1}; \gamma_1) + \mathrm{BN}_t(W_{ih} x_t; \gamma_2) + b, \qquad
+        h_t = \sigma(o) \odot \tanh(\mathrm{BN}_t(c_t; \gamma_3, \beta_3))
+
+    Each time step ``t`` has its own statistics: the batch's mean and (biased)
+    variance in training, running averages of them at evaluation (momentum 0.1).
+    Steps beyond ``max_steps`` reuse the last step's statistics.
+
+    Args:
+        input_size (int), hidden_size (int): ``I``, ``H``.
+        max_steps (int): the number of time steps with their own statistics.
+        gain (float): the initial :math:`\gamma`'s. Default: 0.1, Cooijmans et al.'s choice
+    """
+
+    def __init__(self, input_size, hidden_size, max_steps, gain=0.1, eps=1e-5):
+        super().__init__()
+        self.hidden_size, self.max_steps, self.eps = hidden_size, max_steps, eps
+        self.lstm = LSTMCell(input_size, hidden_size)  # weights, bias and initialization of the plain cell
+        g4, h = 4 * hidden_size, hidden_size
+        self.gamma_hh = nn.Parameter(torch.full((g4,), float(gain)))
+        self.gamma_ih = nn.Parameter(torch.full((g4,), float(gain)))
+        self.gamma_c = nn.Parameter(torch.full((h,), float(gain)))
+        self.beta_c = nn.Parameter(torch.zeros(h))
+        for name, size in (("hh", g4), ("ih", g4), ("c", h)):
+            self.register_buffer(f"mean_{name}", torch.zeros(max_steps, size))
+            self.register_buffer(f"var_{name}", torch.ones(max_steps, size))
+
+    def _bn(self, a, name, t):
+        t = min(t, self.max_steps - 1)
+        mean, var = getattr(self, f"mean_{name}"), getattr(self, f"var_{name}")
+        if self.training:
+            m, v = a.mean(0), a.var(0, unbiased=False)  # (F,) over the batch
+            with torch.no_grad():
+                mean[t].lerp_(m, 0.1), var[t].lerp_(v, 0.1)
+        else:
+            m, v = mean[t], var[t]
+        return (a - m) / torch.sqrt(v + self.eps)
+
+    def run_sequence(self, x):
+        """Run over ``x`` :math:`(T, B, I)`; return the last hidden state :math:`(B, H)`."""
+        B = x.shape[1]
+        h = c = x.new_zeros(B, self.hidden_size)
+        cell = self.lstm
+        for t in range(x.shape[0]):
+            gates = (self.gamma_hh * self._bn(h @ cell.weight_hh.T, "hh", t)
+                     + self.gamma_ih * self._bn(x[t] @ cell.weight_ih.T, "ih", t) + cell.bias)  # (B, 4H)
+            i, f, g, o = gates.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # (B, H)
+            h = torch.sigmoid(o) * torch.tanh(self.gamma_c * self._bn(c, "c", t) + self.beta_c)
+        return h
+
+
+class Reader(nn.Module):
+    """Embed the tokens, read them with one recurrent cell, classify the answer from the last state.
+
+    Args:
+        hidden (int): ``H``.
+        variant (str): a key of :data:`VARIANTS`.
+        max_steps (int): the passage length (for batch norm's per-step statistics).
+    """
+
+    def __init__(self, hidden, variant, max_steps, emb=16):
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"Reader: variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+        norm, gain = VARIANTS[variant]
+        self.embed = nn.Embedding(QUERY + 1, emb)
+        if norm == "batch":
+            self.cell = BNLSTMCell(emb, hidden, max_steps, gain=gain)
+        else:
+            self.cell = LSTMCell(emb, hidden, norm=norm)
+            if norm == "layer":
+                with torch.no_grad():
+                    for ln in (self.cell.ln_ih, self.cell.ln_hh, self.cell.ln_c):
+                        ln.weight.fill_(gain)
+        self.out = nn.Linear(hidden, N_VALUES)
+
+    def forward(self, tokens):
+        x = self.embed(tokens)  # (T, B, E)
+        if isinstance(self.cell, BNLSTMCell):
+            h = self.cell.run_sequence(x)
+        else:
+            _, (h, _) = self.cell.run_sequence(x)
+        return self.out(h)  # (B, 10)
+
+
+def _train_one(variant, sz, seed, val):
+    torch.manual_seed(seed)
+    T = 2 * sz["facts"] + 2
+    model = Reader(sz["hidden"], variant, T)
+    opt = torch.optim.Adam(model.parameters(), lr=sz["lr"])
+    gen = torch.Generator().manual_seed(20_000 + seed)  # the same passages for every variant
+    curve, tic = {"step": [], "val_error": [], "wall": []}, time.perf_counter()
+    for step in range(1, sz["steps"] + 1):
+        tokens, answer = recall_task(sz["batch"], sz["facts"], gen)
+        loss = nn.functional.cross_entropy(model(tokens), answer)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % sz["eval_every"] == 0:
+            model.eval()
+            with torch.no_grad():
+                err = (model(val[0]).argmax(1) != val[1]).float().mean().item()
+            model.train()
+            curve["step"].append(step), curve["val_error"].append(round(100 * err, 2))
+            curve["wall"].append(round(time.perf_counter() - tic, 3))
+    return curve
+
+
+@experiment("reader",
+            quick=dict(facts=3, hidden=32, batch=64, steps=250, eval_every=25, lr=1e-2, val=500),
+            full=dict(facts=3, hidden=32, batch=64, steps=500, eval_every=25, lr=1e-2, val=2000),
+            summary="associative recall read by an LSTM: none / LN (gain 1.0, 0.1) / recurrent BN (paper §6.2)")
+def reader(budget, seed, device):
+    """Validation error (%) over training for every variant of :data:`VARIANTS`, on the same passages."""
+    sz = sizes("reader", budget)
+    val = recall_task(sz["val"], sz["facts"], torch.Generator().manual_seed(999_999))  # one fixed validation set
+    return {v: _train_one(v, sz, seed, val) for v in VARIANTS}
+
+
+def _final(run, v, k=3):
+    """Mean validation error over the last ``k`` evaluations."""
+    e = run[v]["val_error"][-k:]
+    return sum(e) / len(e)
+
+
+def _steps_to(run, v, target):
+    s = steps_to_reach(run[v]["step"], run[v]["val_error"], target)
+    return math.inf if s is None else s
+
+
+def _target(run):
+    """The error the plain LSTM reaches at the end: the bar for "trains faster"."""
+    return _final(run, "lstm")
+
+
+@claim("reader", section="6.2", statement="LN trains faster than the plain LSTM and than recurrent batch norm",
+       paper_evidence="Fig. 2: validation error of one run each, BN curves taken from Cooijmans et al.")
+def _reader_faster(record):
+    ln = per_seed(record, lambda r: _steps_to(r, "ln", _target(r)))
+    others = per_seed(record, lambda r: min(_steps_to(r, "lstm", _target(r)), _steps_to(r, "bn", _target(r))))
+    ratio = per_seed(record, lambda r: _steps_to(r, "ln", _target(r)) / _steps_to(r, "lstm", _target(r)))
+    return (f"steps to the LSTM's final error, LN / LSTM: {spread_text(ratio)}", compare(ln, others))
+
+
+@claim("reader", section="6.2", statement="LN converges to a lower validation error than the LSTM and recurrent BN",
+       paper_evidence="Fig. 2: one run each; the paper gives no numbers")
+def _reader_better(record):
+    ln = per_seed(record, lambda r: _final(r, "ln"))
+    others = per_seed(record, lambda r: min(_final(r, "lstm"), _final(r, "bn")))
+    return (f"final validation error (%): LN {spread_text(ln, 1)}, best other {spread_text(others, 1)}",
+            compare(ln, others))
+
+
+@claim("reader", section="6.2", statement="LN's gain initialized at 1.0 works better than at 0.1",
+       paper_evidence="Text: 1.0 'performed significantly better' than 0.1; no curve or number shown")
+def _reader_gain(record):
+    g1 = per_seed(record, lambda r: _final(r, "ln"))
+    g01 = per_seed(record, lambda r: _final(r, "ln_gain0.1"))
+    return (f"final validation error (%): gain 1.0 {spread_text(g1, 1)}, gain 0.1 {spread_text(g01, 1)}",
+            compare(g1, g01))

@@ -1,0 +1,102 @@
+"""The results table: every registered claim of the paper, checked against the records at hand.
+
+:func:`results_table` iterates over :func:`helpers.experiments.claims` -- whatever
+the experiment modules register, so a chapter that adds experiments adds rows
+without touching this code -- and checks each claim against every record of its
+experiment, one row per (claim, source of records). :func:`results_markdown`
+writes the rows as a Markdown table.
+"""
+
+from __future__ import annotations
+
+from .._checks import ArgTypeError, check_instance
+
+__all__ = ["COLUMNS", "NOT_RUN", "results_table", "results_markdown", "describe_record"]
+
+#: The table's columns, in order: the keys of each row of :func:`results_table`.
+COLUMNS = ("section", "claim", "paper", "measurement", "source", "verdict")
+
+#: The verdict shown for a claim without any record.
+NOT_RUN = "not run"
+
+
+def describe_record(record) -> str:
+    """How a record was produced, in a few words: budget, seeds, device, date."""
+    check_instance(record, dict, "record", "describe_record", "a record from helpers.experiments.run")
+    missing = {"budget", "seeds", "device", "date"} - set(record)
+    if missing:
+        raise ValueError(f"describe_record: the record lacks {sorted(missing)}")
+    n = len(record["seeds"])
+    return f"{record['budget']} budget, {n} seed{'s' if n != 1 else ''}, {record['device']}, {record['date']}"
+
+
+def _sources(sources):
+    """``{label: [record, ...]}`` from a dict of labels to records or lists of records."""
+    check_instance(sources, dict, "sources", "results_table", "a dict {label: list of records}")
+    out = {}
+    for label, records in sources.items():
+        check_instance(label, str, "label", "results_table", "a str")
+        records = [records] if isinstance(records, dict) else records
+        if isinstance(records, (str, bytes)) or not hasattr(records, "__iter__"):
+            raise ArgTypeError(f"results_table: sources[{label!r}] must be a record or a list of records")
+        records = list(records)
+        for r in records:
+            check_instance(r, dict, f"a record of {label!r}", "results_table", "a dict")
+            if "name" not in r or "runs" not in r:
+                raise ValueError(f"results_table: a record of {label!r} lacks 'name' or 'runs'")
+        out[label] = records
+    return out
+
+
+def results_table(sources, claims=None) -> list[dict]:
+    """One row per claim and source of records: the claim, the paper's evidence, our measurement, the verdict.
+
+    Args:
+        sources (dict): ``{label: records}``, e.g. ``{"shipped full-budget run": [...],
+            "this build": [...]}``; ``records`` a list of records of
+            :func:`helpers.experiments.run` (or one record). Labels keep their order.
+        claims (list of Claim or None): the claims to check; by default every
+            registered one (:func:`helpers.experiments.claims`, in the order of the paper).
+
+    Returns:
+        list of dict with keys :data:`COLUMNS`. A claim with no record of its
+        experiment in any source gets one row with verdict :data:`NOT_RUN`.
+    """
+    from . import claims as registered
+
+    sources = _sources(sources)
+    rows = []
+    for c in registered() if claims is None else claims:
+        found = False
+        for label, records in sources.items():
+            for record in records:
+                if record["name"] != c.experiment:
+                    continue
+                measurement, verdict = c.verdict(record)
+                rows.append({"section": c.section, "claim": c.statement, "paper": c.paper_evidence,
+                             "measurement": measurement, "source": f"{label} ({describe_record(record)})",
+                             "verdict": verdict})
+                found = True
+        if not found:
+            rows.append({"section": c.section, "claim": c.statement, "paper": c.paper_evidence,
+                         "measurement": "no record", "source": "", "verdict": NOT_RUN})
+    return rows
+
+
+def _cell(text) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def results_markdown(rows) -> str:
+    """The rows of :func:`results_table` as a Markdown (GFM) table, verdicts in bold."""
+    if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
+        raise ArgTypeError("results_markdown: rows must be a list of dicts from results_table")
+    head = "| § | Claim | Paper's evidence | Our measurement | Source | Verdict |"
+    lines = [head, "|---|---|---|---|---|---|"]
+    for row in rows:
+        if not isinstance(row, dict) or set(COLUMNS) - set(row):
+            raise ValueError(f"results_markdown: each row must be a dict with keys {COLUMNS}")
+        cells = [_cell(row[k]) for k in COLUMNS]
+        cells[-1] = f"**{cells[-1]}**"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

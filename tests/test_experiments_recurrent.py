@@ -1,0 +1,298 @@
+"""Chapter 7's experiments (helpers.experiments: retrieval, reader, draw, handwriting, skipthoughts) and the results table.
+
+Each experiment runs at a tiny size (its registered sizes patched for the
+test); its building blocks are checked against independent references; each
+claim's check is run on synthetic records whose verdict is known.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from helpers import experiments
+from helpers.experiments import draw, handwriting, reader, retrieval, table
+
+TINY = {
+    "order_embeddings": dict(train_pairs=64, dim=8, batch=16, steps=4, eval_every=2, lr=1e-3, margin=0.2, test_sets=2),
+    "reader": dict(facts=2, hidden=8, batch=8, steps=4, eval_every=2, lr=1e-2, val=16),
+    "draw": dict(hidden=8, latent=2, glimpses=2, batch=8, steps=4, eval_every=2, lr=1e-3),
+    "handwriting": dict(length=6, hidden=8, mixtures=2, batch=8, steps=4, eval_every=2, lr=1e-3, val=4),
+    "skip_thoughts": {},
+}
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """Patch every chapter-7 experiment's quick sizes to TINY."""
+    for name, sz in TINY.items():
+        monkeypatch.setitem(experiments.get(name).sizes, "quick", sz)
+
+
+@pytest.fixture(scope="module")
+def tiny_records():
+    saved = {n: experiments.get(n).sizes["quick"] for n in TINY}
+    try:
+        for n, sz in TINY.items():
+            experiments.get(n).sizes["quick"] = sz
+        return {n: experiments.run(n, "quick", seeds=[0, 1], device="cpu") for n in TINY}
+    finally:
+        for n, sz in saved.items():
+            experiments.get(n).sizes["quick"] = sz
+
+
+# --- every experiment runs, at a tiny size -------------------------------------
+
+def test_registered_with_both_budgets_and_a_claim():
+    for name in TINY:
+        exp = experiments.get(name)
+        assert set(exp.sizes) == {"quick", "full"} and exp.summary
+        assert any(c.experiment == name for c in experiments.claims())
+
+
+def test_tiny_runs_have_curves_for_every_variant(tiny_records):
+    variants = {"order_embeddings": {"baseline", "ln"}, "reader": set(reader.VARIANTS),
+                "draw": {"baseline", "ln"}, "handwriting": {"baseline", "ln"}}
+    series = {"order_embeddings": "rsum", "reader": "val_error", "draw": "test_bound", "handwriting": "val_nll"}
+    for name, vs in variants.items():
+        rec = tiny_records[name]
+        assert rec["budget"] == "quick" and rec["seeds"] == [0, 1]
+        for run in rec["runs"]:
+            assert set(run) == vs
+            for v in vs:
+                assert run[v]["step"] == [2, 4]
+                assert all(math.isfinite(x) for x in run[v][series[name]])
+    oe = tiny_records["order_embeddings"]["runs"][0]["ln"]["test"]
+    assert set(oe) == {f"{d}_{m}" for d in ("caption", "image") for m in ("r1", "r5", "r10", "mean_rank")}
+    hw = tiny_records["handwriting"]["runs"][0]["ln"]["sample"]
+    assert len(hw) == TINY["handwriting"]["length"] and all(len(p) == 3 and p[2] in (0.0, 1.0) for p in hw)
+
+
+def test_same_seed_same_record(tiny):
+    a = experiments.run("draw", "quick", seeds=[3], device="cpu")["runs"]
+    b = experiments.run("draw", "quick", seeds=[3], device="cpu")["runs"]
+    assert [r["ln"]["test_bound"] for r in a] == [r["ln"]["test_bound"] for r in b]
+    assert [r["baseline"]["test_bound"] for r in a] == [r["baseline"]["test_bound"] for r in b]
+
+
+def test_every_claim_checks_a_real_record(tiny_records):
+    for c in experiments.claims():
+        if c.experiment in tiny_records:
+            text, verdict = c.verdict(tiny_records[c.experiment])
+            assert verdict in experiments.VERDICTS and text
+
+
+# --- building blocks against independent references ------------------------------
+
+def test_order_violation_against_a_loop():
+    gen = torch.Generator().manual_seed(0)
+    c, im = torch.rand(3, 4, generator=gen), torch.rand(5, 4, generator=gen)
+    want = torch.tensor([[sum(max(0.0, float(c[j, d] - im[k, d])) ** 2 for d in range(4)) for k in range(5)]
+                         for j in range(3)])
+    assert torch.allclose(retrieval.order_violation(c, im), want, atol=1e-6)
+    assert retrieval.order_violation(torch.zeros(1, 4), torch.ones(1, 4)).item() == 0  # below: no violation
+
+
+def test_retrieval_metrics_on_a_known_matrix():
+    s = torch.eye(4)  # every right pair ranks first
+    m = retrieval.retrieval_metrics(s)
+    assert m["image_r1"] == m["caption_r1"] == 100.0 and m["image_mean_rank"] == 1.0
+    s = torch.tensor([[0.0, 1.0, 2.0], [0.0, 1.0, 0.5], [3.0, 0.0, 1.0]])
+    m = retrieval.retrieval_metrics(s)
+    # rows (images for each caption): right item ranks 3, 1, 2 -> R@1 = 1/3, mean rank 2
+    assert m["image_r1"] == pytest.approx(100 / 3) and m["image_mean_rank"] == pytest.approx(2.0)
+    # columns (captions for each image): ranks 3, 2 (a tie counts against the right one), 2
+    assert m["caption_mean_rank"] == pytest.approx(7 / 3) and m["caption_r1"] == 0.0 and m["caption_r5"] == 100.0
+    with pytest.raises(ValueError, match="square"):
+        retrieval.retrieval_metrics(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        retrieval.retrieval_metrics(torch.tensor([[float("nan")]]))
+
+
+def test_captions_evaluate_to_their_digits():
+    gen = torch.Generator().manual_seed(1)
+    for a in range(10):
+        for b in range(10):
+            words = [retrieval.VOCAB[t] for t in retrieval.caption_tokens(a, b, gen) if retrieval.VOCAB[t] != "<pad>"]
+            left, right = " ".join(words).split(" , ")
+            assert (eval(left), eval(right)) == (a, b)  # noqa: S307 -- digits and + - only
+
+
+def test_recall_task_answer_is_in_the_passage():
+    tokens, answer = reader.recall_task(50, 3, torch.Generator().manual_seed(2))
+    assert tokens.shape == (8, 50)
+    for j in range(50):
+        key = int(tokens[1, j])
+        facts = tokens[2:, j].view(3, 2)
+        (row,) = [r for r in facts if int(r[0]) == key]
+        assert int(row[1]) - reader.N_KEYS == int(answer[j])
+
+
+def test_bn_lstm_normalizes_per_time_step():
+    torch.manual_seed(0)
+    cell = reader.BNLSTMCell(3, 5, max_steps=4, gain=1.0)
+    x = torch.randn(4, 64, 3) * torch.tensor([1.0, 10.0, 100.0, 1000.0]).view(4, 1, 1)  # very different steps
+    cell.run_sequence(x)
+    assert not torch.allclose(cell.mean_ih[0], cell.mean_ih[3])  # each step keeps its own statistics
+    cell.eval()
+    h1 = cell.run_sequence(x[:, :2])
+    h2 = cell.run_sequence(x[:, :1])
+    assert torch.allclose(h1[:1], h2, atol=1e-6)  # at evaluation an example does not see the batch
+
+
+def test_reader_rejects_an_unknown_variant():
+    with pytest.raises(ValueError, match="variant must be one of"):
+        reader.Reader(8, "group", 6)
+
+
+def test_mixture_nll_against_torch_distributions():
+    torch.manual_seed(0)
+    M = 3
+    params = torch.randn(7, 6 * M + 1)
+    target = torch.cat([torch.randn(7, 2), torch.randint(2, (7, 1)).float()], dim=1)
+    logit_pi, mx, my, lsx, lsy, rho_raw, eos = params.split([M] * 6 + [1], dim=1)
+    rho = torch.tanh(rho_raw) * 0.999
+    sx, sy = lsx.exp(), lsy.exp()
+    cov = torch.stack([torch.stack([sx ** 2, rho * sx * sy], -1), torch.stack([rho * sx * sy, sy ** 2], -1)], -2)
+    comp = torch.distributions.MultivariateNormal(torch.stack([mx, my], -1), covariance_matrix=cov)
+    mix = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=logit_pi), comp)
+    want = -mix.log_prob(target[:, :2]) - torch.distributions.Bernoulli(logits=eos[:, 0]).log_prob(target[:, 2])
+    assert torch.allclose(handwriting.mixture_nll(params, target), want, atol=1e-4)
+
+
+def test_pen_trajectories_shape_and_pen_lifts():
+    x = handwriting.pen_trajectories(3, 120, torch.Generator().manual_seed(0))
+    assert x.shape == (120, 3, 3) and set(x[..., 2].unique().tolist()) <= {0.0, 1.0}
+    assert (x[..., 2].sum(0) >= 3).all()  # strokes of at most 24 points: several lifts in 120
+    with pytest.raises(ValueError, match="length"):
+        handwriting.pen_trajectories(1, 1, torch.Generator())
+
+
+def test_draw_kl_term_matches_torch():
+    torch.manual_seed(0)
+    model = draw.DRAW(6, 2, 3, None)
+    x = (torch.rand(5, 64) > 0.5).float()
+    recon, kl = model(x)
+    assert recon.shape == kl.shape == (5,) and (kl >= 0).all() and (recon > 0).all()
+    mu, log_sigma = torch.randn(4, 2), torch.randn(4, 2)
+    q, p = torch.distributions.Normal(mu, log_sigma.exp()), torch.distributions.Normal(0.0, 1.0)
+    ours = 0.5 * (mu ** 2 + (2 * log_sigma).exp() - 2 * log_sigma - 1).sum(1)  # the formula in DRAW.forward
+    assert torch.allclose(ours, torch.distributions.kl_divergence(q, p).sum(1), atol=1e-6)
+
+
+def test_binarized_digits():
+    x, xt = draw.binarized_digits()
+    assert x.shape == (1347, 64) and xt.shape == (450, 64)
+    assert set(x.unique().tolist()) == {0.0, 1.0}
+
+
+# --- the claims' checks on synthetic records ---------------------------------------
+
+def _record(name, runs):
+    return {"name": name, "budget": "full", "seeds": list(range(len(runs))), "device": "cpu",
+            "date": "2026-01-01", "runs": runs}
+
+
+def _curve(key, values, **extra):
+    return {"step": [10 * (i + 1) for i in range(len(values))], key: values, "wall": [0.0] * len(values), **extra}
+
+
+def _claim(experiment, fragment):
+    (c,) = [c for c in experiments.claims() if c.experiment == experiment and fragment in c.statement]
+    return c
+
+
+def test_draw_claims_on_synthetic_records():
+    fast = {"baseline": _curve("test_bound", [30, 28, 26, 25, 24, 24]), "ln": _curve("test_bound", [26, 24, 23, 23, 23, 23])}
+    rec = _record("draw", [fast, fast])
+    text, verdict = _claim("draw", "twice as fast").verdict(rec)
+    assert verdict == "holds" and "0.40" in text  # the baseline's final 24.33 is reached at step 50, by LN at 20
+    same = {"baseline": fast["baseline"], "ln": fast["baseline"]}
+    assert _claim("draw", "twice as fast").verdict(_record("draw", [same, same]))[1] == "inconclusive"
+    worse = {"baseline": fast["ln"], "ln": fast["baseline"]}
+    assert _claim("draw", "lower) bound").verdict(_record("draw", [worse, fast]))[1] == "inconclusive"
+    assert _claim("draw", "lower) bound").verdict(_record("draw", [worse, worse]))[1] == "does not hold"
+
+
+def test_reader_claims_on_synthetic_records():
+    slow, fast, stuck = [80, 60, 40, 20, 10, 10], [60, 20, 5, 2, 2, 2], [80, 80, 80, 80, 80, 80]
+    run = {"lstm": _curve("val_error", slow), "ln": _curve("val_error", fast),
+           "ln_gain0.1": _curve("val_error", stuck), "bn": _curve("val_error", stuck)}
+    rec = _record("reader", [run, run])
+    assert _claim("reader", "trains faster").verdict(rec)[1] == "holds"
+    assert _claim("reader", "lower validation").verdict(rec)[1] == "holds"
+    assert _claim("reader", "gain").verdict(rec)[1] == "holds"
+    flipped = dict(run, ln=run["ln_gain0.1"], **{"ln_gain0.1": run["ln"]})
+    assert _claim("reader", "gain").verdict(_record("reader", [flipped, flipped]))[1] == "does not hold"
+
+
+def test_handwriting_and_retrieval_claims_on_synthetic_records():
+    hw = {"baseline": _curve("val_nll", [2.0, 1.0, 0.5, 0.0, 0.0, 0.0]), "ln": _curve("val_nll", [1.0, 0.0, -0.02, 0.0, 0.0, 0.0])}
+    rec = _record("handwriting", [hw, hw])
+    assert _claim("handwriting", "much faster").verdict(rec)[1] == "holds"
+    assert _claim("handwriting", "comparable").verdict(rec)[1] == "holds"
+    worse = {"baseline": hw["ln"], "ln": hw["baseline"]}  # LN ends 0.02 nats worse: within a tenth of 1.02
+    assert _claim("handwriting", "comparable").verdict(_record("handwriting", [worse]))[1] == "holds"
+    much_worse = {"baseline": hw["baseline"], "ln": _curve("val_nll", [2.0, 1.5, 1.0, 1.0, 1.0, 1.0])}
+    assert _claim("handwriting", "comparable").verdict(_record("handwriting", [much_worse] * 2))[1] == "does not hold"
+    assert _claim("handwriting", "comparable").verdict(_record("handwriting", [much_worse, hw]))[1] == "inconclusive"
+    test = {f"{d}_{m}": 50.0 for d in ("caption", "image") for m in ("r1", "r5", "r10", "mean_rank")}
+    oe = {"baseline": _curve("rsum", [100, 200, 300], test=test, best_rsum=300),
+          "ln": _curve("rsum", [290, 300, 310], test={**test, "image_r1": 60.0}, best_rsum=310)}
+    rec = _record("order_embeddings", [oe, oe])
+    text, verdict = _claim("order_embeddings", "speeds up").verdict(rec)
+    assert verdict == "holds" and "0.33" in text  # LN passes 95% of 300 at step 10, the baseline at 30
+    assert _claim("order_embeddings", "improves retrieval").verdict(rec)[1] == "holds"
+
+
+def test_a_claim_refuses_another_experiments_record(tiny_records):
+    with pytest.raises(ValueError, match="a record of 'draw'"):
+        _claim("draw", "twice as fast").verdict(tiny_records["reader"])
+
+
+# --- the results table ----------------------------------------------------------
+
+def test_results_table_one_row_per_claim_and_source():
+    fast = {"baseline": _curve("test_bound", [30, 28, 26, 25, 24, 24]), "ln": _curve("test_bound", [26, 24, 23, 23, 23, 23])}
+    full = _record("draw", [fast] * 5)
+    quick = dict(_record("draw", [fast] * 2), budget="quick")
+    rows = experiments.results_table({"shipped": [full], "this build": quick})
+    assert [tuple(r) for r in rows] == [table.COLUMNS] * len(rows)
+    draw_rows = [r for r in rows if r["section"] == "6.4"]
+    assert len(draw_rows) == 2 * 2  # two claims, two sources
+    assert draw_rows[0]["source"] == "shipped (full budget, 5 seeds, cpu, 2026-01-01)"
+    assert draw_rows[1]["source"].startswith("this build (quick budget, 2 seeds")
+    others = [r for r in rows if r["section"] != "6.4"]
+    assert others and all(r["verdict"] == table.NOT_RUN for r in others)
+    n_claims = len(experiments.claims())
+    assert len(rows) == n_claims + 2  # every registered claim appears, whoever registered it
+    md = experiments.results_markdown(rows)
+    assert md.count("\n") == len(rows) + 2 and "**holds**" in md
+
+
+def test_results_table_escapes_and_iterates_whatever_is_registered():
+    c = experiments.Claim("x", "9.9", "a | b", "p", lambda r: ("m|n", "holds"))
+    rows = experiments.results_table({"s": [{"name": "x", "runs": [], "budget": "quick", "seeds": [0],
+                                             "device": "cpu", "date": "d"}]}, claims=[c])
+    assert rows[0]["verdict"] == "holds"
+    assert "a \\| b" in experiments.results_markdown(rows) and "m\\|n" in experiments.results_markdown(rows)
+
+
+@pytest.mark.parametrize("bad, err, match", [
+    ([], TypeError, "sources must be a dict"),
+    ({"s": "nope"}, TypeError, "must be a record or a list"),
+    ({"s": [{"runs": []}]}, ValueError, "lacks 'name' or 'runs'"),
+    ({1: []}, TypeError, "label must be a str"),
+])
+def test_results_table_bad_inputs(bad, err, match):
+    with pytest.raises(err, match=match):
+        experiments.results_table(bad)
+
+
+def test_results_markdown_bad_inputs():
+    with pytest.raises(TypeError, match="rows must be a list"):
+        experiments.results_markdown("rows")
+    with pytest.raises(ValueError, match="each row must be a dict"):
+        experiments.results_markdown([{"section": "6.1"}])
