@@ -24,6 +24,7 @@ The checkers are named after what the function computes, listed in
 ``ln_rnn_step``           one step of the layer-normalized RNN, the paper's eq. (4)
 ``ln_lstm_step``          one step of the layer-normalized LSTM, eqs. (20)-(22), in torch
 ``causal_attention``      causal scaled dot-product attention of a Transformer, in torch
+``welford_mean_var``      per-row mean and variance in one pass, Welford's update
 ========================  ============================================================
 
 Example::
@@ -320,6 +321,28 @@ def _attention_reference(q, k, v):
     return (F.scaled_dot_product_attention(_f64(q), _f64(k), _f64(v), is_causal=True).numpy(),)
 
 
+# --- Welford's one-pass mean and variance (chapter 9, layer norm at speed) ----
+
+def _welford_cases():
+    rng = np.random.default_rng(909)
+
+    def case(name, B, H, offset=0.0, hint=""):
+        return _Case(name, (offset + rng.standard_normal((B, H)),), np.dtype(np.float64), hint)
+
+    return [
+        case("B=3, H=8", 3, 8),
+        case("B=1, H=1 (one value: variance 0)", 1, 1),
+        case("B=4, H=64, offset 1e6", 4, 64, offset=1e6,
+             hint="E[x^2] - E[x]^2 cancels when the mean is large; update a running mean and M2 instead"),
+    ]
+
+
+def _welford_reference(x):
+    """NumPy's mean and biased variance (two passes), float64."""
+    x = np.asarray(x, dtype=np.float64)
+    return x.mean(-1), x.var(-1)
+
+
 _REGISTRY = {
     "batch_norm_backward": _Checker(
         summary="batch norm's gradients (da, dgain, dbias) for a (B, H) input, in NumPy",
@@ -374,6 +397,15 @@ _REGISTRY = {
         outputs=("y",),
         cases=_attention_cases,
         reference=_attention_reference,
+    ),
+    "welford_mean_var": _Checker(
+        summary="per-row mean and biased variance of a (B, H) array in one pass, by Welford's update",
+        todo="complete the cell above so that it returns (mean, var) of every row, updating a running "
+             "mean and M2 one column at a time, then run this cell again.",
+        arg_names=("x",),
+        outputs=("mean", "var"),
+        cases=_welford_cases,
+        reference=_welford_reference,
     ),
 }
 
