@@ -780,22 +780,29 @@ class _LNLSTMRecurrence(torch.autograd.Function):
     def forward(ctx, u, h, c, w_hh, g_hh, b_hh, g_c, b_c, eps):
         T, B, H = u.shape[0], h.shape[0], h.shape[1]
         w_t = w_hh.t()  # (H, 4H)
-        # Everything the backward pass needs is written in place into (T, ...) buffers.
+        # What the backward pass needs is written in place into (T, ...) buffers, through
+        # per-step views made once (unbind), so the loop makes no indexing calls of its own.
         h_all, c_all = u.new_empty(T + 1, B, H), u.new_empty(T + 1, B, H)  # h_0..h_T, c_0..c_T
         a, act = u.new_empty(T, B, 4 * H), u.new_empty(T, B, 4 * H)  # W_hh h_{t-1}; sigmoid(gates)
         g, k = u.new_empty(T, B, H), u.new_empty(T, B, H)  # tanh(z_g); tanh(LN(c_t))
-        stats = u.new_empty(4, T, B, 1)  # the two layer norms' means and 1/sigma, kept for backward
         h_all[0], c_all[0] = h, c
+        hs, cs, us, a_s, ks, gs = (v.unbind(0) for v in (h_all, c_all, u, a, k, g))
+        acts = act.unbind(0)
+        gates = act.view(T, B, 4, H).unbind(0)  # each (B, 4, H): i, f, g, o blocks
+        stats = []  # per step: mean and 1/sigma of both layer norms, (B, 1) each
         for t in range(T):
-            torch.mm(h_all[t], w_t, out=a[t])  # (B, H) @ (H, 4H) -> (B, 4H)
-            n, stats[0, t], stats[1, t] = _ln(a[t], g_hh, b_hh, eps)  # (B, 4H), (B, 1), (B, 1)
-            z = u[t] + n  # (B, 4H): i, f, g, o
-            torch.sigmoid(z, out=act[t])  # the g block is unused: tanh below
-            torch.tanh(z[:, 2 * H:3 * H], out=g[t])  # (B, H)
-            torch.addcmul(act[t, :, H:2 * H] * c_all[t], act[t, :, :H], g[t], out=c_all[t + 1])  # f c + i g
-            cn, stats[2, t], stats[3, t] = _ln(c_all[t + 1], g_c, b_c, eps)  # (B, H), (B, 1), (B, 1)
-            torch.tanh(cn, out=k[t])  # (B, H)
-            torch.mul(act[t, :, 3 * H:], k[t], out=h_all[t + 1])  # h_t = o * tanh(LN(c_t))
+            torch.mm(hs[t], w_t, out=a_s[t])  # (B, H) @ (H, 4H) -> (B, 4H)
+            n, m, r = _ln(a_s[t], g_hh, b_hh, eps)  # (B, 4H), (B, 1), (B, 1)
+            z = n.add_(us[t])  # (B, 4H): i, f, g, o pre-activations
+            torch.sigmoid(z, out=acts[t])  # the g block is unused: tanh below
+            i_t, f_t, _, o_t = gates[t].unbind(1)  # 4 x (B, H)
+            torch.tanh(z[:, 2 * H:3 * H], out=gs[t])  # (B, H)
+            torch.addcmul(f_t * cs[t], i_t, gs[t], out=cs[t + 1])  # c_t = f c_{t-1} + i g
+            cn, mc, rc = _ln(cs[t + 1], g_c, b_c, eps)  # (B, H), (B, 1), (B, 1)
+            torch.tanh(cn, out=ks[t])  # (B, H)
+            torch.mul(o_t, ks[t], out=hs[t + 1])  # h_t = o * tanh(LN(c_t))
+            stats += (m, r, mc, rc)
+        stats = torch.stack(stats).view(T, 4, B, 1).transpose(0, 1)  # (4, T, B, 1)
         ctx.save_for_backward(w_hh, g_hh, g_c, h_all, c_all, a, act, g, k, stats)
         return h_all[1:], c_all[-1]  # (T, B, H), (B, H)
 
@@ -805,24 +812,25 @@ class _LNLSTMRecurrence(torch.autograd.Function):
         (w_hh, g_hh, g_c, h_all, c_all, a, act, g, k, stats) = ctx.saved_tensors
         T, B, H = d_out.shape  # autograd passes zeros for an unused output (materialized grads)
         m, r, mc, rc = stats  # (T, B, 1) each: the two layer norms' statistics
-        # Per-step factors that do not depend on the carried gradients: (T, B, H) each.
-        i, f, o = act[..., :H], act[..., H:2 * H], act[..., 3 * H:]
+        # Per-step factors that do not depend on the carried gradients, all steps at once.
+        i, f, o = act[..., :H], act[..., H:2 * H], act[..., 3 * H:]  # (T, B, H) each
         dk_dc = o * (1 - k * k)  # dh/d(LN(c)) through tanh, times o
         to_z = torch.stack([g * i * (1 - i), c_all[:-1] * f * (1 - f), i * (1 - g * g)], dim=2)  # (T, B, 3, H)
         to_zo = k * o * (1 - o)  # dh/dz_o, (T, B, H)
-        dh = d_out.new_zeros(B, H)
-        dc = d_cn
+        dh, dc = d_out.new_zeros(B, H), d_cn
         dz, da, dcn = torch.empty_like(act), torch.empty_like(act), torch.empty_like(d_out)
+        views = [v.unbind(0) for v in (d_out, dk_dc, dcn, c_all, mc, rc, to_z, to_zo, dz, a, m, r, da, f)]
+        d_outs, dk_dcs, dcns, cs, mcs, rcs, to_zs, to_zos, dzs, a_s, ms, rs, das, fs = views
+        dz4 = dz.view(T, B, 4, H).unbind(0)
         for t in range(T - 1, -1, -1):
-            dh_t = d_out[t] + dh  # (B, H)
-            torch.mul(dh_t, dk_dc[t], out=dcn[t])  # dL/d(LN(c_t)), (B, H)
-            dc = dc + _ln_backward_input(dcn[t], c_all[t + 1], mc[t], rc[t], g_c)  # (B, H)
-            dz_t = dz[t].view(B, 4, H)
-            torch.mul(dc.unsqueeze(1), to_z[t], out=dz_t[:, :3])  # dL/dz_i, dz_f, dz_g
-            torch.mul(dh_t, to_zo[t], out=dz_t[:, 3])  # dL/dz_o
-            da[t] = _ln_backward_input(dz[t], a[t], m[t], r[t], g_hh)  # (B, 4H)
-            dh = da[t] @ w_hh  # (B, 4H) @ (4H, H) -> (B, H)
-            dc = dc * f[t]  # through c_t = f c_{t-1} + ...
+            dh_t = d_outs[t] + dh  # (B, H)
+            torch.mul(dh_t, dk_dcs[t], out=dcns[t])  # dL/d(LN(c_t)), (B, H)
+            dc = dc + _ln_backward_input(dcns[t], cs[t + 1], mcs[t], rcs[t], g_c)  # (B, H)
+            torch.mul(dc.unsqueeze(1), to_zs[t], out=dz4[t][:, :3])  # dL/dz_i, dz_f, dz_g
+            torch.mul(dh_t, to_zos[t], out=dz4[t][:, 3])  # dL/dz_o
+            das[t].copy_(_ln_backward_input(dzs[t], a_s[t], ms[t], rs[t], g_hh))  # (B, 4H)
+            dh = das[t] @ w_hh  # (B, 4H) @ (4H, H) -> (B, H)
+            dc = dc * fs[t]  # through c_t = f c_{t-1} + ...
         need = ctx.needs_input_grad
         d_w = da.reshape(-1, 4 * H).t() @ h_all[:-1].reshape(-1, H) if need[3] else None  # (4H, TB) @ (TB, H)
         d_ghh, d_bhh = _ln_backward_affine(dz, a, m, r, g_hh) if need[4] or need[5] else (None, None)  # (4H,)
