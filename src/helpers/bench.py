@@ -52,12 +52,13 @@ __all__ = [
 ]
 
 #: Sizes of a run: ``"tiny"`` for the smoke test, ``"chapter"`` for chapter 9, ``"full"`` for ``make bench``.
-#: ``elements`` is the number of elements of one input tensor; ``lstm`` is (B, T, I, H).
+#: ``elements`` is the number of elements of one input tensor; ``lstm`` is (B, T, I, H); ``compile``:
+#: ``False``, ``True`` (one compilation per shape) or ``"dynamic"`` (one per dtype and direction).
 SIZES = {
     "tiny": {"widths": (32,), "elements": 2 ** 12, "dtypes": ("float32",), "repeats": 2, "lstm": (4, 3, 3, 8),
              "compile": False},
     "chapter": {"widths": (128, 512, 2048), "elements": 2 ** 20, "dtypes": ("float32", "bfloat16"), "repeats": 7,
-                "lstm": (64, 64, 32, 128), "compile": True},
+                "lstm": (64, 64, 32, 128), "compile": "dynamic"},
     "full": {"widths": (128, 512, 2048, 8192), "elements": 2 ** 22, "dtypes": ("float32", "bfloat16"),
              "repeats": 15, "lstm": (64, 64, 32, 128), "compile": True},
 }
@@ -127,13 +128,15 @@ def layer_norm_bytes(x, backward=False):
 def _ln_calls(x, backward, compile_, device):
     """name -> a callable running one layer norm forward (or backward) on x."""
     h = x.shape[-1]
+    dynamic = compile_ == "dynamic"
+    impls = dict(LAYER_NORMS, **{"compiled composite": lambda x, w, b: compiled_layer_norm(x, w, b, dynamic=dynamic)})
     w = torch.ones(h, device=device, dtype=x.dtype, requires_grad=backward)
     b = torch.zeros(h, device=device, dtype=x.dtype, requires_grad=backward)
     names = [n for n in LAYER_NORMS if (n != "compiled composite" or compile_)
              and (n != "triton" or (torch.device(device).type == "cuda" and triton_available()))]
     if not backward:
         calls = {"copy": lambda: x.clone()}
-        calls.update({n: (lambda f=LAYER_NORMS[n]: f(x, w, b)) for n in names})
+        calls.update({n: (lambda f=impls[n]: f(x, w, b)) for n in names})
         module = _module_layer_norm(x, w, b)  # built once: time its forward, not its construction
         if "norms.LayerNorm" in calls:
             calls["norms.LayerNorm"] = lambda: module(x)
@@ -142,7 +145,7 @@ def _ln_calls(x, backward, compile_, device):
     dy = torch.randn_like(x)
     calls = {"copy": lambda: torch.add(x, dy)}  # reads two tensors, writes one, like dx
     for n in names:
-        y = LAYER_NORMS[n](xg, w, b)  # the graph, built once; each call runs its backward
+        y = impls[n](xg, w, b)  # the graph, built once; each call runs its backward
         calls[n] = lambda y=y: torch.autograd.grad(y, (xg, w, b), dy, retain_graph=True)
     return calls
 
@@ -161,7 +164,8 @@ def layer_norm_throughput(widths=(128, 512, 2048), dtypes=("float32",), *, eleme
         elements (int): elements per input tensor. Default: 2**20
         backward (bool): time the backward pass (dx, dgain, dbias) instead. Default: ``False``
         repeats (int): interleaved repetitions. Default: 7
-        compile (bool): include ``torch.compile``'s fusion of the composite. Default: ``True``
+        compile (bool or str): include ``torch.compile``'s fusion of the composite,
+            compiled for each shape (``True``) or once for all widths (``"dynamic"``). Default: ``True``
         device: Default: ``"cpu"``
 
     Returns:
