@@ -334,6 +334,9 @@ def _welford_cases():
         case("B=1, H=1 (one value: variance 0)", 1, 1),
         case("B=4, H=64, offset 1e6", 4, 64, offset=1e6,
              hint="E[x^2] - E[x]^2 cancels when the mean is large; update a running mean and M2 instead"),
+        case("B=2, H=200, offset -3e5", 2, 200, offset=-3e5,
+             hint="E[x^2] - E[x]^2 cancels when the mean is large; update a running mean and M2 instead"),
+        case("B=5, H=2", 5, 2, hint="divide M2 by H (the biased variance), not by H - 1"),
     ]
 
 
