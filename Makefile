@@ -5,6 +5,7 @@
 #   make lab     JupyterLab on the chapters
 #   make student the student edition: notebooks without solutions and a site without them, in _build/student
 #   make publish the publication build (refuses a placeholder repository URL) and the notebooks branch tree
+#   make bench   time layer norm and the LN-LSTM; report in _build/reports/bench.md (.json)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -20,10 +21,10 @@ PORT   ?= 8000
 JB_FLAGS := --all -W -n --keep-going
 LAB_OVERRIDES := binder/jupyterlab-overrides.json
 
-.PHONY: help install assets book student publish serve lab test test-unit test-site browser-deps strip clean
+.PHONY: help install assets book student publish serve lab test test-unit test-site browser-deps strip clean bench
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# //'
+	@sed -n '2,8p' Makefile | sed 's/^# //'
 
 # --- environment -----------------------------------------------------------
 $(STAMP): requirements.txt pyproject.toml $(LAB_OVERRIDES)
@@ -94,6 +95,15 @@ lab: $(STAMP)
 pdf: $(STAMP) browser-deps
 	@test -f $(HTML)/index.html || { echo "No site yet: run make book"; exit 1; }
 	$(BIN)/python book/print_pdf.py
+
+# --- benchmark -------------------------------------------------------------
+# Layer norm's GB/s and the LN-LSTM's training step, each as a ratio to a reference
+# measured in the same run, and issue 11's targets (helpers/bench.py). One torch thread
+# by default: steadier ratios on a shared machine; BENCH_THREADS= (empty) leaves torch's choice.
+BENCH_THREADS ?= 1
+bench: $(STAMP)
+	@mkdir -p $(BUILD)/reports
+	$(BIN)/python -m helpers.bench --out $(BUILD)/reports $(if $(BENCH_THREADS),--threads $(BENCH_THREADS))
 
 # --- tests -----------------------------------------------------------------
 # Headless Chromium for the browser test (Debian's package).

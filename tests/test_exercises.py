@@ -362,6 +362,12 @@ WRONG = [
      lambda s, k: _recall(s, k) / 100, "case 'N=8, K=1': recall is wrong"),
     ("recall_at_k", "the smallest scores taken as best",
      lambda s, k: _recall(-s, k), "case 'N=8, K=1': recall is wrong"),
+    ("welford_mean_var", "one pass of sums, E[x^2] - E[x]^2",
+     lambda x: (x.mean(-1), (x * x).mean(-1) - x.mean(-1) ** 2), "case 'B=4, H=64, offset 1e6': var is wrong"),
+    ("welford_mean_var", "unbiased variance",
+     lambda x: (_welford(x)[0], _welford(x)[1] * x.shape[1] / max(x.shape[1] - 1, 1)), "case 'B=3, H=8': var is wrong"),
+    ("welford_mean_var", "statistics over the batch axis",
+     lambda x: tuple(v.T for v in _welford(x.T)), "case 'B=3, H=8': mean has shape"),
 ]
 
 
@@ -370,6 +376,17 @@ def _recall(scores, k):
     s = torch.as_tensor(scores, dtype=torch.float64)
     rank = (s > s.diagonal()[:, None]).sum(1)  # (N,), 0 = first
     return 100.0 * (rank < k).double().mean()
+
+
+def _welford(x):
+    """Welford's update over the columns of a (B, H) array: (mean, biased var) per row."""
+    n, mean, m2 = 0, np.zeros(x.shape[0]), np.zeros(x.shape[0])
+    for j in range(x.shape[1]):
+        n += 1
+        delta = x[:, j] - mean
+        mean = mean + delta / n
+        m2 = m2 + delta * (x[:, j] - mean)
+    return mean, m2 / n
 
 
 @pytest.mark.parametrize("check, what, fn, message", WRONG, ids=[f"{c}: {w}" for c, w, _, _ in WRONG])
@@ -390,8 +407,8 @@ def test_the_right_versions_of_the_wrong_answers_pass():
     assert exercises.check("ln_lstm_step", _lstm_step)
     assert exercises.check("causal_attention", _attention)
     assert exercises.check("group_norm", _group_norm)
-
     assert exercises.check("recall_at_k", _recall)
+    assert exercises.check("welford_mean_var", _welford)
 
 
 def test_an_exception_in_the_function_names_the_case():

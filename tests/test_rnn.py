@@ -482,7 +482,7 @@ def test_sequence_classifier_and_regressor_shapes():
 
 
 def test_public_api_and_docstrings():
-    assert set(rnn.__all__) == {"NORMS", "RNNCell", "GRUCell", "LSTMCell", "run_sequence", "RNN",
+    assert set(rnn.__all__) == {"NORMS", "RNNCell", "GRUCell", "LSTMCell", "run_sequence", "RNN", "LSTM",
                                 "SequenceClassifier", "SequenceRegressor"}
     for name in rnn.__all__:
         if name != "NORMS":

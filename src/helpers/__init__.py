@@ -7,6 +7,8 @@ Each module is named after a concept and can be read on its own:
 * :mod:`helpers.geometry` -- the geometry of learning: effective learning rate, Fisher metric, norm growth
 * :mod:`helpers.rnn`     -- recurrent cells (tanh RNN, GRU, LSTM) with optional layer norm
 * :mod:`helpers.transformer` -- a small GPT with layer norm's kind and placement (pre/post) as switches
+* :mod:`helpers.kernels` -- layer norm as a kernel: unfused and compiled, one-pass/two-pass/Welford variances, Triton
+* :mod:`helpers.bench`   -- timing layer norm and the LN-LSTM as ratios to references; ``python -m helpers.bench``
 * :mod:`helpers.dynamics` -- hidden-state and gradient-norm trajectories of recurrent networks
 * :mod:`helpers.data`    -- sequence data sets that need no download (digits, adding, copy)
 * :mod:`helpers.corpus`  -- the book's own prose as a character-level corpus, shipped with the package
@@ -24,7 +26,7 @@ plotting style changes, no prints.
 """
 
 __all__ = [
-    "norms", "invariance", "geometry", "rnn", "transformer", "dynamics", "data", "corpus", "train", "experiments", "reference_curves",
+    "norms", "invariance", "geometry", "rnn", "transformer", "kernels", "bench", "dynamics", "data", "corpus", "train", "experiments", "reference_curves",
     "repro", "plots", "glue", "widgets", "exercises",
 ]
 __version__ = "0.1.0"

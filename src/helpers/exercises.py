@@ -25,8 +25,8 @@ The checkers are named after what the function computes, listed in
 ``ln_lstm_step``          one step of the layer-normalized LSTM, eqs. (20)-(22), in torch
 ``causal_attention``      causal scaled dot-product attention of a Transformer, in torch
 ``group_norm``            group norm of an ``(N, C, H, W)`` array, with a gain and bias, in NumPy
-
 ``recall_at_k``           Recall@K of image retrieval from a caption-by-image score matrix, in torch
+``welford_mean_var``      per-row mean and variance in one pass, Welford's update
 ========================  ============================================================
 
 Example::
@@ -375,6 +375,30 @@ def _recall_reference(scores, k):
     position = (order == own).float().argmax(dim=1)  # (N,), 0 = first
     return (np.asarray(100.0 * (position < k).double().mean().item()),)
 
+# --- Welford's one-pass mean and variance (chapter 9, layer norm at speed) ----
+
+def _welford_cases():
+    rng = np.random.default_rng(909)
+
+    def case(name, B, H, offset=0.0, hint=""):
+        return _Case(name, (offset + rng.standard_normal((B, H)),), np.dtype(np.float64), hint)
+
+    return [
+        case("B=3, H=8", 3, 8),
+        case("B=1, H=1 (one value: variance 0)", 1, 1),
+        case("B=4, H=64, offset 1e6", 4, 64, offset=1e6,
+             hint="E[x^2] - E[x]^2 cancels when the mean is large; update a running mean and M2 instead"),
+        case("B=2, H=200, offset -3e5", 2, 200, offset=-3e5,
+             hint="E[x^2] - E[x]^2 cancels when the mean is large; update a running mean and M2 instead"),
+        case("B=5, H=2", 5, 2, hint="divide M2 by H (the biased variance), not by H - 1"),
+    ]
+
+
+def _welford_reference(x):
+    """NumPy's mean and biased variance (two passes), float64."""
+    x = np.asarray(x, dtype=np.float64)
+    return x.mean(-1), x.var(-1)
+
 
 _REGISTRY = {
     "batch_norm_backward": _Checker(
@@ -440,7 +464,7 @@ _REGISTRY = {
         outputs=("y",),
         cases=_group_norm_cases,
         reference=_group_norm_reference,
-
+    ),
     "recall_at_k": _Checker(
         summary="Recall@K (%) of retrieving each caption's image from an (N, N) score matrix, in torch",
         todo="complete the cell above so that it returns the percentage of rows whose diagonal entry "
@@ -449,6 +473,15 @@ _REGISTRY = {
         outputs=("recall",),
         cases=_recall_cases,
         reference=_recall_reference,
+    ),
+    "welford_mean_var": _Checker(
+        summary="per-row mean and biased variance of a (B, H) array in one pass, by Welford's update",
+        todo="complete the cell above so that it returns (mean, var) of every row, updating a running "
+             "mean and M2 one column at a time, then run this cell again.",
+        arg_names=("x",),
+        outputs=("mean", "var"),
+        cases=_welford_cases,
+        reference=_welford_reference,
     ),
 }
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_choice, check_instance, check_int, check_tensor
@@ -53,6 +54,7 @@ __all__ = [
     "LSTMCell",
     "run_sequence",
     "RNN",
+    "LSTM",
     "SequenceClassifier",
     "SequenceRegressor",
 ]
@@ -669,10 +671,11 @@ class _SequenceModel(nn.Module):
 
     def __init__(self, cell, out_features, per_step):
         super().__init__()
-        self.rnn = RNN(cell)
+        # an LSTM module runs its own cell over the sequence; it has the same state_dict keys as RNN(cell)
+        self.rnn = cell if isinstance(cell, LSTM) else RNN(cell)
         self.per_step = bool(per_step)
-        w = cell.weight_ih
-        self.readout = nn.Linear(cell.hidden_size, out_features, device=w.device, dtype=w.dtype)
+        w = self.rnn.cell.weight_ih
+        self.readout = nn.Linear(self.rnn.cell.hidden_size, out_features, device=w.device, dtype=w.dtype)
 
     def forward(self, x):
         outputs, _ = self.rnn(x)  # (T, B, H)
@@ -686,7 +689,8 @@ class SequenceClassifier(_SequenceModel):
         \text{logits} = W_{out} h_T + b_{out}
 
     Args:
-        cell: the recurrent cell (:class:`RNNCell`, :class:`GRUCell` or :class:`LSTMCell`).
+        cell: the recurrent cell (:class:`RNNCell`, :class:`GRUCell` or :class:`LSTMCell`), or an
+            :class:`LSTM` (the fast sequence module; same parameters and state_dict keys).
         n_classes (int): ``K``, the number of classes.
         per_step (bool): read out every step's :math:`h_t` instead of only the
             last, for per-step targets such as the copy task. Default: ``False``
@@ -736,3 +740,182 @@ class SequenceRegressor(_SequenceModel):
     def forward(self, x):
         y = super().forward(x)  # (B, K)
         return y.squeeze(-1) if self.scalar else y  # (B,) or (B, K)
+
+
+# ---------------------------------------------------------------------------
+# A fast sequence module: the layer-normalized LSTM with a hand-written backward
+# ---------------------------------------------------------------------------
+
+def _ln(x, weight, bias, eps):
+    """Fused layer norm of the last axis: ``(y, mean, rstd)``, the statistics ``(*, 1)``."""
+    return torch.native_layer_norm(x, [x.shape[-1]], weight, bias, eps)
+
+
+def _ln_backward_input(dy, x, mean, rstd, weight):
+    """dL/dx of a layer norm of the last axis (the closed form of chapter 1, fused by torch)."""
+    return torch.ops.aten.native_layer_norm_backward(dy, x, [x.shape[-1]], mean, rstd, weight, None,
+                                                     [True, False, False])[0]
+
+
+def _ln_backward_affine(dy, x, mean, rstd, weight):
+    """dL/d(gain), dL/d(bias) of a layer norm, summed over every leading axis, in one call."""
+    h = x.shape[-1]
+    _, dgain, dbias = torch.ops.aten.native_layer_norm_backward(
+        dy.reshape(-1, h), x.reshape(-1, h), [h], mean.reshape(-1, 1), rstd.reshape(-1, 1),
+        weight, weight, [False, True, True])  # rows: every (t, b) pair; `bias` only needs to exist here
+    return dgain, dbias
+
+
+class _LNLSTMRecurrence(torch.autograd.Function):
+    r"""The recurrent part of the layer-normalized LSTM, with backpropagation through time by hand.
+
+    Forward: for t = 1..T, from the normalized input terms ``u`` (T, B, 4H),
+    ``gates = u_t + LN_hh(h_{t-1} W_hh^T)``, the LSTM update, ``h_t = o * tanh(LN_c(c_t))``.
+    Backward: one loop from t = T down to 1 carrying dL/dh and dL/dc; everything that
+    does not depend on the carry (activation derivatives, the weight and gain gradients)
+    is computed for all time steps at once, outside the loop.
+    """
+
+    @staticmethod
+    def forward(ctx, u, h, c, w_hh, g_hh, b_hh, g_c, b_c, eps):
+        T, B, H = u.shape[0], h.shape[0], h.shape[1]
+        w_t = w_hh.t()  # (H, 4H)
+        # What the backward pass needs is written in place into (T, ...) buffers, through
+        # per-step views made once (unbind), so the loop makes no indexing calls of its own.
+        h_all, c_all = u.new_empty(T + 1, B, H), u.new_empty(T + 1, B, H)  # h_0..h_T, c_0..c_T
+        a, act = u.new_empty(T, B, 4 * H), u.new_empty(T, B, 4 * H)  # W_hh h_{t-1}; sigmoid(gates)
+        g, k = u.new_empty(T, B, H), u.new_empty(T, B, H)  # tanh(z_g); tanh(LN(c_t))
+        h_all[0], c_all[0] = h, c
+        hs, cs, us, a_s, ks, gs = (v.unbind(0) for v in (h_all, c_all, u, a, k, g))
+        acts = act.unbind(0)
+        gates = act.view(T, B, 4, H).unbind(0)  # each (B, 4, H): i, f, g, o blocks
+        stats = []  # per step: mean and 1/sigma of both layer norms, (B, 1) each
+        for t in range(T):
+            torch.mm(hs[t], w_t, out=a_s[t])  # (B, H) @ (H, 4H) -> (B, 4H)
+            n, m, r = _ln(a_s[t], g_hh, b_hh, eps)  # (B, 4H), (B, 1), (B, 1)
+            z = n.add_(us[t])  # (B, 4H): i, f, g, o pre-activations
+            torch.sigmoid(z, out=acts[t])  # the g block is unused: tanh below
+            i_t, f_t, _, o_t = gates[t].unbind(1)  # 4 x (B, H)
+            torch.tanh(z[:, 2 * H:3 * H], out=gs[t])  # (B, H)
+            torch.addcmul(f_t * cs[t], i_t, gs[t], out=cs[t + 1])  # c_t = f c_{t-1} + i g
+            cn, mc, rc = _ln(cs[t + 1], g_c, b_c, eps)  # (B, H), (B, 1), (B, 1)
+            torch.tanh(cn, out=ks[t])  # (B, H)
+            torch.mul(o_t, ks[t], out=hs[t + 1])  # h_t = o * tanh(LN(c_t))
+            stats += (m, r, mc, rc)
+        stats = torch.stack(stats).view(T, 4, B, 1).transpose(0, 1)  # (4, T, B, 1)
+        ctx.save_for_backward(w_hh, g_hh, g_c, h_all, c_all, a, act, g, k, stats)
+        return h_all[1:], c_all[-1]  # (T, B, H), (B, H)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_out, d_cn):
+        (w_hh, g_hh, g_c, h_all, c_all, a, act, g, k, stats) = ctx.saved_tensors
+        T, B, H = d_out.shape  # autograd passes zeros for an unused output (materialized grads)
+        m, r, mc, rc = stats  # (T, B, 1) each: the two layer norms' statistics
+        # Per-step factors that do not depend on the carried gradients, all steps at once.
+        i, f, o = act[..., :H], act[..., H:2 * H], act[..., 3 * H:]  # (T, B, H) each
+        dk_dc = o * (1 - k * k)  # dh/d(LN(c)) through tanh, times o
+        to_z = torch.stack([g * i * (1 - i), c_all[:-1] * f * (1 - f), i * (1 - g * g)], dim=2)  # (T, B, 3, H)
+        to_zo = k * o * (1 - o)  # dh/dz_o, (T, B, H)
+        dh, dc = d_out.new_zeros(B, H), d_cn
+        dz, da, dcn = torch.empty_like(act), torch.empty_like(act), torch.empty_like(d_out)
+        views = [v.unbind(0) for v in (d_out, dk_dc, dcn, c_all, mc, rc, to_z, to_zo, dz, a, m, r, da, f)]
+        d_outs, dk_dcs, dcns, cs, mcs, rcs, to_zs, to_zos, dzs, a_s, ms, rs, das, fs = views
+        dz4 = dz.view(T, B, 4, H).unbind(0)
+        for t in range(T - 1, -1, -1):
+            dh_t = d_outs[t] + dh  # (B, H)
+            torch.mul(dh_t, dk_dcs[t], out=dcns[t])  # dL/d(LN(c_t)), (B, H)
+            dc = dc + _ln_backward_input(dcns[t], cs[t + 1], mcs[t], rcs[t], g_c)  # (B, H)
+            torch.mul(dc.unsqueeze(1), to_zs[t], out=dz4[t][:, :3])  # dL/dz_i, dz_f, dz_g
+            torch.mul(dh_t, to_zos[t], out=dz4[t][:, 3])  # dL/dz_o
+            das[t].copy_(_ln_backward_input(dzs[t], a_s[t], ms[t], rs[t], g_hh))  # (B, 4H)
+            dh = das[t] @ w_hh  # (B, 4H) @ (4H, H) -> (B, H)
+            dc = dc * fs[t]  # through c_t = f c_{t-1} + ...
+        need = ctx.needs_input_grad
+        d_w = da.reshape(-1, 4 * H).t() @ h_all[:-1].reshape(-1, H) if need[3] else None  # (4H, TB) @ (TB, H)
+        d_ghh, d_bhh = _ln_backward_affine(dz, a, m, r, g_hh) if need[4] or need[5] else (None, None)  # (4H,)
+        d_gc, d_bc = _ln_backward_affine(dcn, c_all[1:], mc, rc, g_c) if need[6] or need[7] else (None, None)  # (H,)
+        return dz, dh, dc, d_w, d_ghh, d_bhh, d_gc, d_bc, None
+
+
+class LSTM(nn.Module):
+    r"""A one-layer LSTM over a whole sequence, like :class:`torch.nn.LSTM`, fast with layer norm.
+
+    It computes exactly what :class:`LSTMCell` computes when run step by step
+    (``norm="layer"``: the paper's eqs. (20)-(22), one layer norm over all ``4H``
+    input terms, one over all ``4H`` recurrent terms, one over the ``H`` cell
+    units), and holds that cell as ``self.cell`` (same parameters, same
+    ``state_dict`` keys under ``cell.``). What differs is the cost:
+
+    * the input terms :math:`\mathrm{LN}(W_{ih} x_t)` of all time steps come
+      from one matrix product and one fused layer norm, before the loop;
+    * the loop uses torch's fused layer norm and as few small operations as it can;
+    * backpropagation through time is written by hand (:class:`_LNLSTMRecurrence`):
+      the loop carries only :math:`\partial L/\partial h` and :math:`\partial L/\partial c`,
+      and the gradients of :math:`W_{hh}` and of the gains and biases are one
+      batched product or reduction over all time steps after it.
+
+    With ``norm=None`` it is torch's own LSTM kernel with this cell's weights
+    (one bias, see :class:`LSTMCell`). Second derivatives are not supported.
+
+    Args:
+        input_size (int): ``I``.
+        hidden_size (int): ``H``.
+        norm (None or str): ``"layer"`` or ``None``. Default: ``"layer"``
+        eps (float): the layer norms' eps. Default: 1e-5
+        device, dtype: where and in what dtype to create the parameters.
+
+    Shape:
+        - x: :math:`(T, B, I)`, time-major, or :math:`(T, I)` for one unbatched sequence
+        - hx: a pair ``(h_0, c_0)``, each :math:`(B, H)` (or :math:`(H,)`); zeros if not given
+        - Output: ``(output, (h_n, c_n))``: :math:`(T, B, H)` and two :math:`(B, H)`.
+          Unlike :class:`torch.nn.LSTM` there is no leading ``num_layers`` axis on ``h_n``, ``c_n``.
+
+    Example::
+
+        >>> lstm = LSTM(8, 16)
+        >>> out, (h, c) = lstm(torch.randn(5, 4, 8))
+        >>> out.shape, h.shape, torch.equal(out[-1], h)
+        (torch.Size([5, 4, 16]), torch.Size([4, 16]), True)
+    """
+
+    def __init__(self, input_size, hidden_size, norm="layer", eps=1e-5, device=None, dtype=None):
+        super().__init__()
+        self.cell = LSTMCell(input_size, hidden_size, norm=norm, eps=eps, device=device, dtype=dtype)
+
+    @classmethod
+    def from_cell(cls, cell):
+        """An :class:`LSTM` that runs (and shares the parameters of) an existing :class:`LSTMCell`."""
+        check_instance(cell, LSTMCell, "cell", "LSTM.from_cell", "an LSTMCell from helpers.rnn")
+        lstm = cls.__new__(cls)
+        nn.Module.__init__(lstm)
+        lstm.cell = cell
+        return lstm
+
+    input_size = property(lambda self: self.cell.input_size)
+    hidden_size = property(lambda self: self.cell.hidden_size)
+    norm = property(lambda self: self.cell.norm)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}, norm={self.norm!r}"
+
+    def forward(self, x, hx=None):
+        cell = self.cell
+        cell._check_input(x, 3, "(T, B, I) or (T, I)")
+        if x.shape[0] == 0:
+            raise ValueError(f"LSTM: the sequence is empty (T = 0), input shape {tuple(x.shape)}")
+        unbatched = x.dim() == 2
+        xb = x.unsqueeze(1) if unbatched else x  # (T, B, I)
+        h, c = cell._check_state(hx, xb.shape[1], unbatched)  # (B, H), (B, H)
+        if cell.norm is None:
+            weights = [cell.weight_ih, cell.weight_hh, cell.bias, torch.zeros_like(cell.bias)]
+            out, h_n, c_n = torch.lstm(xb, (h[None], c[None]), weights, True, 1, 0.0, self.training, False, False)
+            h_n, c_n = h_n[0], c_n[0]  # (1, B, H) -> (B, H)
+        else:
+            u = _ln(xb @ cell.weight_ih.T, cell.ln_ih.weight, cell.ln_ih.bias, cell.eps)[0]  # (T, B, 4H) at once
+            out, c_n = _LNLSTMRecurrence.apply(u, h, c, cell.weight_hh, cell.ln_hh.weight, cell.ln_hh.bias,
+                                               cell.ln_c.weight, cell.ln_c.bias, float(cell.eps))
+            h_n = out[-1]  # (B, H)
+        if unbatched:
+            return out.squeeze(1), (h_n.squeeze(0), c_n.squeeze(0))
+        return out, (h_n, c_n)

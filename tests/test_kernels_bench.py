@@ -1,0 +1,124 @@
+"""Tests for helpers.kernels (layer norm as a kernel, variance algorithms) and helpers.bench.
+
+References: torch.nn.functional.layer_norm and its autograd, float64 variances,
+and the benchmark run end to end at tiny sizes (a smoke test: no timing is asserted).
+"""
+
+import doctest
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers import bench, kernels
+from helpers.kernels import VARIANCE_METHODS, layer_norm_backward_rows, naive_layer_norm, variance
+
+F64 = torch.float64
+
+
+def rand(*shape, seed=0, dtype=F64):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def test_naive_layer_norm_is_torch_layer_norm():
+    x, w, b = rand(5, 7), rand(7, seed=1), rand(7, seed=2)
+    torch.testing.assert_close(naive_layer_norm(x, w, b, eps=1e-3), F.layer_norm(x, (7,), w, b, eps=1e-3))
+
+
+def test_backward_rows_is_torch_autograd():
+    x, w, b, dy = (rand(*s, seed=i) for i, s in enumerate([(3, 4, 6), (6,), (6,), (3, 4, 6)]))
+    x, w, b = (t.requires_grad_() for t in (x, w, b))
+    expected = torch.autograd.grad(F.layer_norm(x, (6,), w, b), (x, w, b), dy)
+    got = layer_norm_backward_rows(dy, x.detach(), w.detach())
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e)
+
+
+@pytest.mark.parametrize("method", VARIANCE_METHODS)
+def test_variance_methods_agree_in_float64_without_offset(method):
+    x = rand(4, 33)
+    torch.testing.assert_close(variance(x, method), x.var(-1, correction=0))
+
+
+def test_one_pass_cancels_and_welford_does_not():
+    x = 1e4 + rand(8, 256)  # float64 reference; float32 computation below
+    xs = x.float()
+    ref = xs.double().var(-1, correction=0)
+    err = {m: ((variance(xs, m).double() - ref).abs() / ref).max().item() for m in VARIANCE_METHODS}
+    assert err["one-pass"] > 0.1  # catastrophic: more than 10 % wrong
+    assert err["two-pass"] < 1e-4 and err["welford"] < 1e-2
+    # a float32 accumulator rescues float16 input
+    x16 = (10 + rand(8, 256)).half()
+    ref16 = x16.double().var(-1, correction=0)
+    assert ((variance(x16, "welford", torch.float32).double() - ref16).abs() / ref16).max() < 1e-5
+
+
+def test_welford_update_matches_the_definition():
+    n, mean, m2 = 0, torch.zeros(2, dtype=F64), torch.zeros(2, dtype=F64)
+    x = rand(2, 9)
+    for j in range(9):
+        n, mean, m2 = kernels.welford_update(n, mean, m2, x[:, j])
+    torch.testing.assert_close(mean, x.mean(-1))
+    torch.testing.assert_close(m2 / n, x.var(-1, correction=0))
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="method"):
+        variance(rand(2, 3), "three-pass")
+    with pytest.raises(ValueError, match="shape"):
+        naive_layer_norm(rand(2, 3), rand(4), rand(3))
+    with pytest.raises(TypeError, match="x"):
+        naive_layer_norm([[1.0]], rand(1), rand(1))
+    with pytest.raises(ValueError, match="dy"):
+        layer_norm_backward_rows(rand(2, 4), rand(2, 3), rand(3))
+    with pytest.raises(ValueError, match="size"):
+        bench.run("huge")
+    with pytest.raises(ValueError, match="repeats"):
+        bench.time_calls({"a": lambda: None}, repeats=0)
+
+
+@pytest.mark.skipif(kernels.triton_available(), reason="checks the message shown without a GPU")
+def test_triton_says_what_it_needs():
+    with pytest.raises(RuntimeError, match="CUDA GPU and the triton package"):
+        kernels.triton_layer_norm(rand(2, 4), rand(4), rand(4))
+
+
+@pytest.mark.skipif(not kernels.triton_available(), reason="needs a CUDA GPU and Triton")
+def test_triton_matches_torch_forward_and_backward():  # pragma: no cover - GPU only
+    x, w, b, dy = (torch.randn(*s, device="cuda") for s in [(300, 1000), (1000,), (1000,), (300, 1000)])
+    x, w, b = (t.requires_grad_() for t in (x, w, b))
+    y = kernels.triton_layer_norm(x, w, b)
+    ref = F.layer_norm(x, (1000,), w, b)
+    torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-4)
+    for g, e in zip(torch.autograd.grad(y, (x, w, b), dy), torch.autograd.grad(ref, (x, w, b), dy)):
+        torch.testing.assert_close(g, e, rtol=1e-3, atol=1e-3)
+
+
+def test_bench_smoke(tmp_path):
+    """The whole benchmark at tiny sizes: it runs, and the report holds what it should."""
+    report = bench.run("tiny")
+    json_path, md_path = bench.write_report(report, tmp_path)
+    data = json.loads(json_path.read_text())
+    impls = {r["impl"] for r in data["layer_norm"]}
+    assert {"copy", "naive composite", "norms.LayerNorm", "F.layer_norm"} <= impls
+    assert {r["direction"] for r in data["layer_norm"]} == {"forward", "backward"}
+    assert all(r["gbps"] > 0 for r in data["layer_norm"])
+    assert all(r["vs_F"] == 1.0 for r in data["layer_norm"] if r["impl"] == "F.layer_norm")
+    assert set(data["lstm"]["seconds"]) == {"LSTM(norm='layer')", "nn.LSTM", "nn.LSTMCell loop",
+                                            "LSTMCell(norm='layer') loop"}
+    assert len(data["targets"]) == 2 and all(isinstance(t["met"], bool) for t in data["targets"])
+    text = md_path.read_text()
+    assert "## Targets" in text and "nn.LSTM" in text and data["machine"]["torch"] in text
+
+
+def test_main_writes_the_report(tmp_path, capsys):
+    assert bench.main(["--tiny", "--out", str(tmp_path), "--threads", str(torch.get_num_threads())]) == 0
+    assert (tmp_path / "bench.md").exists() and "wrote" in capsys.readouterr().out
+
+
+def test_doctests():
+    for module in (kernels, bench):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0
+    assert doctest.testmod(kernels).attempted >= 4
