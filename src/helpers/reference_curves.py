@@ -25,13 +25,10 @@ the cells of :mod:`helpers.rnn` without and with ``norm="layer"`` (gains 1,
 biases 0 at the start) under a linear read-out of the last hidden state.
 Every run: Adam, learning rate 0.01, gradient norm clipped to 1.
 
-To regenerate the shipped file (one seed: about five minutes on a 2-core CPU),
-from the repository root::
-
-    LNBOOK_BUDGET=full .venv/bin/python -c "from helpers import reference_curves as rc; rc.generate()"
-
-and with five seeds (about five times as long on a CPU; a GPU is picked when
-there is one)::
+The shipped file holds five seeds at the full budget, made on a 2-core CPU with
+one torch thread (58 minutes, on a machine busy with other work, so its wall
+times are slower than an idle machine's); from the repository root, on a GPU
+if there is one::
 
     .venv/bin/python -c "from helpers import reference_curves as rc; rc.generate(seeds=range(5))"
 
