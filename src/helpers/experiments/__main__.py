@@ -14,6 +14,8 @@ import sys
 from . import get, names, run, save
 from ..repro import BUDGETS
 
+__all__ = ["main"]
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2
