@@ -362,7 +362,7 @@ def load(path=DEFAULT_PATH):
 
         >>> runs, meta = load()
         >>> meta["device"], meta["seeds"], len(runs["adding/gru"])
-        ('cpu', [0], 1)
+        ('cpu', [0, 1, 2, 3, 4], 5)
     """
     path = pathlib.Path(path)
     if not path.is_file():
