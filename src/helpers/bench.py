@@ -31,6 +31,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch._functorch import config as functorch_config
 
 from ._checks import check_choice, check_instance, check_int
 from .kernels import compiled_layer_norm, naive_layer_norm, triton_available, triton_layer_norm
@@ -182,7 +183,10 @@ def layer_norm_throughput(widths=(128, 512, 2048), dtypes=("float32",), *, eleme
         for width in widths:
             width = check_int(width, "widths", where, lo=1)
             x = torch.randn(max(elements // width, 1), width, generator=gen, device=device).to(dtype)
-            times = time_calls(_ln_calls(x, backward, compile, device), repeats, device)
+            # A compiled backward may reuse ("donate") its saved buffers, which forbids
+            # running it twice on one graph; the benchmark does exactly that, so turn it off.
+            with functorch_config.patch(donated_buffer=False):
+                times = time_calls(_ln_calls(x, backward, compile, device), repeats, device)
             nbytes = layer_norm_bytes(x, backward)
             gbps = {n: nbytes / t["median"] / 1e9 for n, t in times.items()}
             for n, t in times.items():
