@@ -59,9 +59,9 @@ SIZES = {
     "tiny": {"widths": (32,), "elements": 2 ** 12, "dtypes": ("float32",), "repeats": 2, "lstm": (4, 3, 3, 8),
              "compile": False},
     "chapter": {"widths": (128, 512, 2048), "elements": 2 ** 20, "dtypes": ("float32", "bfloat16"), "repeats": 7,
-                "lstm": (64, 64, 32, 128), "compile": "dynamic"},
+                "lstm": (64, 64, 32, 128), "compile": True},
     "full": {"widths": (128, 512, 2048, 8192), "elements": 2 ** 22, "dtypes": ("float32", "bfloat16"),
-             "repeats": 11, "lstm": (64, 64, 32, 128), "compile": "dynamic"},
+             "repeats": 11, "lstm": (64, 64, 32, 128), "compile": True},
 }
 
 
