@@ -91,7 +91,8 @@ def naive_layer_norm(x, weight, bias, eps=1e-5):
 
 
 @functools.cache
-def _compiled(dynamic):
+def _compiled(dynamic, signature):
+    """One compiled function per signature, so that no shape uses up another's recompilations."""
     return torch.compile(_naive, dynamic=dynamic)
 
 
@@ -106,7 +107,10 @@ def compiled_layer_norm(x, weight, bias, eps=1e-5, *, dynamic=False):
     """
     where = "compiled_layer_norm"
     _check_rows(x, where, weight, bias)
-    return _compiled(bool(dynamic))(x, weight, bias, float(check_eps(eps, where)))
+    # static: a kernel per (dtype, width, autograd or not); dynamic: one per dtype and autograd
+    signature = (x.dtype, x.device.type, None if dynamic else x.shape[-1],
+                 torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+    return _compiled(bool(dynamic), signature)(x, weight, bias, float(check_eps(eps, where)))
 
 
 def welford_update(count, mean, m2, x):
