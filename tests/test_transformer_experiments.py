@@ -31,8 +31,6 @@ def test_lm_record_on_tiny_runs(monkeypatch):
 
 @pytest.mark.parametrize("name, n_seeds", [("transformer_grads", 10), ("transformer_lm", 5)])
 def test_shipped_records_say_what_made_them(name, n_seeds):
-    if not (experiments.REFERENCE_DIR / f"{name}.json").exists():
-        pytest.skip(f"no shipped record of {name} yet (see helpers/experiments/transformer.py)")
     rec = experiments.load_reference(name)
     assert rec["name"] == name and rec["budget"] == "full"
     assert rec["seeds"] == list(range(n_seeds)) and len(rec["runs"]) == len(rec["wall_s"]) == n_seeds
