@@ -12,7 +12,8 @@ import torch
 
 from ..reference_curves import clearly_less
 
-__all__ = ["digits_arrays", "steps_to_reach", "spread_text", "compare", "per_seed", "rounded"]
+__all__ = ["digits_arrays", "steps_to_reach", "final_mean", "steps_to_baseline", "spread_text", "compare", "per_seed",
+           "rounded"]
 
 
 def digits_arrays(seed=0):
@@ -33,6 +34,18 @@ def steps_to_reach(steps, values, target, *, lower=True):
         if v is not None and math.isfinite(v) and (v <= target if lower else v >= target):
             return int(s)
     return None
+
+
+def final_mean(run, variant, key, k=3):
+    """The mean of the last ``k`` logged values of ``run[variant][key]``: where a curve ended."""
+    tail = run[variant][key][-k:]
+    return sum(tail) / len(tail)
+
+
+def steps_to_baseline(run, variant, key):
+    """Steps until ``run[variant][key]`` first reaches where the baseline ended (``inf`` if never)."""
+    s = steps_to_reach(run[variant]["step"], run[variant][key], final_mean(run, "baseline", key))
+    return math.inf if s is None else s
 
 
 def per_seed(record, fn):

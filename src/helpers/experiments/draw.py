@@ -23,7 +23,6 @@ images, the fixed binarization of Larochelle and Murray, 200 epochs.
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
@@ -32,7 +31,7 @@ from torch.nn import functional as F
 
 from ..rnn import LSTMCell
 from . import claim, experiment, sizes
-from ._common import compare, digits_arrays, per_seed, spread_text, steps_to_reach
+from ._common import compare, final_mean, steps_to_baseline, digits_arrays, per_seed, spread_text
 
 __all__ = ["binarized_digits", "DRAW"]
 
@@ -129,15 +128,13 @@ def draw(budget, seed, device):
     return out
 
 
-def _final(run, v, k=3):
-    b = run[v]["test_bound"][-k:]
-    return sum(b) / len(b)
+def _final(run, v):
+    return final_mean(run, v, "test_bound")
 
 
 def _steps_to(run, v):
-    """Steps until the test bound first reaches the baseline's final bound (``inf`` if never)."""
-    s = steps_to_reach(run[v]["step"], run[v]["test_bound"], _final(run, "baseline"))
-    return math.inf if s is None else s
+    """Steps until the test bound first reaches the baseline's final one (``inf`` if never)."""
+    return steps_to_baseline(run, v, "test_bound")
 
 
 @claim("draw", section="6.4", statement="LN DRAW converges almost twice as fast as the baseline",

@@ -32,7 +32,7 @@ from torch.nn import functional as F
 from .._checks import check_int
 from ..rnn import LSTMCell
 from . import claim, experiment, sizes
-from ._common import compare, per_seed, rounded, spread_text, steps_to_reach
+from ._common import compare, final_mean, steps_to_baseline, per_seed, rounded, spread_text
 
 __all__ = ["pen_trajectories", "MixtureDensityLSTM", "mixture_nll"]
 
@@ -163,14 +163,13 @@ def handwriting(budget, seed, device):
     return out
 
 
-def _final(run, v, k=3):
-    e = run[v]["val_nll"][-k:]
-    return sum(e) / len(e)
+def _final(run, v):
+    return final_mean(run, v, "val_nll")
 
 
 def _steps_to(run, v):
-    s = steps_to_reach(run[v]["step"], run[v]["val_nll"], _final(run, "baseline"))
-    return math.inf if s is None else s
+    """Steps until the validation NLL first reaches the baseline's final one (``inf`` if never)."""
+    return steps_to_baseline(run, v, "val_nll")
 
 
 @claim("handwriting", section="6.5",
