@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from helpers import reference_curves as rc
-from helpers.rnn import GRUCell, LSTMCell, SequenceClassifier, SequenceRegressor
+from helpers.rnn import LSTM, GRUCell, LSTMCell, SequenceClassifier, SequenceRegressor
 from helpers.repro import BUDGETS
 from helpers.train import History
 
@@ -86,6 +86,29 @@ def test_build_model(model, cell_cls, norm):
     again = rc.build_model("adding", model, 8)  # seeded: the same initial weights
     for a, b in zip(reg.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("model", ["lstm", "ln-lstm"])
+def test_lstm_models_run_fast_and_equal_the_stepped_cell(model):
+    fast = rc.build_model("adding", model, 8, seed=3)
+    stepped = rc.build_model("adding", model, 8, seed=3, stepwise=True)
+    assert isinstance(fast.rnn, LSTM) and not isinstance(stepped.rnn, LSTM)
+    assert list(fast.state_dict()) == list(stepped.state_dict())  # same keys, same order
+    for a, b in zip(fast.state_dict().values(), stepped.state_dict().values()):
+        assert torch.equal(a, b)
+    x = torch.rand(rc.TASKS["adding"]["T"], 4, 2, generator=torch.Generator().manual_seed(0))  # (T, B, I)
+    y_fast, y_step = fast(x), stepped(x)
+    torch.testing.assert_close(y_fast, y_step, rtol=1e-4, atol=1e-5)
+    y_fast.sum().backward()
+    y_step.sum().backward()
+    for (name, a), b in zip(fast.named_parameters(), stepped.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_gru_models_are_always_stepped_and_stepwise_is_checked():
+    assert not isinstance(rc.build_model("adding", "gru", 8).rnn, LSTM)
+    with pytest.raises(TypeError, match="stepwise"):
+        rc.build_model("adding", "lstm", 8, stepwise="yes")
 
 
 def test_layer_norm_models_start_with_gain_one_bias_zero():

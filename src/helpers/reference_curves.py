@@ -23,12 +23,19 @@ The tasks (:data:`TASKS`):
 The models (:data:`MODELS`): ``"lstm"``, ``"ln-lstm"``, ``"gru"``, ``"ln-gru"``,
 the cells of :mod:`helpers.rnn` without and with ``norm="layer"`` (gains 1,
 biases 0 at the start) under a linear read-out of the last hidden state.
+The LSTMs run over a sequence as :class:`helpers.rnn.LSTM` (chapter 9): the
+same function as stepping the :class:`~helpers.rnn.LSTMCell`, computed by
+torch's LSTM kernel (plain) or by batched input terms, fused norms and a
+hand-written backward pass (layer norm); the GRUs are stepped in Python.
+``build_model(..., stepwise=True)`` steps the LSTM cell too.
 Every run: Adam, learning rate 0.01, gradient norm clipped to 1.
 
 The shipped file holds five seeds at the full budget, made on a 2-core CPU with
-one torch thread (58 minutes, on a machine busy with other work, so its wall
-times are slower than an idle machine's); from the repository root, on a GPU
-if there is one::
+one torch thread, on a machine busy with other work (so its wall times are
+slower than an idle machine's): the GRU runs with the cells stepped in Python,
+the LSTM runs again later with :class:`helpers.rnn.LSTM` (its metadata say
+when; the GRUs' runs are what the same code computes today). From the
+repository root, on a GPU if there is one::
 
     .venv/bin/python -c "from helpers import reference_curves as rc; rc.generate(seeds=range(5))"
 
@@ -48,10 +55,10 @@ import time
 import numpy as np
 import torch
 
-from ._checks import check_choice
+from ._checks import check_choice, check_instance
 from .data import adding_problem, load_digits_sequences
 from .repro import BUDGETS, pick_device, seed_everything
-from .rnn import GRUCell, LSTMCell, SequenceClassifier, SequenceRegressor
+from .rnn import LSTM, GRUCell, LSTMCell, SequenceClassifier, SequenceRegressor
 from .train import History, train
 
 __all__ = [
@@ -173,27 +180,34 @@ def task_data(task, dtype=torch.float32):
     return with_constant(train_set), with_constant(test_set)
 
 
-def build_model(task, model, hidden, seed=0):
+def build_model(task, model, hidden, seed=0, *, stepwise=False):
     r"""A fresh model for a task: a cell of :mod:`helpers.rnn` and a linear read-out of :math:`h_T`.
 
     Seeds every generator with ``seed`` first (:func:`helpers.repro.seed_everything`),
-    so the same arguments give the same initial weights.
+    so the same arguments give the same initial weights, whichever way the cell runs.
 
     Args:
         task (str): a key of :data:`TASKS`.
         model (str): a key of :data:`MODELS`.
         hidden (int): ``H``.
         seed (int): Default: 0
+        stepwise (bool): run an LSTM cell step by step in Python (:class:`~helpers.rnn.RNN`)
+            instead of as :class:`~helpers.rnn.LSTM`, which computes the same function
+            faster (the two differ in rounding only). GRUs are always stepped. Default: ``False``
 
     Returns:
         :class:`~helpers.rnn.SequenceRegressor` (adding) or
-        :class:`~helpers.rnn.SequenceClassifier` with 10 classes (digits), float32, on the CPU.
+        :class:`~helpers.rnn.SequenceClassifier` with 10 classes (digits), float32, on the CPU;
+        either way ``model.rnn.cell`` is the cell and the ``state_dict`` keys are the same.
     """
     where = "build_model"
     task = check_choice(task, "task", TASKS, where)
     cell_cls, norm = MODELS[check_choice(model, "model", MODELS, where)]
+    check_instance(stepwise, bool, "stepwise", where, "True or False")
     seed_everything(seed)
     cell = cell_cls(TASKS[task]["input_size"], hidden, norm=norm)
+    if cell_cls is LSTMCell and not stepwise:
+        cell = LSTM.from_cell(cell)
     if TASKS[task]["task"] == "regress":
         return SequenceRegressor(cell)
     return SequenceClassifier(cell, n_classes=10)
@@ -458,6 +472,7 @@ def _generate(budget, path, device, experiments, seeds, progress):
         "sizes": sizes,
         "seconds": seconds,
         "total_seconds": round(time.perf_counter() - start, 1),
+        "implementation": "LSTMs: helpers.rnn.LSTM; GRUs: the cells stepped in Python",
         "command": f"generate(budget={budget!r}, seeds={seeds}, device={str(device)!r})",
     }
     if path is not None:
