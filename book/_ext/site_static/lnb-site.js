@@ -4,9 +4,20 @@
   "use strict";
 
   // 1. Display equations wider than their column scroll (lnb-site.css); mark
-  //    them so the CSS can show a shadow at the edge where they are cut.
+  //    them so the CSS can show a shadow at the edge where they are cut. An
+  //    inline formula wider than its paragraph (a loss written in the text,
+  //    on a phone) would be cut with no way to see the rest: it gets a line of
+  //    its own and scrolls like a display equation (class lnb-wide-inline).
+  function markWideInline() {
+    document.querySelectorAll('.bd-content mjx-container:not([display="true"])').forEach(function (m) {
+      var math = m.firstElementChild, block = m.closest("p, li, dd, td, th, div");
+      if (!math || !block) return;
+      m.classList.toggle("lnb-wide-inline", math.getBoundingClientRect().width > block.clientWidth + 1);
+    });
+  }
   function markWideEquations() {
-    document.querySelectorAll('mjx-container[display="true"]').forEach(function (m) {
+    markWideInline();
+    document.querySelectorAll('mjx-container[display="true"], mjx-container.lnb-wide-inline').forEach(function (m) {
       var wide = m.scrollWidth > m.clientWidth + 1;
       m.classList.toggle("lnb-scrolls", wide);
       m.classList.toggle("lnb-scrolled-end", wide && m.scrollLeft + m.clientWidth >= m.scrollWidth - 1);
