@@ -15,8 +15,18 @@
       m.classList.toggle("lnb-wide-inline", math.getBoundingClientRect().width > block.clientWidth + 1);
     });
   }
+  // A numbered equation that does not fit beside its number puts the number
+  // on a line of its own, so the formula gets the column's whole width.
+  function markNumberedWide() {
+    document.querySelectorAll(".bd-content div.math > span.eqno").forEach(function (no) {
+      var div = no.parentElement, m = div.querySelector('mjx-container[display="true"]');
+      if (!m) return;
+      div.classList.toggle("lnb-eqno-own-line", m.scrollWidth + no.offsetWidth > div.clientWidth + 1);
+    });
+  }
   function markWideEquations() {
     markWideInline();
+    markNumberedWide();
     document.querySelectorAll('mjx-container[display="true"], mjx-container.lnb-wide-inline').forEach(function (m) {
       var wide = m.scrollWidth > m.clientWidth + 1;
       m.classList.toggle("lnb-scrolls", wide);
