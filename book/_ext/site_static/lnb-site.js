@@ -4,9 +4,32 @@
   "use strict";
 
   // 1. Display equations wider than their column scroll (lnb-site.css); mark
-  //    them so the CSS can show a shadow at the edge where they are cut.
+  //    them so the CSS can show a shadow at the edge where they are cut. An
+  //    inline formula wider than its paragraph (a loss written in the text,
+  //    on a phone) would be cut with no way to see the rest: it gets a line of
+  //    its own and scrolls like a display equation (class lnb-wide-inline).
+  function markWideInline() {
+    document.querySelectorAll('.bd-content mjx-container:not([display="true"])').forEach(function (m) {
+      var math = m.firstElementChild, block = m.closest("p, li, dd, td, th, div");
+      if (!math || !block) return;
+      var wide = math.getBoundingClientRect().width > block.clientWidth + 1;
+      m.classList.toggle("lnb-wide-inline", wide);
+      if (!wide) m.classList.remove("lnb-scrolls", "lnb-scrolled-end");
+    });
+  }
+  // A numbered equation that does not fit beside its number puts the number
+  // on a line of its own, so the formula gets the column's whole width.
+  function markNumberedWide() {
+    document.querySelectorAll(".bd-content div.math > span.eqno").forEach(function (no) {
+      var div = no.parentElement, m = div.querySelector('mjx-container[display="true"]');
+      if (!m) return;
+      div.classList.toggle("lnb-eqno-own-line", m.scrollWidth + no.offsetWidth > div.clientWidth + 1);
+    });
+  }
   function markWideEquations() {
-    document.querySelectorAll('mjx-container[display="true"]').forEach(function (m) {
+    markWideInline();
+    markNumberedWide();
+    document.querySelectorAll('mjx-container[display="true"], mjx-container.lnb-wide-inline').forEach(function (m) {
       var wide = m.scrollWidth > m.clientWidth + 1;
       m.classList.toggle("lnb-scrolls", wide);
       m.classList.toggle("lnb-scrolled-end", wide && m.scrollLeft + m.clientWidth >= m.scrollWidth - 1);
@@ -27,6 +50,33 @@
     }
   }
   window.addEventListener("resize", markWideEquations);
+
+  // 1b. A long table of prose rows with many columns (chapter 7's results
+  //     table: six columns, one row per claim) is unreadable on a phone as a
+  //     sideways-scrolling grid: its verdict column sits off screen for the
+  //     whole length of the table. Mark such tables (at least 5 columns and 12
+  //     rows) and label every cell with its column's heading; on a narrow
+  //     screen lnb-site.css shows each row as a card of "heading: value"
+  //     lines. The ARIA roles keep the table a table for screen readers when
+  //     the CSS changes its display.
+  function stackLongTables() {
+    document.querySelectorAll(".bd-content table").forEach(function (table) {
+      if (table.classList.contains("lnb-stack-table") || !table.tHead || !table.tBodies.length) return;
+      var heads = Array.prototype.map.call(table.tHead.rows[0].cells, function (th) { return th.textContent.trim(); });
+      var rows = table.tBodies[0].rows;
+      if (heads.length < 5 || rows.length < 12) return;
+      table.classList.add("lnb-stack-table");
+      table.setAttribute("role", "table");
+      Array.prototype.forEach.call(table.querySelectorAll("thead, tbody"), function (g) { g.setAttribute("role", "rowgroup"); });
+      Array.prototype.forEach.call(table.rows, function (tr) {
+        tr.setAttribute("role", "row");
+        Array.prototype.forEach.call(tr.cells, function (cell, i) {
+          cell.setAttribute("role", cell.tagName === "TH" ? "columnheader" : "cell");
+          if (cell.tagName === "TD" && heads[i]) cell.setAttribute("data-label", heads[i]);
+        });
+      });
+    });
+  }
 
   // 2. Forms that need a Python kernel (class lnb-kernel-only): inert on the
   //    website, so neither a click nor the keyboard reaches a control that
@@ -131,6 +181,7 @@
     tidyThemeButtons();
     addSkipLinks();
     whenTypeset();
+    stackLongTables();
     inertKernelForms(document);
     patchSearch();
   });

@@ -396,7 +396,8 @@ function lnbLineChart(o) {
     svg.append(lnbSvgEl("line", { x1: m.left, x2: m.left + pw, y1: sy(y), y2: sy(y), class: "lnb-grid" }));
     svg.append(lnbSvgEl("text", { x: m.left - 5, y: sy(y), "text-anchor": "end", "dominant-baseline": "central", class: "lnb-tick", text: label }));
   }
-  const xStep = [5, 10, 20, 25, 50, 100].find((k) => n / k <= 6) || 100;
+  // every block up to 4 (a depth of 1 still gets its "1"), then steps of 5 or more
+  const xStep = n < 5 ? 1 : [5, 10, 20, 25, 50, 100].find((k) => n / k <= 6) || 100;
   for (let i = 0; i <= n; i += xStep) {
     svg.append(lnbSvgEl("text", { x: sx(i), y: m.top + ph + 13, "text-anchor": "middle", class: "lnb-tick", text: String(i) }));
   }
