@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .._checks import ArgTypeError, check_instance
 
-__all__ = ["COLUMNS", "NOT_RUN", "results_table", "results_markdown", "describe_record"]
+__all__ = ["COLUMNS", "NOT_RUN", "results_table", "results_markdown", "describe_record", "describe_sources"]
 
 #: The table's columns, in order: the keys of each row of :func:`results_table`.
 COLUMNS = ("section", "claim", "paper", "measurement", "source", "verdict")
@@ -28,6 +28,30 @@ def describe_record(record) -> str:
         raise ValueError(f"describe_record: the record lacks {sorted(missing)}")
     n = len(record["seeds"])
     return f"{record['budget']} budget, {n} seed{'s' if n != 1 else ''}, {record['device']}, {record['date']}"
+
+
+def _short_source(label, record) -> str:
+    """The table's Source cell: the label and the number of seeds, short enough not to wrap."""
+    n = len(record["seeds"])
+    return f"{label}, {n} seed{'s' if n != 1 else ''}"
+
+
+def describe_sources(sources) -> str:
+    """One sentence per source label saying how its records were produced (for under the table).
+
+    ``"shipped run: full budget, 5 seeds, cpu, 2026-11-30. this build: quick budget, 2 seeds, cpu, 2026-12-01."``;
+    a label whose records differ lists each distinct description once, joined by "; ".
+    """
+    out = []
+    for label, records in _sources(sources).items():
+        seen = []
+        for r in records:
+            text = describe_record(r)
+            if text not in seen:
+                seen.append(text)
+        if seen:
+            out.append(f"{label}: {'; '.join(seen)}.")
+    return " ".join(out)
 
 
 def _sources(sources):
@@ -73,8 +97,9 @@ def results_table(sources, claims=None) -> list[dict]:
                 if record["name"] != c.experiment:
                     continue
                 measurement, verdict = c.verdict(record)
+                describe_record(record)  # refuses a record that does not say how it was made
                 rows.append({"section": c.section, "claim": c.statement, "paper": c.paper_evidence,
-                             "measurement": measurement, "source": f"{label} ({describe_record(record)})",
+                             "measurement": measurement, "source": _short_source(label, record),
                              "verdict": verdict})
                 found = True
         if not found:
