@@ -303,6 +303,9 @@ def test_results_table_one_row_per_claim_and_source():
     assert draw_rows[1]["source"] == "this build, 2 seeds"
     assert table.describe_sources({"shipped": [full, full], "this build": quick}) == (
         "shipped: full budget, 5 seeds, cpu, 2026-01-01. this build: quick budget, 2 seeds, cpu, 2026-01-01.")
+    other = dict(_record("reader", [fast]), device="NVIDIA H200")
+    assert table.describe_sources({"shipped": [full, other]}) == (
+        "shipped: full budget, 5 seeds, cpu, 2026-01-01 (draw); full budget, 1 seed, NVIDIA H200, 2026-01-01 (reader).")
     others = [r for r in rows if r["section"] != "6.4"]
     assert others and all(r["verdict"] == table.NOT_RUN for r in others)
     n_claims = len(experiments.claims())

@@ -19,6 +19,10 @@ Kept: the sequential encoder/decoder LSTMs (``helpers.rnn.LSTMCell`` with
 ``norm=None`` or ``"layer"``), the canvas, the bound over training, the
 question "how many steps to reach a given bound". Lost: attention, 28x28
 images, the fixed binarization of Larochelle and Murray, 200 epochs.
+Changed: the paper's supplementary material (eqs. 29-31) normalizes only the
+cell state, :math:`h_t = \sigma(o_t) \odot \tanh(\mathrm{LN}(c_t))`; our
+``LSTMCell(norm="layer")`` also normalizes the recurrent and the input terms
+of the gates (the paper's eqs. 20-22, as in its other LSTM experiments).
 """
 
 from __future__ import annotations

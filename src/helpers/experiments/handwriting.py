@@ -204,7 +204,7 @@ def _hw_comparable(record):
     text = f"final NLL, LN minus baseline: {spread_text(diff, 2)} nats per point"
     order = compare(ln, base)  # the book's rule: a difference counts only beyond the seeds' spread
     if order == "holds":
-        return f"{text}; LN is lower in every seed, beyond the spread: 'comparable' is conservative", "holds"
+        return f"{text}; LN is lower in every seed, beyond the spread, so 'comparable' is conservative", "holds"
     if order == "does not hold":
         return f"{text}; LN is higher in every seed, beyond the spread", "does not hold"
     return f"{text}; within the spread over seeds: comparable", "holds"

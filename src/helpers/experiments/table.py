@@ -40,17 +40,18 @@ def describe_sources(sources) -> str:
     """One sentence per source label saying how its records were produced (for under the table).
 
     ``"shipped run: full budget, 5 seeds, cpu, 2026-11-30. this build: quick budget, 2 seeds, cpu, 2026-12-01."``;
-    a label whose records differ lists each distinct description once, joined by "; ".
+    when a label's records were made in different ways, each way is listed once with the
+    experiments it made, ``"full budget, 5 seeds, cpu, 2026-11-30 (draw, reader); full budget, 1 seed, ..."``.
     """
     out = []
     for label, records in _sources(sources).items():
-        seen = []
+        ways = {}  # description -> experiment names, in order of appearance
         for r in records:
-            text = describe_record(r)
-            if text not in seen:
-                seen.append(text)
-        if seen:
-            out.append(f"{label}: {'; '.join(seen)}.")
+            ways.setdefault(describe_record(r), []).append(r["name"])
+        if len(ways) == 1:
+            out.append(f"{label}: {next(iter(ways))}.")
+        elif ways:
+            out.append(f"{label}: " + "; ".join(f"{w} ({', '.join(names)})" for w, names in ways.items()) + ".")
     return " ".join(out)
 
 
