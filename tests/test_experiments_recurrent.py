@@ -299,8 +299,8 @@ def test_results_table_one_row_per_claim_and_source():
     assert [tuple(r) for r in rows] == [table.COLUMNS] * len(rows)
     draw_rows = [r for r in rows if r["section"] == "6.4"]
     assert len(draw_rows) == 2 * 2  # two claims, two sources
-    assert draw_rows[0]["source"] == "shipped, 5 seeds"  # short: the details go under the table
-    assert draw_rows[1]["source"] == "this build, 2 seeds"
+    assert draw_rows[0]["source"] == "shipped, 5\u00a0seeds"  # short, and wraps after the label only
+    assert draw_rows[1]["source"] == "this build, 2\u00a0seeds"
     assert table.describe_sources({"shipped": [full, full], "this build": quick}) == (
         "shipped: full budget, 5 seeds, cpu, 2026-01-01. this build: quick budget, 2 seeds, cpu, 2026-01-01.")
     other = dict(_record("reader", [fast]), device="NVIDIA H200")

@@ -31,9 +31,12 @@ def describe_record(record) -> str:
 
 
 def _short_source(label, record) -> str:
-    """The table's Source cell: the label and the number of seeds, short enough not to wrap."""
+    """The table's Source cell: the label and the number of seeds, e.g. ``"shipped, 5 seeds"``.
+
+    "5 seeds" is joined by a no-break space, so the narrow column wraps after the label only.
+    """
     n = len(record["seeds"])
-    return f"{label}, {n} seed{'s' if n != 1 else ''}"
+    return f"{label}, {n}\u00a0seed{'s' if n != 1 else ''}"
 
 
 def describe_sources(sources) -> str:
