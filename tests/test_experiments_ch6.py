@@ -67,9 +67,13 @@ def test_train_ffn_tiny():
         ff.train_ffn(dict(sizes, epochs=[1]))
 
 
-def test_measurements_never_show_minus_zero():
-    assert ff._pm([-0.01, 0.01], 1) == "0.0 ± 0.0" and cn._pm([-0.001, 0.0], 1) == "0.0 ± 0.0"
-    assert ff._pm([1.0, float("inf")], 1) == "1.0 ± 0.0 (never in 1 of 2 seeds)" and ff._pm([float("inf")]) == "never"
+def test_measurements_are_mean_and_range_and_never_show_minus_zero():
+    # the format the results table's prose announces: mean (smallest to largest seed)
+    assert ff._pm([1.0, 2.0, 6.0], 1) == "3.0 (1.0 to 6.0)" and cn._pm([0.5, 0.7], 1, "%") == "0.6% (0.5% to 0.7%)"
+    assert ff._pm([-0.01, 0.01], 1) == "0.0 (0.0 to 0.0)" and cn._pm([-0.001, 0.0], 1) == "0.0 (0.0 to 0.0)"
+    assert ff._pm([1.0, float("inf")], 1) == "1.0; never in 1 of 2 seeds" and ff._pm([float("inf")]) == "never"
+    with pytest.raises(ValueError, match="no values"):
+        ff._pm([])
 
 
 def test_epochs_to_reach():

@@ -216,13 +216,44 @@ def test_draw_claims_on_synthetic_records():
     assert _claim("draw", "lower) bound").verdict(_record("draw", [worse, worse]))[1] == "does not hold"
 
 
+def test_draw_speed_reports_the_median_and_the_seeds_that_got_there():
+    fast = {"baseline": _curve("test_bound", [30, 28, 26, 25, 24, 24]), "ln": _curve("test_bound", [26, 24, 23, 23, 23, 23])}
+    never = {"baseline": fast["baseline"], "ln": _curve("test_bound", [31, 30, 29, 29, 29, 29])}
+    text, verdict = _claim("draw", "twice as fast").verdict(_record("draw", [fast, fast, never]))
+    assert "median 0.40; LN reached it in 2 of 3 seeds (range 0.40 to 0.40 among them)" in text
+    assert verdict == "inconclusive"  # a seed that never got there overlaps every baseline value
+    text, _ = _claim("draw", "twice as fast").verdict(_record("draw", [fast, never, never]))
+    assert "median never; LN reached it in 1 of 3 seeds" in text
+    text, _ = _claim("draw", "twice as fast").verdict(_record("draw", [never, never]))
+    assert "never: LN reached it in 0 of 2 seeds" in text
+
+
+def test_ratio_and_spread_texts():
+    from helpers.experiments._common import ratio_text, spread_text
+
+    inf = math.inf
+    assert ratio_text([1, 2, 3], [2, 2, 2]) == "median 1.00 (0.50 to 1.50); LN reached it in 3 of 3 seeds"
+    assert ratio_text([1], [2]) == "median 0.50; LN reached it in 1 of 1 seed"
+    with pytest.raises(ValueError, match="baseline's steps must be finite"):
+        ratio_text([1, 2], [2, inf])
+    with pytest.raises(ValueError, match="equal-length"):
+        ratio_text([1, 2], [2])
+    assert spread_text([1, 2, inf]) == "1.50 (1.00 to 2.00); never in 1 of 3 seeds"
+    assert spread_text([-0.001, 0.001], 1, "%") == "0.0% (0.0% to 0.0%)" and spread_text([inf]) == "never"
+
+
 def test_reader_claims_on_synthetic_records():
     slow, fast, stuck = [80, 60, 40, 20, 10, 10], [60, 20, 5, 2, 2, 2], [80, 80, 80, 80, 80, 80]
     run = {"lstm": _curve("val_error", slow), "ln": _curve("val_error", fast),
            "ln_gain0.1": _curve("val_error", stuck), "bn": _curve("val_error", stuck)}
     rec = _record("reader", [run, run])
-    assert _claim("reader", "trains faster").verdict(rec)[1] == "holds"
-    assert _claim("reader", "lower validation").verdict(rec)[1] == "holds"
+    text, verdict = _claim("reader", "trains faster").verdict(rec)
+    assert verdict == "holds" and "recurrent BN never reached it" in text and "not informative" in text
+    text, verdict = _claim("reader", "lower validation").verdict(rec)
+    assert verdict == "holds" and "recurrent BN 80.0 (80.0 to 80.0)" in text and "rests on the LSTM" in text
+    learns = dict(run, bn=_curve("val_error", [70, 30, 8, 4, 3, 3]))  # BN reaches the LSTM's final error
+    text, _ = _claim("reader", "trains faster").verdict(_record("reader", [learns, learns]))
+    assert "recurrent BN reached it in 2 of 2 seeds" in text and "not informative" not in text
     assert _claim("reader", "gain").verdict(rec)[1] == "holds"
     flipped = dict(run, ln=run["ln_gain0.1"], **{"ln_gain0.1": run["ln"]})
     assert _claim("reader", "gain").verdict(_record("reader", [flipped, flipped]))[1] == "does not hold"
@@ -231,13 +262,19 @@ def test_reader_claims_on_synthetic_records():
 def test_handwriting_and_retrieval_claims_on_synthetic_records():
     hw = {"baseline": _curve("val_nll", [2.0, 1.0, 0.5, 0.0, 0.0, 0.0]), "ln": _curve("val_nll", [1.0, 0.0, -0.02, 0.0, 0.0, 0.0])}
     rec = _record("handwriting", [hw, hw])
-    assert _claim("handwriting", "much faster").verdict(rec)[1] == "holds"
-    assert _claim("handwriting", "comparable").verdict(rec)[1] == "holds"
-    worse = {"baseline": hw["ln"], "ln": hw["baseline"]}  # LN ends 0.02 nats worse: within a tenth of 1.02
-    assert _claim("handwriting", "comparable").verdict(_record("handwriting", [worse]))[1] == "holds"
-    much_worse = {"baseline": hw["baseline"], "ln": _curve("val_nll", [2.0, 1.5, 1.0, 1.0, 1.0, 1.0])}
-    assert _claim("handwriting", "comparable").verdict(_record("handwriting", [much_worse] * 2))[1] == "does not hold"
-    assert _claim("handwriting", "comparable").verdict(_record("handwriting", [much_worse, hw]))[1] == "inconclusive"
+    text, verdict = _claim("handwriting", "much faster").verdict(rec)
+    assert verdict == "holds" and "median 0.50 (0.50 to 0.50); LN reached it in 2 of 2 seeds" in text  # step 20 vs 40
+    comparable = _claim("handwriting", "comparable")
+    # the rule stated in the chapter (COMPARABLE_RULE): per-seed ranges of the final NLL
+    def pair(base_final, ln_final):
+        return {"baseline": _curve("val_nll", [3.0] + [base_final] * 3), "ln": _curve("val_nll", [3.0] + [ln_final] * 3)}
+    text, verdict = comparable.verdict(_record("handwriting", [pair(1.0, 1.1), pair(1.2, 1.0)]))  # ranges overlap
+    assert verdict == "holds" and "within the spread over seeds: comparable" in text
+    text, verdict = comparable.verdict(_record("handwriting", [pair(1.0, 0.4), pair(1.1, 0.6)]))  # LN lower in every seed
+    assert verdict == "holds" and "-0.55 (-0.60 to -0.50) nats per point" in text and "conservative" in text
+    text, verdict = comparable.verdict(_record("handwriting", [pair(1.0, 1.5), pair(1.1, 1.6)]))  # LN higher in every seed
+    assert verdict == "does not hold" and "higher in every seed" in text
+    assert "overlap" in handwriting.COMPARABLE_RULE and "conservative" in handwriting.COMPARABLE_RULE
     test = {f"{d}_{m}": 50.0 for d in ("caption", "image") for m in ("r1", "r5", "r10", "mean_rank")}
     oe = {"baseline": _curve("rsum", [100, 200, 300], test=test, best_rsum=300),
           "ln": _curve("rsum", [290, 300, 310], test={**test, "image_r1": 60.0}, best_rsum=310)}
@@ -262,8 +299,13 @@ def test_results_table_one_row_per_claim_and_source():
     assert [tuple(r) for r in rows] == [table.COLUMNS] * len(rows)
     draw_rows = [r for r in rows if r["section"] == "6.4"]
     assert len(draw_rows) == 2 * 2  # two claims, two sources
-    assert draw_rows[0]["source"] == "shipped (full budget, 5 seeds, cpu, 2026-01-01)"
-    assert draw_rows[1]["source"].startswith("this build (quick budget, 2 seeds")
+    assert draw_rows[0]["source"] == "shipped, 5\u00a0seeds"  # short, and wraps after the label only
+    assert draw_rows[1]["source"] == "this build, 2\u00a0seeds"
+    assert table.describe_sources({"shipped": [full, full], "this build": quick}) == (
+        "shipped: full budget, 5 seeds, cpu, 2026-01-01. this build: quick budget, 2 seeds, cpu, 2026-01-01.")
+    other = dict(_record("reader", [fast]), device="NVIDIA H200")
+    assert table.describe_sources({"shipped": [full, other]}) == (
+        "shipped: full budget, 5 seeds, cpu, 2026-01-01 (draw); full budget, 1 seed, NVIDIA H200, 2026-01-01 (reader).")
     others = [r for r in rows if r["section"] != "6.4"]
     assert others and all(r["verdict"] == table.NOT_RUN for r in others)
     n_claims = len(experiments.claims())

@@ -34,6 +34,8 @@ __all__ = [
     "check_choice",
     "check_instance",
     "check_tensor",
+    "check_device",
+    "DEVICE_TYPES",
     "float_array",
 ]
 
@@ -182,6 +184,55 @@ def check_tensor(x, name, where, *, floating=True):
     if floating and not x.is_floating_point():
         raise ArgTypeError(f"{where}: {name} must be a floating-point tensor, got dtype {x.dtype}")
     return x
+
+
+#: The device types the book's helpers run on.
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def _device_available(kind):
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return True
+
+
+def check_device(device, name, where):
+    """``device`` as a :class:`torch.device` that exists on this machine.
+
+    A :class:`torch.device` or its name (``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+    ``"mps"``) passes; any other type raises :class:`ArgTypeError`. An unknown
+    name (``"tpu"``, ``"meta"``) raises :class:`ValueError` naming it, and so does a
+    device this machine does not have, instead of a silent run on the CPU.
+
+    Example::
+
+        >>> check_device("cpu", "device", "f")
+        device(type='cpu')
+        >>> check_device("gpu", "device", "f")
+        Traceback (most recent call last):
+        ValueError: f: device must be one of 'cpu', 'cuda', 'mps' (optionally with an index, 'cuda:1'), got 'gpu'
+    """
+    need = f"one of {', '.join(repr(t) for t in DEVICE_TYPES)} (optionally with an index, 'cuda:1')"
+    if isinstance(device, torch.device):
+        dev = device
+    elif isinstance(device, str):
+        try:
+            dev = torch.device(device)
+        except RuntimeError:  # torch's own message lists its many backends; ours names the value
+            raise ValueError(f"{where}: {name} must be {need}, got {_show(device)}") from None
+    else:
+        raise ArgTypeError(f"{where}: {name} must be a torch.device or a str, got {type(device).__name__} {_show(device)}")
+    if dev.type not in DEVICE_TYPES:
+        raise ValueError(f"{where}: {name} must be {need}, got {_show(device)}")
+    if not _device_available(dev.type):
+        raise ValueError(f"{where}: {name} {_show(device)} was asked for but this machine has no {dev.type} device; "
+                         f"pass 'cpu' (or None to pick the best available)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"{where}: {name} {_show(device)} was asked for but this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s)")
+    return dev
 
 
 def _shape_text(shape):

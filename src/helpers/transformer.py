@@ -426,7 +426,7 @@ def train_lm(config, train_data, val_data, *, steps, lr, warmup=0, batch_size=16
     return model, hist
 
 
-def grad_norms_at_init(config, data, *, seed=0, batch_size=16, batches=4, which="mlp"):
+def grad_norms_at_init(config, data, *, seed=0, batch_size=16, batches=4, which="mlp", device="cpu"):
     """Each block's gradient norm at initialization, averaged over a few batches.
 
     Builds ``GPT(config)`` with ``seed``, computes the language-modelling loss
@@ -434,17 +434,19 @@ def grad_norms_at_init(config, data, *, seed=0, batch_size=16, batches=4, which=
     ``l = 1 .. n_layer``, the mean over batches of the Frobenius norm of the
     gradient of its parameters: the MLP's weight matrices (``which="mlp"``,
     Xiong et al.'s W^FFN) or all of the block's parameters (``which="all"``).
+    The model and the batches live on ``device``; the batches are drawn on the
+    CPU, so a seed gives the same batches on every device.
 
     Returns:
         a list of ``n_layer`` floats, from the input side to the output side.
     """
     check_choice(which, "which", ("mlp", "all"), "grad_norms_at_init")
     seed_everything(seed)
-    model = GPT(config)
+    model = GPT(config).to(device)
     gen = torch.Generator().manual_seed(seed)
     totals = [0.0] * config.n_layer
     for _ in range(batches):
-        x, y = get_batch(data, config.block_size, batch_size, gen)
+        x, y = (t.to(device) for t in get_batch(data, config.block_size, batch_size, gen))
         model.zero_grad(set_to_none=True)
         model(x, y)[1].backward()
         for l, block in enumerate(model.transformer.h):

@@ -28,6 +28,7 @@ at import.
 from __future__ import annotations
 
 import datetime
+import functools
 import importlib
 import json
 import pathlib
@@ -38,7 +39,7 @@ from typing import Callable
 
 import torch
 
-from .._checks import ArgTypeError, check_choice, check_instance, check_int
+from .._checks import ArgTypeError, check_choice, check_device, check_instance, check_int
 from ..repro import BUDGETS, pick_device, seed_everything
 
 __all__ = [
@@ -95,16 +96,30 @@ def experiment(name: str, *, quick: dict, full: dict, summary: str = ""):
         @experiment("ffn_digits", quick=dict(steps=300), full=dict(steps=3000),
                     summary="MLP on digits: none / batch / layer norm (paper §6.6)")
         def ffn_digits(budget, seed, device): ...
+
+    The name is bound to a wrapper that checks its arguments before ``fn`` runs:
+    ``budget`` one of :data:`helpers.repro.BUDGETS`, ``seed`` an int >= 0, and
+    ``device`` a :class:`torch.device` that exists here (``"cuda"`` on a machine
+    without CUDA raises ``ValueError``). ``fn`` receives a :class:`torch.device`
+    and must put its models and data on it.
     """
     check_instance(name, str, "name", "experiment", "a str")
     for b, s in (("quick", quick), ("full", full)):
         check_instance(s, dict, b, "experiment", "a dict of sizes")
 
     def register(fn):
-        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+        if name in _REGISTRY and getattr(_REGISTRY[name].fn, "__wrapped__", None) is not fn:
             raise ValueError(f"experiment: the name {name!r} is already registered")
-        _REGISTRY[name] = Experiment(name, fn, {"quick": dict(quick), "full": dict(full)}, summary)
-        return fn
+
+        @functools.wraps(fn)
+        def checked(budget, seed, device):
+            # every experiment gets a checked budget and a torch.device that exists here,
+            # whether it is called through run() or directly
+            budget = check_choice(budget, "budget", BUDGETS, name)
+            return fn(budget, check_int(seed, "seed", name, lo=0), check_device(device, "device", name))
+
+        _REGISTRY[name] = Experiment(name, checked, {"quick": dict(quick), "full": dict(full)}, summary)
+        return checked
 
     return register
 
@@ -156,7 +171,9 @@ def run(name: str, budget: str, seeds=(0, 1), device=None, progress: bool = Fals
         name: a registered name (:func:`names`).
         budget: ``"quick"`` or ``"full"``; recorded exactly as passed.
         seeds: distinct non-negative ints; each run starts from :func:`helpers.repro.seed_everything`.
-        device: a :class:`torch.device` or its name; ``None`` picks one (:func:`helpers.repro.pick_device`).
+        device: a :class:`torch.device` or its name (``"cpu"``, ``"cuda"``, ``"mps"``); ``None`` picks
+            one (:func:`helpers.repro.pick_device`). An unknown name, or a device this machine
+            does not have, raises ``ValueError``: nothing falls back to the CPU silently.
         progress: show a ``tqdm`` bar over the seeds.
 
     Returns:
@@ -167,7 +184,7 @@ def run(name: str, budget: str, seeds=(0, 1), device=None, progress: bool = Fals
     exp = get(name)
     budget = check_choice(budget, "budget", BUDGETS, where)
     seeds = _check_seeds(seeds, where)
-    device = pick_device(None if device is None else torch.device(device).type)
+    device = pick_device() if device is None else check_device(device, "device", where)
     runs, walls = [], []
     it = seeds
     if progress:
@@ -186,7 +203,7 @@ def run(name: str, budget: str, seeds=(0, 1), device=None, progress: bool = Fals
         "budget": budget,
         "sizes": exp.sizes[budget],
         "seeds": seeds,
-        "device": device.type if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "device": device.type if device.type != "cuda" else torch.cuda.get_device_name(device),  # the device used
         "torch": torch.__version__,
         "python": platform.python_version(),
         "date": datetime.date.today().isoformat(),

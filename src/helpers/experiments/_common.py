@@ -12,8 +12,8 @@ import torch
 
 from ..reference_curves import clearly_less
 
-__all__ = ["digits_arrays", "steps_to_reach", "final_mean", "steps_to_baseline", "spread_text", "compare", "per_seed",
-           "rounded"]
+__all__ = ["digits_arrays", "steps_to_reach", "final_mean", "steps_to_baseline", "spread_text", "ratio_text", "compare",
+           "per_seed", "rounded"]
 
 
 def digits_arrays(seed=0):
@@ -53,13 +53,64 @@ def per_seed(record, fn):
     return [fn(run) for run in record["runs"]]
 
 
+def _show(x, digits, unit):
+    """One number for the prose: ``inf`` is "never", NaN "n/a", and never ``-0.0``."""
+    if math.isinf(x):
+        return "never"
+    if math.isnan(x):
+        return "n/a"
+    return f"{round(x, digits) + 0.0:.{digits}f}{unit}"
+
+
 def spread_text(values, digits=2, unit=""):
-    """``"mean (min to max)"`` of per-seed values, e.g. ``"0.61 (0.52 to 0.70)"``; ``inf`` prints as "never"."""
+    """``"mean (min to max)"`` of per-seed values, e.g. ``"0.61 (0.52 to 0.70)"``.
+
+    Seeds whose value is ``inf`` ("never got there") are not averaged in: they are
+    counted, ``"0.61 (0.52 to 0.70); never in 1 of 3 seeds"``, and if every seed's
+    value is ``inf`` the text is ``"never"``. One seed prints its value alone.
+    """
     v = np.asarray(values, dtype=float)
-    show = lambda x: "never" if math.isinf(x) else "n/a" if math.isnan(x) else f"{x:.{digits}f}{unit}"  # noqa: E731
-    if v.size == 1:
-        return show(v[0])
-    return f"{show(v.mean())} ({show(v.min())} to {show(v.max())})"
+    if v.size == 0:
+        raise ValueError("spread_text: no values (an empty list of seeds)")
+    never = np.isinf(v) & (v > 0)
+    if never.all():
+        return "never"
+    f = v[~never]
+    text = _show(f[0], digits, unit) if f.size == 1 else \
+        f"{_show(f.mean(), digits, unit)} ({_show(f.min(), digits, unit)} to {_show(f.max(), digits, unit)})"
+    return text if not never.any() else f"{text}; never in {int(never.sum())} of {v.size} seeds"
+
+
+def ratio_text(ln_steps, base_steps, digits=2):
+    """Per-seed ratios ``ln / base`` of steps to a target, as the median and the seeds that got there.
+
+    A seed in which LN never reached the target (``inf`` steps) has no ratio to average, so the
+    summary is the *median* over all seeds (``"never"`` if at least half never got there) and
+    how many seeds reached the target, with the range over those that did::
+
+        "median 0.62 (0.45 to 0.89); LN reached it in 4 of 5 seeds"
+
+    Args:
+        ln_steps, base_steps: steps per seed (``inf`` for never); the baseline's must be finite.
+    """
+    ln, base = np.asarray(ln_steps, dtype=float), np.asarray(base_steps, dtype=float)
+    if ln.shape != base.shape or ln.ndim != 1 or ln.size == 0:
+        raise ValueError(f"ratio_text: need two equal-length non-empty lists of steps, got {ln.shape} and {base.shape}")
+    if not np.isfinite(base).all() or (base <= 0).any():
+        raise ValueError("ratio_text: the baseline's steps must be finite and > 0 (it defines the target)")
+    ratio = ln / base  # (seeds,), inf where LN never reached the target
+    reached = np.isfinite(ratio)
+    k, n = int(reached.sum()), ratio.size
+    median = _show(float(np.median(ratio)), digits, "")
+    reached_text = f"LN reached it in {k} of {n} seed{'s' if n != 1 else ''}"
+    if k == 0:
+        return f"never: {reached_text}"
+    r = ratio[reached]
+    if k == 1:
+        return f"median {median}; {reached_text}"
+    span = f"{_show(r.min(), digits, '')} to {_show(r.max(), digits, '')}"
+    return f"median {median} ({span}); {reached_text}" if k == n else \
+        f"median {median}; {reached_text} (range {span} among them)"
 
 
 def compare(a, b):

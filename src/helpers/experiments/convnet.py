@@ -42,6 +42,7 @@ from .. import reference_curves
 from .._checks import check_choice, check_instance, check_int
 from ..data import load_digits_images
 from . import claim, experiment, sizes
+from ._common import spread_text
 
 __all__ = ["NORMS", "GROUPS", "LR", "BATCH_SIZE", "ConvNet", "make_norm", "train_one", "train_convnets",
            "summed_inputs", "position_stats", "boundary_mask"]
@@ -259,10 +260,9 @@ def _per_seed(record, norm, fn):
     return np.array([fn(r["runs"][norm]) for r in record["runs"]], dtype=float)  # (n_seeds,)
 
 
-def _pm(values, decimals=2):
-    """``mean ± half-range`` of per-seed values (never ``-0.0``)."""
-    v = np.asarray(values, dtype=float)
-    return f"{round(v.mean(), decimals) + 0.0:.{decimals}f} ± {(v.max() - v.min()) / 2:.{decimals}f}"
+def _pm(values, decimals=2, unit=""):
+    """``mean (smallest to largest)`` of per-seed values, as in the results table (never ``-0.0``)."""
+    return spread_text(values, decimals, unit)
 
 
 def _compare(a, b):
@@ -310,7 +310,7 @@ def bn_beats_ln_test_error(record):
     """Per seed, the final test error, batch norm vs layer norm."""
     bn = _per_seed(record, "batch", lambda c: c["test_err"][-1])
     ln = _per_seed(record, "layer", lambda c: c["test_err"][-1])
-    text = (f"final test error: batch norm {_pm(100 * bn, 1)}%, layer norm {_pm(100 * ln, 1)}% "
+    text = (f"final test error: batch norm {_pm(100 * bn, 1, '%')}, layer norm {_pm(100 * ln, 1, '%')} "
             f"({len(record['seeds'])} seeds, {record['budget']} budget)")
     return text, _compare(bn, ln)
 
@@ -343,8 +343,8 @@ RARELY = 0.5
 def boundary_units_rarely_on(record):
     """Per seed, the fraction of first-layer boundary units turned on (summed input > 0), vs :data:`RARELY` and the centre."""
     edge, centre = _positions(record, "boundary_active"), _positions(record, "centre_active")
-    text = (f"first layer, no norm: on {_pm(100 * edge, 0)}% of the time at the boundary, "
-            f"{_pm(100 * centre, 0)}% in the centre ({len(record['seeds'])} seeds, {record['budget']} budget)")
+    text = (f"first layer, no norm: on {_pm(100 * edge, 0, '%')} of the time at the boundary, "
+            f"{_pm(100 * centre, 0, '%')} in the centre ({len(record['seeds'])} seeds, {record['budget']} budget)")
     if reference_curves.clearly_less(edge, np.full_like(edge, RARELY)) and reference_curves.clearly_less(edge, centre):
         return text, "holds"
     if reference_curves.clearly_less(np.full_like(edge, RARELY), edge):

@@ -33,6 +33,7 @@ from .. import reference_curves
 from .._checks import check_choice, check_instance, check_int
 from ..data import load_digits_images
 from . import claim, experiment, sizes
+from ._common import spread_text
 
 __all__ = ["NORMS", "VARIANTS", "BATCH_SIZES", "LR", "BatchNorm", "build_mlp", "train_one", "train_ffn",
            "epochs_to_reach"]
@@ -254,15 +255,12 @@ def _per_seed(record, run, fn):
     return np.array([fn(r["runs"][run]) for r in record["runs"]], dtype=float)  # (n_seeds,)
 
 
-def _pm(values, decimals=2):
-    """``mean ± half-range`` of per-seed values, e.g. ``0.03 ± 0.01``; ``never`` for runs that never got there."""
-    v = np.asarray(values, dtype=float)
-    finite = np.isfinite(v)
-    if not finite.any():
-        return "never"
-    mean = round(v[finite].mean(), decimals) + 0.0  # never -0.0
-    text = f"{mean:.{decimals}f} ± {(v[finite].max() - v[finite].min()) / 2:.{decimals}f}"
-    return text if finite.all() else f"{text} (never in {int((~finite).sum())} of {len(v)} seeds)"
+def _pm(values, decimals=2, unit=""):
+    """``mean (smallest to largest)`` of per-seed values, e.g. ``0.03 (0.02 to 0.04)``, as in the results table.
+
+    Seeds that never got there (``inf``) are counted, not averaged: ``never`` if all of them.
+    """
+    return spread_text(values, decimals, unit)
 
 
 def _seeds_budget(record):

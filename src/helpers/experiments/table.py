@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .._checks import ArgTypeError, check_instance
 
-__all__ = ["COLUMNS", "NOT_RUN", "results_table", "results_markdown", "describe_record"]
+__all__ = ["COLUMNS", "NOT_RUN", "results_table", "results_markdown", "describe_record", "describe_sources"]
 
 #: The table's columns, in order: the keys of each row of :func:`results_table`.
 COLUMNS = ("section", "claim", "paper", "measurement", "source", "verdict")
@@ -28,6 +28,34 @@ def describe_record(record) -> str:
         raise ValueError(f"describe_record: the record lacks {sorted(missing)}")
     n = len(record["seeds"])
     return f"{record['budget']} budget, {n} seed{'s' if n != 1 else ''}, {record['device']}, {record['date']}"
+
+
+def _short_source(label, record) -> str:
+    """The table's Source cell: the label and the number of seeds, e.g. ``"shipped, 5 seeds"``.
+
+    "5 seeds" is joined by a no-break space, so the narrow column wraps after the label only.
+    """
+    n = len(record["seeds"])
+    return f"{label}, {n}\u00a0seed{'s' if n != 1 else ''}"
+
+
+def describe_sources(sources) -> str:
+    """One sentence per source label saying how its records were produced (for under the table).
+
+    ``"shipped run: full budget, 5 seeds, cpu, 2026-11-30. this build: quick budget, 2 seeds, cpu, 2026-12-01."``;
+    when a label's records were made in different ways, each way is listed once with the
+    experiments it made, ``"full budget, 5 seeds, cpu, 2026-11-30 (draw, reader); full budget, 1 seed, ..."``.
+    """
+    out = []
+    for label, records in _sources(sources).items():
+        ways = {}  # description -> experiment names, in order of appearance
+        for r in records:
+            ways.setdefault(describe_record(r), []).append(r["name"])
+        if len(ways) == 1:
+            out.append(f"{label}: {next(iter(ways))}.")
+        elif ways:
+            out.append(f"{label}: " + "; ".join(f"{w} ({', '.join(names)})" for w, names in ways.items()) + ".")
+    return " ".join(out)
 
 
 def _sources(sources):
@@ -73,8 +101,9 @@ def results_table(sources, claims=None) -> list[dict]:
                 if record["name"] != c.experiment:
                     continue
                 measurement, verdict = c.verdict(record)
+                describe_record(record)  # refuses a record that does not say how it was made
                 rows.append({"section": c.section, "claim": c.statement, "paper": c.paper_evidence,
-                             "measurement": measurement, "source": f"{label} ({describe_record(record)})",
+                             "measurement": measurement, "source": _short_source(label, record),
                              "verdict": verdict})
                 found = True
         if not found:

@@ -64,7 +64,7 @@ def transformer_grads(budget, seed, device):
         for placement in ("post", "pre"):
             cfg = model_config(len(corpus.vocab), n_layer=depth, placement=placement)
             out[placement].append(grad_norms_at_init(cfg, corpus.train, seed=seed, batches=size["batches"],
-                                                     batch_size=size["batch_size"]))
+                                                     batch_size=size["batch_size"], device=device))
     return out
 
 
