@@ -44,7 +44,7 @@ from torch.nn import functional as F
 
 from . import norms
 from ._checks import check_choice, check_int, check_real
-from .repro import seed_everything
+from .repro import pick_device, seed_everything
 
 __all__ = [
     "NORMS", "PLACEMENTS", "GPTConfig", "DyT", "make_norm", "CausalSelfAttention", "MLP", "Block", "GPT",
@@ -318,6 +318,24 @@ class GPT(nn.Module):
 # Data, training, measuring
 # ---------------------------------------------------------------------------
 
+def _device(device, where):
+    """``device`` as a :class:`torch.device`, refusing one this machine does not have.
+
+    ``"cuda"`` on a machine without a GPU raises ``ValueError`` here, before any
+    work, instead of failing deep inside torch or silently running on the CPU.
+    """
+    try:
+        device = torch.device(device)
+    except (TypeError, RuntimeError) as err:
+        raise ValueError(f"{where}: device must be a torch.device or a name such as 'cpu' or 'cuda', "
+                         f"got {device!r}") from err
+    try:
+        pick_device(device.type)  # raises ValueError for an unavailable type
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+    return device
+
+
 def get_batch(data, block_size, batch_size, generator=None):
     """``batch_size`` random windows of a 1-d id tensor: inputs and next-token targets.
 
@@ -395,6 +413,7 @@ def train_lm(config, train_data, val_data, *, steps, lr, warmup=0, batch_size=16
     steps = check_int(steps, "steps", where, 1)
     warmup = check_int(warmup, "warmup", where, 0)
     lr = check_real(lr, "lr", where, 0.0, lo_open=True)
+    device = _device(device, where)
     eval_every = eval_every or max(1, steps // 10)
     seed_everything(seed)
     model = GPT(config).to(device)
@@ -426,7 +445,7 @@ def train_lm(config, train_data, val_data, *, steps, lr, warmup=0, batch_size=16
     return model, hist
 
 
-def grad_norms_at_init(config, data, *, seed=0, batch_size=16, batches=4, which="mlp"):
+def grad_norms_at_init(config, data, *, seed=0, batch_size=16, batches=4, which="mlp", device="cpu"):
     """Each block's gradient norm at initialization, averaged over a few batches.
 
     Builds ``GPT(config)`` with ``seed``, computes the language-modelling loss
@@ -434,19 +453,23 @@ def grad_norms_at_init(config, data, *, seed=0, batch_size=16, batches=4, which=
     ``l = 1 .. n_layer``, the mean over batches of the Frobenius norm of the
     gradient of its parameters: the MLP's weight matrices (``which="mlp"``,
     Xiong et al.'s W^FFN) or all of the block's parameters (``which="all"``).
+    The model and the batches live on ``device`` (default ``"cpu"``; a device
+    this machine lacks raises ``ValueError``); the batches are drawn on the CPU
+    from ``seed``, so every device sees the same windows.
 
     Returns:
         a list of ``n_layer`` floats, from the input side to the output side.
     """
     check_choice(which, "which", ("mlp", "all"), "grad_norms_at_init")
+    device = _device(device, "grad_norms_at_init")
     seed_everything(seed)
-    model = GPT(config)
+    model = GPT(config).to(device)
     gen = torch.Generator().manual_seed(seed)
     totals = [0.0] * config.n_layer
     for _ in range(batches):
         x, y = get_batch(data, config.block_size, batch_size, gen)
         model.zero_grad(set_to_none=True)
-        model(x, y)[1].backward()
+        model(x.to(device), y.to(device))[1].backward()
         for l, block in enumerate(model.transformer.h):
             params = [block.mlp.c_fc.weight, block.mlp.c_proj.weight] if which == "mlp" else list(block.parameters())
             totals[l] += math.sqrt(sum(float((p.grad ** 2).sum()) for p in params if p.grad is not None))
