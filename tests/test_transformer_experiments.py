@@ -42,3 +42,34 @@ def test_shipped_records_say_what_made_them(name, n_seeds):
     else:
         depths = rec["sizes"]["depths"]
         assert all(r["depths"] == depths and [len(g) for g in r["pre"]] == depths for r in rec["runs"])
+
+
+@pytest.mark.parametrize("name", ["transformer_grads", "transformer_lm"])
+def test_cuda_asked_for_without_a_gpu_is_refused(monkeypatch, name):
+    # On a machine without a GPU, asking for one must fail loudly, never fall back to the CPU.
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="'cuda' was asked for but this machine has no cuda device"):
+        experiments.run(name, "quick", seeds=[0], device="cuda")
+
+
+def test_helpers_refuse_cuda_without_a_gpu(monkeypatch):
+    # The functions the experiments call check the device themselves too, before any work.
+    import torch
+
+    from helpers.corpus import load_char_corpus
+    from helpers.transformer import grad_norms_at_init, train_lm
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    corpus = load_char_corpus()
+    cfg = tx.model_config(len(corpus.vocab), n_layer=1)
+    with pytest.raises(ValueError, match=r"grad_norms_at_init: .*'cuda'.*no cuda device"):
+        grad_norms_at_init(cfg, corpus.train, device="cuda", batches=1)
+    with pytest.raises(ValueError, match=r"train_lm: .*'cuda'.*no cuda device"):
+        train_lm(cfg, corpus.train, corpus.val, steps=1, lr=1e-3, device="cuda")
+    with pytest.raises(ValueError, match="train_lm: device must be"):
+        train_lm(cfg, corpus.train, corpus.val, steps=1, lr=1e-3, device="gpu please")
+    # and the CPU, named or by default, gives the same numbers
+    assert grad_norms_at_init(cfg, corpus.train, batches=1) == grad_norms_at_init(
+        cfg, corpus.train, batches=1, device=torch.device("cpu"))

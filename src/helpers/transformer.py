@@ -43,7 +43,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import norms
-from ._checks import check_choice, check_int, check_real
+from ._checks import check_choice, check_device, check_int, check_real
 from .repro import seed_everything
 
 __all__ = [
@@ -318,6 +318,11 @@ class GPT(nn.Module):
 # Data, training, measuring
 # ---------------------------------------------------------------------------
 
+def _device(device, where):
+    """``device`` as a :class:`torch.device` this machine has (``ValueError`` otherwise; see ``_checks.check_device``)."""
+    return check_device(device, "device", where)
+
+
 def get_batch(data, block_size, batch_size, generator=None):
     """``batch_size`` random windows of a 1-d id tensor: inputs and next-token targets.
 
@@ -395,6 +400,7 @@ def train_lm(config, train_data, val_data, *, steps, lr, warmup=0, batch_size=16
     steps = check_int(steps, "steps", where, 1)
     warmup = check_int(warmup, "warmup", where, 0)
     lr = check_real(lr, "lr", where, 0.0, lo_open=True)
+    device = _device(device, where)
     eval_every = eval_every or max(1, steps // 10)
     seed_everything(seed)
     model = GPT(config).to(device)
@@ -434,13 +440,15 @@ def grad_norms_at_init(config, data, *, seed=0, batch_size=16, batches=4, which=
     ``l = 1 .. n_layer``, the mean over batches of the Frobenius norm of the
     gradient of its parameters: the MLP's weight matrices (``which="mlp"``,
     Xiong et al.'s W^FFN) or all of the block's parameters (``which="all"``).
-    The model and the batches live on ``device``; the batches are drawn on the
-    CPU, so a seed gives the same batches on every device.
+    The model and the batches live on ``device`` (default ``"cpu"``; a device
+    this machine lacks raises ``ValueError``); the batches are drawn on the CPU
+    from ``seed``, so every device sees the same windows.
 
     Returns:
         a list of ``n_layer`` floats, from the input side to the output side.
     """
     check_choice(which, "which", ("mlp", "all"), "grad_norms_at_init")
+    device = _device(device, "grad_norms_at_init")
     seed_everything(seed)
     model = GPT(config).to(device)
     gen = torch.Generator().manual_seed(seed)

@@ -7,8 +7,8 @@ of the book's prose (:func:`helpers.corpus.load_char_corpus`) and the model of
 
 * ``"transformer_grads"``: for each depth of the budget and each placement
   (post-LN, pre-LN), each block's MLP gradient norm at initialization
-  (:func:`helpers.transformer.grad_norms_at_init`); the seed fixes the
-  initialization and the batches.
+  (:func:`helpers.transformer.grad_norms_at_init`, on ``device``); the seed
+  fixes the initialization and the batches.
 * ``"transformer_lm"``: the seven training runs of the chapter with one seed:
   post-LN and pre-LN (layer norm) without and with warm-up, and pre-LN with
   RMSNorm, DyT and no norm, without warm-up. For each run the training loss
