@@ -18,6 +18,8 @@ BUILD  := _build
 HTML   := $(BUILD)/html
 CACHE  := $(BUILD)/.jupyter_cache
 PORT   ?= 8000
+# pytest workers for `make test` (pytest-xdist): the browser tests dominate and run two pages at a time on 2 cores
+TEST_WORKERS ?= 2
 JB_FLAGS := --all -W -n --keep-going
 LAB_OVERRIDES := binder/jupyterlab-overrides.json
 
@@ -122,7 +124,7 @@ test-site: $(STAMP) browser-deps
 # The notebooks are tested as a reader without a GPU runs them: CPU only, quick budget.
 test: $(STAMP) browser-deps
 	CUDA_VISIBLE_DEVICES= LNBOOK_BUDGET=quick $(MAKE) book student
-	$(BIN)/python -m pytest -q --durations=10
+	$(BIN)/python -m pytest -q --durations=10 -n $(TEST_WORKERS)
 
 # Remove outputs from the notebooks before committing them.
 strip: $(STAMP)

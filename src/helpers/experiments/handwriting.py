@@ -14,8 +14,10 @@ mixture of ``M`` bivariate Gaussians and a Bernoulli for ``eos`` (Graves 2013,
 eqs. 18-26); the loss is the negative log likelihood in nats per point.
 
 Kept: the batch size of 8, long sequences (hundreds of steps in the full
-budget), the mixture-density output, the LSTM (``helpers.rnn.LSTMCell`` with
-``norm=None`` or ``"layer"``), samples drawn from the trained model. Lost:
+budget), the mixture-density output, the LSTM (``helpers.rnn.LSTM``: the
+``LSTMCell`` with ``norm=None`` or ``"layer"``, run over a whole sequence by
+torch's kernel or the fast layer-normalized path), samples drawn from the
+trained model. Lost:
 real handwriting, conditioning on text (the paper's model is the synthesis
 network with a window over characters), three layers of 400 units.
 """
@@ -30,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._checks import check_int
-from ..rnn import LSTMCell
+from ..rnn import LSTM
 from . import claim, experiment, sizes
 from ._common import compare, final_mean, per_seed, ratio_text, rounded, spread_text, steps_to_baseline
 
@@ -105,12 +107,12 @@ class MixtureDensityLSTM(nn.Module):
 
     def __init__(self, hidden, mixtures, norm):
         super().__init__()
-        self.cell = LSTMCell(3, hidden, norm=norm)
+        self.lstm = LSTM(3, hidden, norm=norm)  # an LSTMCell (``self.lstm.cell``), run a sequence at a time
         self.out = nn.Linear(hidden, 6 * mixtures + 1)
         self.mixtures = mixtures
 
     def forward(self, x, state=None):
-        h, state = self.cell.run_sequence(x, state)  # (T, B, H)
+        h, state = self.lstm(x, state)  # (T, B, H), ((B, H), (B, H))
         return self.out(h), state
 
     @torch.no_grad()
@@ -138,8 +140,8 @@ class MixtureDensityLSTM(nn.Module):
 
 
 @experiment("handwriting",
-            quick=dict(length=40, hidden=32, mixtures=3, batch=8, steps=150, eval_every=15, lr=5e-3, val=16),
-            full=dict(length=100, hidden=32, mixtures=5, batch=8, steps=250, eval_every=25, lr=5e-3, val=32),
+            quick=dict(length=100, hidden=32, mixtures=3, batch=8, steps=150, eval_every=15, lr=5e-3, val=16),
+            full=dict(length=700, hidden=32, mixtures=5, batch=8, steps=250, eval_every=25, lr=5e-3, val=32),
             summary="pen trajectories, LSTM + mixture density at batch size 8, with/without LN (paper §6.5)")
 def handwriting(budget, seed, device):
     """Validation NLL (nats per point) over training for the baseline and LN, and one sample of each.
