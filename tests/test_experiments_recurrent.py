@@ -338,3 +338,17 @@ def test_results_markdown_bad_inputs():
         experiments.results_markdown("rows")
     with pytest.raises(ValueError, match="each row must be a dict"):
         experiments.results_markdown([{"section": "6.1"}])
+
+
+def test_guessing_error_matches_a_simulated_guesser():
+    # a reader that ignores the question and picks one of the passage's values at random
+    gen = torch.Generator().manual_seed(0)
+    for k in (1, 3, 5):
+        tok, ans = reader.recall_task(40_000, k, gen)  # (2 + 2K, n): query, asked key, then k1 v1 k2 v2 ...
+        values = tok[3::2] - reader.N_KEYS  # (K, n)
+        pick = values[torch.randint(k, (values.shape[1],), generator=gen), torch.arange(values.shape[1])]
+        simulated = 100 * (pick != ans).double().mean().item()
+        any_value, in_passage = reader.guessing_error(k)
+        assert abs(simulated - in_passage) < 1.0 and any_value == pytest.approx(90.0)
+    with pytest.raises(ValueError, match="n_facts"):
+        reader.guessing_error(0)

@@ -32,10 +32,10 @@ from ..rnn import LSTMCell
 from . import claim, experiment, sizes
 from ._common import compare, per_seed, ratio_text, spread_text, steps_to_reach
 
-__all__ = ["N_KEYS", "N_VALUES", "recall_task", "BNLSTMCell", "Reader", "VARIANTS"]
+__all__ = ["N_KEYS", "N_VALUES", "recall_task", "guessing_error", "BNLSTMCell", "Reader", "VARIANTS"]
 
 N_KEYS, N_VALUES = 8, 10
-QUERY = N_KEYS + N_VALUES  # token ids: keys 0..15, values 16..25, the query marker 26
+QUERY = N_KEYS + N_VALUES  # token ids: keys 0..N_KEYS-1, values N_KEYS..QUERY-1, then the query marker
 #: The readers compared: the LSTM's normalization and the initial gain of its norms.
 VARIANTS = {"lstm": (None, 1.0), "ln": ("layer", 1.0), "ln_gain0.1": ("layer", 0.1), "bn": ("batch", 0.1)}
 
@@ -54,6 +54,23 @@ def recall_task(n, n_facts, gen):
     facts = torch.stack([keys, N_KEYS + values], dim=2).reshape(n, 2 * n_facts)  # k1 v1 k2 v2 ...
     query = torch.stack([torch.full((n,), QUERY), keys[torch.arange(n), asked]], dim=1)  # (n, 2)
     return torch.cat([query, facts], dim=1).T.contiguous(), values[torch.arange(n), asked]
+
+
+def guessing_error(n_facts):
+    """Error rates (in %) of two readers that ignore the question: ``(any value, one of the passage's values)``.
+
+    Guessing any of the ``N_VALUES`` values is right with probability ``1 / N_VALUES``.
+    Picking one of the passage's ``n_facts`` values at random is right when it picks the asked
+    fact (``1 / n_facts``) or another fact whose value happens to be the same (values are drawn
+    with replacement): ``1/K + (1 - 1/K) / N_VALUES``.
+
+    Example::
+
+        >>> [round(e, 1) for e in guessing_error(3)]
+        [90.0, 60.0]
+    """
+    k = check_int(n_facts, "n_facts", "guessing_error", lo=1, hi=N_KEYS)
+    return 100 * (1 - 1 / N_VALUES), 100 * (1 - (1 / k + (1 - 1 / k) / N_VALUES))
 
 
 class BNLSTMCell(nn.Module):
@@ -207,7 +224,9 @@ def _bn_note(record):
     if reached:
         return f"recurrent BN reached it in {reached} of {len(bn)} seeds"
     final = spread_text(per_seed(record, lambda r: _final(r, "bn")), 1, "%")
-    return (f"recurrent BN never reached it (final error {final}, chance {100 * (1 - 1 / N_VALUES):.0f}%), "
+    any_value, in_passage = guessing_error(record["sizes"]["facts"])
+    return (f"recurrent BN never reached it (final error {final}; guessing errs {any_value:.0f}%, "
+            f"guessing among the passage's values {in_passage:.0f}%), "
             "so the comparison with BN is not informative: the verdict rests on the LSTM")
 
 
