@@ -122,3 +122,13 @@ def test_doctests():
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0
     assert doctest.testmod(kernels).attempted >= 4
+
+
+def test_each_compiled_signature_has_its_own_code_object():
+    # dynamo caches (and counts recompilations) per code object: sixteen signatures sharing
+    # one code object would exceed its limit of 8 and silently run the rest uncompiled
+    sigs = [(dt, "cpu", w, grad) for dt in (torch.float32, torch.bfloat16) for w in (128, 512, 2048, 8192)
+            for grad in (False, True)]
+    codes = {kernels._compiled(False, s).__wrapped__.__code__ for s in sigs}
+    assert len(codes) == len(sigs)
+    assert all(c.co_code == kernels._naive.__code__.co_code for c in codes)  # the same function, copied

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import types
 
 import torch
 
@@ -92,8 +93,14 @@ def naive_layer_norm(x, weight, bias, eps=1e-5):
 
 @functools.cache
 def _compiled(dynamic, signature):
-    """One compiled function per signature, so that no shape uses up another's recompilations."""
-    return torch.compile(_naive, dynamic=dynamic)
+    """One compiled function per signature, so that no shape uses up another's recompilations.
+
+    Dynamo keeps its cache, and its limit of recompilations, on the *code object*, so
+    each signature gets its own copy of ``_naive``'s code (renamed): without it, the
+    ninth (dtype, width, autograd) combination would silently run uncompiled.
+    """
+    code = _naive.__code__.replace(co_name=f"_naive_{abs(hash(signature)):x}")
+    return torch.compile(types.FunctionType(code, _naive.__globals__, code.co_name), dynamic=dynamic)
 
 
 def compiled_layer_norm(x, weight, bias, eps=1e-5, *, dynamic=False):
