@@ -191,8 +191,9 @@ def test_binarized_digits():
 # --- the claims' checks on synthetic records ---------------------------------------
 
 def _record(name, runs):
-    return {"name": name, "budget": "full", "seeds": list(range(len(runs))), "device": "cpu",
-            "date": "2026-01-01", "runs": runs}
+    # the fields of a real record (helpers.experiments.run), with synthetic runs
+    return {"name": name, "budget": "full", "sizes": experiments.sizes(name, "full"),
+            "seeds": list(range(len(runs))), "device": "cpu", "date": "2026-01-01", "runs": runs}
 
 
 def _curve(key, values, **extra):
