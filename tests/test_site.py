@@ -312,11 +312,23 @@ def output_backgrounds(page) -> list[dict]:
 
 
 def clipped_equations(page) -> list[str]:
-    """Display equations wider than their box that cannot be scrolled (cut for the reader)."""
+    """Formulas cut for the reader: display equations wider than their box that cannot be scrolled,
+    and inline formulas that run past the right edge of their paragraph (an ancestor clips them)."""
     return page.evaluate(
-        """() => Array.from(document.querySelectorAll('mjx-container[display="true"], div.math'))
-          .filter(m => m.scrollWidth > m.clientWidth + 1 && !['auto', 'scroll'].includes(getComputedStyle(m).overflowX))
-          .map(m => (m.closest('div.math') || m).textContent.slice(0, 60))"""
+        """() => {
+          const scrolls = m => ['auto', 'scroll'].includes(getComputedStyle(m).overflowX);
+          const display = Array.from(document.querySelectorAll('mjx-container[display="true"], div.math'))
+            .filter(m => m.scrollWidth > m.clientWidth + 1 && !scrolls(m))
+            .map(m => (m.closest('div.math') || m).textContent.slice(0, 60));
+          const inline = Array.from(document.querySelectorAll('.bd-article mjx-container:not([display="true"])'))
+            .filter(m => !m.closest('div.math, .pst-scrollable-table-container, .cell_output, .lnb-widget') && !scrolls(m))
+            .filter(m => {
+              const block = m.closest('p, li, dd, td, th, figcaption, div');
+              return block && m.getBoundingClientRect().right > block.getBoundingClientRect().right + 1;
+            })
+            .map(m => 'inline: ' + m.textContent.slice(0, 60));
+          return display.concat(inline);
+        }"""
     )
 
 
