@@ -318,11 +318,6 @@ class GPT(nn.Module):
 # Data, training, measuring
 # ---------------------------------------------------------------------------
 
-def _device(device, where):
-    """``device`` as a :class:`torch.device` this machine has (``ValueError`` otherwise; see ``_checks.check_device``)."""
-    return check_device(device, "device", where)
-
-
 def get_batch(data, block_size, batch_size, generator=None):
     """``batch_size`` random windows of a 1-d id tensor: inputs and next-token targets.
 
@@ -400,7 +395,7 @@ def train_lm(config, train_data, val_data, *, steps, lr, warmup=0, batch_size=16
     steps = check_int(steps, "steps", where, 1)
     warmup = check_int(warmup, "warmup", where, 0)
     lr = check_real(lr, "lr", where, 0.0, lo_open=True)
-    device = _device(device, where)
+    device = check_device(device, "device", where)
     eval_every = eval_every or max(1, steps // 10)
     seed_everything(seed)
     model = GPT(config).to(device)
@@ -448,7 +443,7 @@ def grad_norms_at_init(config, data, *, seed=0, batch_size=16, batches=4, which=
         a list of ``n_layer`` floats, from the input side to the output side.
     """
     check_choice(which, "which", ("mlp", "all"), "grad_norms_at_init")
-    device = _device(device, "grad_norms_at_init")
+    device = check_device(device, "device", "grad_norms_at_init")
     seed_everything(seed)
     model = GPT(config).to(device)
     gen = torch.Generator().manual_seed(seed)
