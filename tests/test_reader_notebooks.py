@@ -310,7 +310,7 @@ def test_classroom_bundle(site):
                 assert z.read(n) == (BUILD / "notebooks" / "instructor" / n).read_bytes()
         with z.open(wheels[0]) as w, zipfile.ZipFile(w) as wheel:
             members = wheel.namelist()
-        for needed in ("helpers/__init__.py", "helpers/norms.py", "helpers/widgets/js/lib.js"):
+        for needed in ("helpers/__init__.py", "helpers/norms.py", "helpers/widgets/js/lib.js", "helpers/lstm_kernel.c"):
             assert needed in members, f"the wheel lacks {needed}"
 
 

@@ -3,23 +3,32 @@
 References: helpers.rnn.LSTMCell run step by step (its autograd gives the reference
 gradients), torch.nn.LSTM with the same weights for norm=None, and
 torch.autograd.gradcheck (central finite differences) for the hand-written backward.
+Both engines of the layer-normalized recurrence are tested: the fused C kernel
+(helpers/lstm_kernel.c, compiled on first use; these tests fail, not skip, where it
+cannot be built) and the torch operations.
 """
+
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 from torch import nn
 
 from helpers.norms import LayerNorm
+from helpers import lstm_kernel
 from helpers.rnn import LSTM, LSTMCell, SequenceClassifier
 
 F64 = torch.float64
 I, H, B, T = 3, 5, 4, 6
+ENGINES = ["c", "torch"]
 
 
-def make(norm="layer", dtype=F64, seed=0):
+def make(norm="layer", dtype=F64, seed=0, engine="auto"):
     """An LSTM with random weights, and layer-norm gains and biases away from 1 and 0."""
     torch.manual_seed(seed)
-    lstm = LSTM(I, H, norm=norm, dtype=dtype)
+    lstm = LSTM(I, H, norm=norm, dtype=dtype, engine=engine)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for m in lstm.modules():
@@ -46,9 +55,9 @@ def stepped(cell, x, h, c):
     return torch.stack(outs), (h, c)  # T x (B, H) -> (T, B, H)
 
 
-@pytest.mark.parametrize("norm", ["layer", None])
-def test_values_and_gradients_equal_the_cell_stepped(norm):
-    lstm = make(norm)
+@pytest.mark.parametrize("norm, engine", [("layer", "c"), ("layer", "torch"), (None, "auto")])
+def test_values_and_gradients_equal_the_cell_stepped(norm, engine):
+    lstm = make(norm, engine=engine)
     x, h0, c0 = inputs()
     out, (h, c) = lstm(x, (h0, c0))
     ref, (h_ref, c_ref) = stepped(lstm.cell, x, h0, c0)
@@ -64,8 +73,9 @@ def test_values_and_gradients_equal_the_cell_stepped(norm):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=f"gradient of {name}")
 
 
-def test_float32_agrees_with_the_cell_to_float_tolerance():
-    lstm = make(dtype=torch.float32)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_float32_agrees_with_the_cell_to_float_tolerance(engine):
+    lstm = make(dtype=torch.float32, engine=engine)
     x, h0, c0 = inputs(torch.float32)
     out, _ = lstm(x, (h0, c0))
     ref, _ = stepped(lstm.cell, x, h0, c0)
@@ -77,8 +87,9 @@ def test_float32_agrees_with_the_cell_to_float_tolerance():
     torch.testing.assert_close(g_fast, lstm.cell.weight_hh.grad, rtol=1e-4, atol=1e-5)
 
 
-def test_gradcheck_of_the_hand_written_backward():
-    lstm = make()
+@pytest.mark.parametrize("engine", ENGINES)
+def test_gradcheck_of_the_hand_written_backward(engine):
+    lstm = make(engine=engine)
     x, h0, c0 = inputs(batch=2)
     params = tuple(lstm.parameters())
 
@@ -112,8 +123,9 @@ def test_norm_none_is_torch_lstm():
     torch.testing.assert_close((h, c), (h_ref[0], c_ref[0]))
 
 
-def test_unbatched_default_state_and_shared_parameters():
-    lstm = make()
+@pytest.mark.parametrize("engine", ENGINES)
+def test_unbatched_default_state_and_shared_parameters(engine):
+    lstm = make(engine=engine)
     x, _, _ = inputs()
     out, (h, c) = lstm(x[:, 0])  # (T, I): one unbatched sequence, zero state
     ref, (h_ref, c_ref) = lstm.cell.run_sequence(x[:, 0])
@@ -121,7 +133,7 @@ def test_unbatched_default_state_and_shared_parameters():
     torch.testing.assert_close(out, ref)
     torch.testing.assert_close(c, c_ref)
     assert set(lstm.state_dict()) == {"cell." + k for k in lstm.cell.state_dict()}
-    wrapped = LSTM.from_cell(lstm.cell)
+    wrapped = LSTM.from_cell(lstm.cell, engine=engine)
     assert wrapped.cell is lstm.cell and repr(wrapped) == repr(lstm)
 
 
@@ -156,3 +168,93 @@ def test_bad_construction():
         LSTM(I, 0)
     with pytest.raises(TypeError, match="LSTMCell"):
         LSTM.from_cell(nn.LSTMCell(I, H))
+    with pytest.raises(ValueError, match="engine must be one of"):
+        LSTM(I, H, engine="cuda")
+
+
+# --- the C kernel on its own terms -------------------------------------------------
+
+def test_the_c_kernel_is_built_here_and_auto_uses_it():
+    ok, why = lstm_kernel.available()
+    assert ok, f"the C kernel did not build: {why}"
+    lstm = make()
+    assert lstm._recurrence(torch.zeros(1, dtype=F64)) is lstm_kernel.LNLSTMRecurrenceC
+    assert LSTM(I, H, engine="torch")._recurrence(torch.zeros(1)) is not lstm_kernel.LNLSTMRecurrenceC
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 3, 1), (9, 1, 2), (4, 2, 17)])
+def test_c_engine_at_edge_shapes(shape):
+    """T = 1, one sequence, one hidden unit (4H = 4 gates) and a width that is no multiple of a vector."""
+    t, b, h = shape
+    torch.manual_seed(5)
+    fast = LSTM(2, h, dtype=F64, engine="c")
+    slow = LSTM.from_cell(fast.cell, engine="torch")
+    x = torch.randn(t, b, 2, dtype=F64, requires_grad=True)
+    out, (h_n, c_n) = fast(x)
+    ref, (h_ref, c_ref) = slow(x)
+    torch.testing.assert_close((out, h_n, c_n), (ref, h_ref, c_ref), rtol=1e-12, atol=1e-12)
+    g = torch.autograd.grad(out.square().sum() + c_n.sum(), [x, *fast.parameters()])
+    g_ref = torch.autograd.grad(ref.square().sum() + c_ref.sum(), [x, *fast.parameters()])
+    torch.testing.assert_close(g, g_ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1.0, 30.0, 300.0])
+def test_c_float32_exp_at_extreme_pre_activations(scale):
+    """The kernel's own float32 exp/sigmoid/tanh: tiny and saturating pre-activations, against float64."""
+    torch.manual_seed(6)
+    lstm = LSTM(I, 8, engine="c")
+    with torch.no_grad():
+        lstm.cell.ln_hh.weight.fill_(scale)  # pre-activations of size `scale`
+        lstm.cell.ln_ih.weight.fill_(scale)
+        lstm.cell.ln_c.weight.fill_(scale)
+    x = torch.randn(5, 3, I)
+    out, (_, c) = lstm(x)
+    ref, (_, c_ref) = LSTM.from_cell(lstm.cell.to(F64), engine="torch")(x.to(F64))
+    assert torch.isfinite(out).all() and torch.isfinite(c).all()
+    torch.testing.assert_close(out.to(F64), ref, rtol=2e-5, atol=2e-6)
+    torch.testing.assert_close(c.to(F64), c_ref, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_nan_in_the_input_stays_a_nan(engine):
+    lstm = make(engine=engine)
+    x, _, _ = inputs()
+    x = x.detach().clone()
+    x[2, 1, 0] = float("nan")
+    out, _ = lstm(x)
+    assert torch.isnan(out[2:, 1]).all() and torch.isfinite(out[:2]).all() and torch.isfinite(out[:, 0]).all()
+
+
+def test_without_grad_the_c_engine_keeps_nothing_and_agrees():
+    lstm = make(engine="c")
+    x, _, _ = inputs()
+    with torch.no_grad():
+        out_nograd, (_, c_nograd) = lstm(x)
+    out, (_, c) = lstm(x)
+    assert out.requires_grad and not out_nograd.requires_grad
+    torch.testing.assert_close((out_nograd, c_nograd), (out.detach(), c.detach()), rtol=0, atol=0)
+
+
+def test_without_a_compiler_auto_falls_back_and_c_says_why():
+    code = ("import torch\n"
+            "from helpers.rnn import LSTM\n"
+            "from helpers import lstm_kernel\n"
+            "ok, why = lstm_kernel.available()\n"
+            "assert not ok and 'LNBOOK_NO_C_KERNEL' in why, why\n"
+            "out, _ = LSTM(3, 4)(torch.randn(5, 2, 3))\n"
+            "assert out.shape == (5, 2, 4)\n"
+            "try:\n"
+            "    LSTM(3, 4, engine='c')(torch.randn(5, 2, 3))\n"
+            "except RuntimeError as err:\n"
+            "    assert 'not available' in str(err), err\n"
+            "else:\n"
+            "    raise AssertionError('engine=c did not raise')\n")
+    env = dict(os.environ, LNBOOK_NO_C_KERNEL="1")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+
+
+def test_c_engine_refuses_what_it_cannot_run():
+    lstm = LSTM(I, H, engine="c", dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match="float32 or float64"):
+        lstm(torch.randn(T, B, I, dtype=torch.bfloat16))

@@ -10,8 +10,8 @@ code. Chapter 9 calls the same functions with small sizes.
   (:data:`LAYER_NORMS`) and of a plain copy (the memory roofline), forward or
   backward, for some row widths and dtypes.
 * :func:`lstm_train_step`: one training step (forward and backward) of
-  :class:`helpers.rnn.LSTM`, :class:`torch.nn.LSTM`, a :class:`torch.nn.LSTMCell`
-  loop and the book's :class:`helpers.rnn.LSTMCell` loop.
+  :class:`helpers.rnn.LSTM` (on each of its engines), :class:`torch.nn.LSTM`, a
+  :class:`torch.nn.LSTMCell` loop and the book's :class:`helpers.rnn.LSTMCell` loop.
 * :func:`run`, :func:`targets`, :func:`write_report`: the whole benchmark; run it as
   ``python -m helpers.bench [--tiny] [--out DIR]`` (``make bench``).
 
@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch._functorch import config as functorch_config
 
+from . import lstm_kernel
 from ._checks import check_choice, check_instance, check_int
 from .kernels import compiled_layer_norm, naive_layer_norm, triton_available, triton_layer_norm
 from .norms import LayerNorm
@@ -45,6 +46,7 @@ __all__ = [
     "layer_norm_bytes",
     "layer_norm_throughput",
     "lstm_train_step",
+    "lstm_engine",
     "machine",
     "run",
     "targets",
@@ -200,6 +202,7 @@ def layer_norm_throughput(widths=(128, 512, 2048), dtypes=("float32",), *, eleme
 def _lstm_models(i, h, device):
     torch.manual_seed(0)
     fast = LSTM(i, h, norm="layer", device=device)
+    ops = LSTM.from_cell(fast.cell, engine="torch")  # the same cell, the torch-operations engine
     slow = LSTMCell(i, h, norm="layer", device=device)
     slow.load_state_dict(fast.cell.state_dict())
     cell = torch.nn.LSTMCell(i, h, device=device)
@@ -214,6 +217,7 @@ def _lstm_models(i, h, device):
 
     return {
         "LSTM(norm='layer')": (fast, fast),
+        "LSTM(norm='layer', engine='torch')": (ops, ops),
         "nn.LSTM": (torch.nn.LSTM(i, h, device=device), None),
         "nn.LSTMCell loop": (cell, cell_loop),
         "LSTMCell(norm='layer') loop": (slow, slow.run_sequence),
@@ -223,7 +227,9 @@ def _lstm_models(i, h, device):
 def lstm_train_step(batch=64, steps=64, input_size=32, hidden=128, *, repeats=7, device="cpu"):
     """Seconds per training step (forward, loss, backward) of four one-layer LSTMs of the same shape.
 
-    ``"LSTM(norm='layer')"`` is :class:`helpers.rnn.LSTM`; ``"LSTMCell(norm='layer') loop"``
+    ``"LSTM(norm='layer')"`` is :class:`helpers.rnn.LSTM` with its default engine (the
+    fused C kernel where it builds, see :func:`lstm_engine`), ``"LSTM(norm='layer',
+    engine='torch')"`` the same module on torch operations; ``"LSTMCell(norm='layer') loop"``
     the book's cell stepped in Python (same maths, same weights); ``"nn.LSTM"``
     torch's whole-sequence kernel (oneDNN on a CPU, cuDNN on a GPU) and
     ``"nn.LSTMCell loop"`` torch's cell stepped in Python, both without layer norm.
@@ -248,6 +254,14 @@ def lstm_train_step(batch=64, steps=64, input_size=32, hidden=128, *, repeats=7,
 
     models = _lstm_models(i, h, device)
     return time_calls({n: (lambda m=m, f=f: step(m, f)) for n, (m, f) in models.items()}, repeats, device)
+
+
+def lstm_engine(device="cpu"):
+    """What ``LSTM(norm='layer')`` runs on here: ``"c"``, or ``"torch"`` with the reason the C kernel is not used."""
+    ok, why = lstm_kernel.available()
+    if torch.device(device).type != "cpu":
+        return "torch (the C kernel is CPU-only)"
+    return "c (helpers/lstm_kernel.c)" if ok else f"torch (the C kernel is not available: {why})"
 
 
 def machine(device="cpu"):
@@ -281,7 +295,7 @@ def run(size="full", device="cpu", threads=None):
     b, t, i, h = s["lstm"]
     lstm = lstm_train_step(b, t, i, h, repeats=s["repeats"], device=device)
     report = {"size": size, "machine": machine(device), "layer_norm": ln,
-              "lstm": {"shape": {"B": b, "T": t, "I": i, "H": h}, "seconds": lstm}}
+              "lstm": {"shape": {"B": b, "T": t, "I": i, "H": h}, "engine": lstm_engine(device), "seconds": lstm}}
     report["targets"] = targets(report)
     report["wall_seconds"] = time.perf_counter() - tic
     return report
@@ -311,7 +325,7 @@ def targets(report):
     out = [
         {"what": f"fastest layer norm written in the book ({best}) / F.layer_norm, forward GB/s",
          "value": best_ratio, "goal": ">= 0.9", "met": best_ratio >= 0.9},
-        {"what": "LSTM(norm='layer') train step / nn.LSTM train step, time",
+        {"what": f"LSTM(norm='layer') train step / nn.LSTM train step, time (engine: {report['lstm']['engine']})",
          "value": lstm_ratio, "goal": "<= 2.0" if gpu else "<= 1.5", "met": lstm_ratio <= (2.0 if gpu else 1.5)},
     ]
     tri = [r for r in ln if r["impl"] == "triton"]
@@ -341,6 +355,7 @@ def _markdown(report):
     sh, sec = report["lstm"]["shape"], report["lstm"]["seconds"]
     ref, loop = sec["nn.LSTM"]["median"], sec["nn.LSTMCell loop"]["median"]
     lines += ["", f"## LSTM training step (B={sh['B']}, T={sh['T']}, I={sh['I']}, H={sh['H']})", "",
+              f"`LSTM(norm='layer')` ran on the engine: {report['lstm']['engine']}.", "",
               "| model | ms (median) | / nn.LSTM | / nn.LSTMCell loop |", "|---|---|---|---|"]
     lines += [f"| {n} | {1e3 * t['median']:.1f} | {t['median'] / ref:.2f} | {t['median'] / loop:.2f} |"
               for n, t in sec.items()]

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import lstm_kernel
 from ._checks import check_choice, check_instance, check_int, check_tensor
 from .norms import LayerNorm
 
@@ -761,8 +762,9 @@ def _ln_backward_affine(dy, x, mean, rstd, weight):
     """dL/d(gain), dL/d(bias) of a layer norm, summed over every leading axis, in one call."""
     h = x.shape[-1]
     _, dgain, dbias = torch.ops.aten.native_layer_norm_backward(
-        dy.reshape(-1, h), x.reshape(-1, h), [h], mean.reshape(-1, 1), rstd.reshape(-1, 1),
+        dy.reshape(-1, h), x.reshape(-1, h), [h], mean.reshape(-1, 1).contiguous(), rstd.reshape(-1, 1).contiguous(),
         weight, weight, [False, True, True])  # rows: every (t, b) pair; `bias` only needs to exist here
+    # (contiguous: with B = 1 the reshape is a strided view, which the fused kernel would misread)
     return dgain, dbias
 
 
@@ -849,11 +851,16 @@ class LSTM(nn.Module):
 
     * the input terms :math:`\mathrm{LN}(W_{ih} x_t)` of all time steps come
       from one matrix product and one fused layer norm, before the loop;
-    * the loop uses torch's fused layer norm and as few small operations as it can;
-    * backpropagation through time is written by hand (:class:`_LNLSTMRecurrence`):
-      the loop carries only :math:`\partial L/\partial h` and :math:`\partial L/\partial c`,
-      and the gradients of :math:`W_{hh}` and of the gains and biases are one
-      batched product or reduction over all time steps after it.
+    * backpropagation through time is written by hand: the loop carries only
+      :math:`\partial L/\partial h` and :math:`\partial L/\partial c`, and the
+      gradient of :math:`W_{hh}` is one batched product over all time steps after it;
+    * each step is the matrix product :math:`W_{hh} h_{t-1}` and then, with
+      ``engine="c"``, one call into a fused C kernel (:mod:`helpers.lstm_kernel`:
+      both layer norms, the gates and the cell update, row by row in cache; one
+      call backward too), or, with ``engine="torch"``, about a dozen torch
+      operations (:class:`_LNLSTMRecurrence`: fused layer norms, results written
+      in place). ``"auto"`` takes the C kernel for float32 and float64 on a CPU
+      when it compiles (it needs a C compiler, once), else torch.
 
     With ``norm=None`` it is torch's own LSTM kernel with this cell's weights
     (one bias, see :class:`LSTMCell`). Second derivatives are not supported.
@@ -863,6 +870,10 @@ class LSTM(nn.Module):
         hidden_size (int): ``H``.
         norm (None or str): ``"layer"`` or ``None``. Default: ``"layer"``
         eps (float): the layer norms' eps. Default: 1e-5
+        engine (str): ``"auto"``, ``"c"`` or ``"torch"``: what runs the
+            layer-normalized recurrence (see above; the results agree to float
+            rounding). ``"c"`` raises a ``RuntimeError`` where the kernel cannot
+            be built or the tensors are not float32/float64 on a CPU. Default: ``"auto"``
         device, dtype: where and in what dtype to create the parameters.
 
     Shape:
@@ -879,16 +890,20 @@ class LSTM(nn.Module):
         (torch.Size([5, 4, 16]), torch.Size([4, 16]), True)
     """
 
-    def __init__(self, input_size, hidden_size, norm="layer", eps=1e-5, device=None, dtype=None):
+    ENGINES = ("auto", "c", "torch")
+
+    def __init__(self, input_size, hidden_size, norm="layer", eps=1e-5, engine="auto", device=None, dtype=None):
         super().__init__()
+        self.engine = check_choice(engine, "engine", self.ENGINES, "LSTM")
         self.cell = LSTMCell(input_size, hidden_size, norm=norm, eps=eps, device=device, dtype=dtype)
 
     @classmethod
-    def from_cell(cls, cell):
+    def from_cell(cls, cell, engine="auto"):
         """An :class:`LSTM` that runs (and shares the parameters of) an existing :class:`LSTMCell`."""
         check_instance(cell, LSTMCell, "cell", "LSTM.from_cell", "an LSTMCell from helpers.rnn")
         lstm = cls.__new__(cls)
         nn.Module.__init__(lstm)
+        lstm.engine = check_choice(engine, "engine", cls.ENGINES, "LSTM.from_cell")
         lstm.cell = cell
         return lstm
 
@@ -897,7 +912,22 @@ class LSTM(nn.Module):
     norm = property(lambda self: self.cell.norm)
 
     def extra_repr(self):
-        return f"{self.input_size}, {self.hidden_size}, norm={self.norm!r}"
+        engine = "" if self.engine == "auto" else f", engine={self.engine!r}"
+        return f"{self.input_size}, {self.hidden_size}, norm={self.norm!r}{engine}"
+
+    def _recurrence(self, *tensors):
+        """The autograd Function that runs the layer-normalized recurrence on these tensors."""
+        if self.engine == "torch":
+            return _LNLSTMRecurrence
+        ok, why = lstm_kernel.available()
+        fits = lstm_kernel.supports(*tensors)
+        if ok and fits:
+            return lstm_kernel.LNLSTMRecurrenceC
+        if self.engine == "c":
+            raise RuntimeError("LSTM(engine='c'): " + (f"the C kernel is not available ({why})" if not ok else
+                               f"the C kernel takes float32 or float64 tensors on a CPU, got "
+                               f"{tensors[0].dtype} on {tensors[0].device}"))
+        return _LNLSTMRecurrence
 
     def forward(self, x, hx=None):
         cell = self.cell
@@ -913,8 +943,8 @@ class LSTM(nn.Module):
             h_n, c_n = h_n[0], c_n[0]  # (1, B, H) -> (B, H)
         else:
             u = _ln(xb @ cell.weight_ih.T, cell.ln_ih.weight, cell.ln_ih.bias, cell.eps)[0]  # (T, B, 4H) at once
-            out, c_n = _LNLSTMRecurrence.apply(u, h, c, cell.weight_hh, cell.ln_hh.weight, cell.ln_hh.bias,
-                                               cell.ln_c.weight, cell.ln_c.bias, float(cell.eps))
+            tensors = (u, h, c, cell.weight_hh, cell.ln_hh.weight, cell.ln_hh.bias, cell.ln_c.weight, cell.ln_c.bias)
+            out, c_n = self._recurrence(*tensors).apply(*tensors, float(cell.eps))
             h_n = out[-1]  # (B, H)
         if unbatched:
             return out.squeeze(1), (h_n.squeeze(0), c_n.squeeze(0))

@@ -1,0 +1,178 @@
+r"""A fused C kernel for one step of the layer-normalized LSTM, and backpropagation through time with it.
+
+:class:`helpers.rnn.LSTM` runs the recurrence of the layer-normalized LSTM
+(Ba et al. 2016, eqs. (20)-(22)) with one of two engines that compute the same
+thing:
+
+* ``"torch"``: torch operations (fused layer norms, one sigmoid over the gates,
+  results written in place), about a dozen calls per time step;
+* ``"c"``: per time step, torch's matrix product ``W_hh h_{t-1}`` and then one
+  call into ``lstm_kernel.c``, which does both layer norms, the gates, the cell
+  update and the output for each row of the batch while it is in cache. Its
+  backward step is one call too, followed by the product ``dL/da W_hh``.
+
+The C file ships with the package and is compiled by the system's C compiler
+(``$CC``, else ``cc``) on first use, into a cache directory
+(``$LNBOOK_KERNEL_CACHE``, else ``~/.cache/lnbook-helpers``); nothing happens at
+import. Where there is no compiler, :func:`available` says why and the
+``"torch"`` engine is used. Only contiguous float32 and float64 tensors on a
+CPU go to C.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+__all__ = ["available", "load", "LNLSTMRecurrenceC"]
+
+_SOURCE = Path(__file__).with_name("lstm_kernel.c")
+_FLAGS = (["-O3", "-march=native", "-fopenmp-simd", "-fno-trapping-math"], ["-O3", "-fopenmp-simd", "-fno-trapping-math"], ["-O2"])
+_lock = threading.Lock()
+_state = {"lib": None, "error": None, "tried": False}
+
+
+def _cache_dir():
+    root = os.environ.get("LNBOOK_KERNEL_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lnbook-helpers"
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        probe = Path(root) / f".probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+        return Path(root)
+    except OSError:
+        path = Path(tempfile.gettempdir()) / f"lnbook-helpers-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def _compile():
+    """Compile lstm_kernel.c into the cache (once per source, compiler and flags); return the library's path."""
+    if os.environ.get("LNBOOK_NO_C_KERNEL"):
+        raise RuntimeError("switched off by the environment variable LNBOOK_NO_C_KERNEL")
+    if sys.platform == "win32":
+        raise RuntimeError("not built on Windows (no cc); the torch engine is used")
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None:
+        raise RuntimeError(f"no C compiler found (looked for {os.environ.get('CC', 'cc')!r})")
+    source = _SOURCE.read_bytes()
+    errors = []
+    for flags in _FLAGS:
+        key = hashlib.sha256(source + cc.encode() + " ".join(flags).encode() + sys.platform.encode()).hexdigest()[:16]
+        target = _cache_dir() / f"lstm_kernel-{key}.so"
+        if target.exists():
+            return target
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        run = subprocess.run([cc, *flags, "-fPIC", "-shared", str(_SOURCE), "-o", str(tmp), "-lm"],
+                             capture_output=True, text=True, timeout=300)
+        if run.returncode == 0:
+            os.replace(tmp, target)  # atomic: parallel test workers may compile at the same time
+            return target
+        errors.append(f"{' '.join(flags)}: {run.stderr.strip().splitlines()[-1:] or run.returncode}")
+    raise RuntimeError("the C compiler failed: " + "; ".join(map(str, errors)))
+
+
+def load():
+    """The compiled kernel as a :class:`ctypes.CDLL`, or ``None`` if it cannot be built (see :func:`available`)."""
+    with _lock:
+        if not _state["tried"]:
+            _state["tried"] = True
+            try:
+                lib = ctypes.CDLL(str(_compile()))
+                p, i, d = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
+                for suffix in ("f32", "f64"):
+                    getattr(lib, f"lnlstm_forward_{suffix}").argtypes = [i, i, d] + [p] * 14
+                    getattr(lib, f"lnlstm_backward_{suffix}").argtypes = [i, i] + [p] * 17
+                _state["lib"] = lib
+            except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+                _state["error"] = str(err)
+    return _state["lib"]
+
+
+def available():
+    """``(True, "")`` if the C kernel is compiled and loaded, else ``(False, reason)``."""
+    lib = load()
+    return (lib is not None, "" if lib is not None else _state["error"])
+
+
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+
+
+def supports(*tensors):
+    """Whether these tensors can go to the C kernel: CPU, float32 or float64, one dtype, not requiring a GPU."""
+    dtype = tensors[0].dtype
+    return dtype in _SUFFIX and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
+
+
+def _ptrs(x):
+    """Per-step data pointers of a contiguous (T, ...) tensor, made once (cheaper than indexing in the loop)."""
+    base, step = x.data_ptr(), x.stride(0) * x.element_size()
+    return [base + t * step for t in range(x.shape[0])]
+
+
+class LNLSTMRecurrenceC(torch.autograd.Function):
+    r"""The recurrence of the layer-normalized LSTM on the C kernel; the same contract as the torch engine.
+
+    Inputs ``u`` (T, B, 4H), the normalized input terms; ``h``, ``c`` (B, H); ``w_hh``
+    (4H, H); the gains and biases of the recurrent and cell layer norms; ``eps``.
+    Returns ``output`` (T, B, H) and ``c_T`` (B, H).
+    """
+
+    @staticmethod
+    def forward(ctx, u, h, c, w_hh, g_hh, b_hh, g_c, b_c, eps):
+        fwd = getattr(load(), f"lnlstm_forward_{_SUFFIX[u.dtype]}")
+        T, B, H = u.shape[0], h.shape[0], h.shape[1]
+        u = u.contiguous()
+        params = [p.detach().contiguous() for p in (g_hh, b_hh, g_c, b_c)]
+        keep = any(ctx.needs_input_grad)  # without a backward pass, one step's scratch is reused
+        S = T if keep else 1
+        h_all, c_all = u.new_empty(T + 1, B, H), u.new_empty(T + 1, B, H)  # h_0..h_T, c_0..c_T
+        xhat, act = u.new_empty(S, B, 4 * H), u.new_empty(S, B, 4 * H)  # normalized W_hh h; i, f, g, o
+        chat, k = u.new_empty(S, B, H), u.new_empty(S, B, H)  # normalized c_t; tanh(LN(c_t))
+        rstd = u.new_empty(S, B, 2)  # 1/sigma of the two layer norms
+        h_all[0], c_all[0] = h, c
+        a = u.new_empty(B, 4 * H)  # W_hh h_{t-1}, reused every step
+        w_t = w_hh.detach().t().contiguous()  # (H, 4H): a contiguous right operand multiplies faster
+        hs = h_all.unbind(0)
+        pa, pg = a.data_ptr(), [p.data_ptr() for p in params]
+        ph, pc, pu = map(_ptrs, (h_all, c_all, u))
+        px, pact, pch, pk, pr = (_ptrs(v) if keep else _ptrs(v) * T for v in (xhat, act, chat, k, rstd))
+        for t in range(T):
+            torch.mm(hs[t], w_t, out=a)  # (B, H) @ (H, 4H) -> (B, 4H)
+            fwd(B, H, eps, pa, pu[t], *pg, pc[t], px[t], pact[t], pc[t + 1], pch[t], pk[t], ph[t + 1], pr[t])
+        ctx.save_for_backward(w_hh, g_hh, g_c, h_all, c_all, xhat, act, chat, k, rstd)
+        return h_all[1:], c_all[-1].clone()  # (T, B, H), (B, H)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_out, d_cn):
+        w_hh, g_hh, g_c, h_all, c_all, xhat, act, chat, k, rstd = ctx.saved_tensors
+        bwd = getattr(load(), f"lnlstm_backward_{_SUFFIX[d_out.dtype]}")
+        T, B, H = d_out.shape
+        d_out, w = d_out.contiguous(), w_hh.detach()
+        dc = d_cn.contiguous().clone()  # dL/dc_t, carried down the steps
+        dh = d_out.new_zeros(B, H)  # dL/dh_t through the recurrence, carried
+        dz, da = torch.empty_like(act), act.new_empty(B, 4 * H)  # (T, B, 4H) returned; (B, 4H) reused
+        grads = [d_out.new_zeros(n) for n in (4 * H, 4 * H, H, H)]  # dg_hh, db_hh, dg_c, db_c: summed in C
+        gains = [g.detach().contiguous() for g in (g_hh, g_c)]
+        fixed = [dh.data_ptr(), dc.data_ptr()]
+        after = [g.data_ptr() for g in gains]
+        pgrad = [da.data_ptr()] + [g.data_ptr() for g in grads]
+        pd, pact, pk, pch, px, pr, pc, pdz = map(_ptrs, (d_out, act, k, chat, xhat, rstd, c_all, dz))
+        hs = h_all.unbind(0)
+        d_w = w.new_zeros(4 * H, H) if ctx.needs_input_grad[3] else None  # summed step by step
+        for t in range(T - 1, -1, -1):
+            bwd(B, H, pd[t], *fixed, pact[t], pk[t], pch[t], px[t], pr[t], pc[t], *after, pdz[t], *pgrad)
+            torch.mm(da, w, out=dh)  # (B, 4H) @ (4H, H) -> (B, H)
+            if d_w is not None:
+                d_w.addmm_(da.t(), hs[t])  # += (4H, B) @ (B, H): no (T, B, 4H) buffer for dL/da
+        return (dz, dh, dc, d_w, *grads, None)
