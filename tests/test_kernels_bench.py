@@ -78,6 +78,48 @@ def test_bad_inputs():
         bench.time_calls({"a": lambda: None}, repeats=0)
 
 
+# --- the hand-written C kernel (compiled on first use; these fail, not skip, where it cannot build) ---
+
+@pytest.mark.parametrize("shape", [(5, 1), (3, 7, 17), (64, 512), (2, 1000)])
+def test_c_layer_norm_is_torch_layer_norm_forward_and_backward(shape):
+    h = shape[-1]
+    x, w, b, dy = (rand(*s, seed=i) for i, s in enumerate([shape, (h,), (h,), shape]))
+    x = 3 + 2 * x  # an offset, so the mean matters
+    x, w, b = (t.requires_grad_() for t in (x, w, b))
+    y = kernels.c_layer_norm(x, w, b, eps=1e-3)
+    ref = F.layer_norm(x, (h,), w, b, eps=1e-3)
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+    for g, e in zip(torch.autograd.grad(y, (x, w, b), dy), torch.autograd.grad(ref, (x, w, b), dy)):
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-10)
+
+
+def test_c_layer_norm_float32_and_without_grad():
+    x, w, b = (rand(*s, seed=i, dtype=torch.float32) for i, s in enumerate([(33, 300), (300,), (300,)]))
+    with torch.no_grad():
+        y = kernels.c_layer_norm(x, w, b)
+    assert not y.requires_grad
+    torch.testing.assert_close(y, F.layer_norm(x, (300,), w, b), rtol=1e-5, atol=1e-5)
+    nc = x.t().contiguous().t()  # a non-contiguous view of the same values
+    torch.testing.assert_close(kernels.c_layer_norm(nc, w, b), y)
+
+
+def test_c_layer_norm_gradcheck():
+    x, w, b = (rand(*s, seed=i).requires_grad_() for i, s in enumerate([(3, 6), (6,), (6,)]))
+    assert torch.autograd.gradcheck(kernels.c_layer_norm, (x, w, b))
+
+
+def test_c_layer_norm_refuses_what_it_cannot_run():
+    assert kernels.c_available() == (True, "")
+    with pytest.raises(TypeError, match="float32 or all float64"):
+        kernels.c_layer_norm(rand(2, 4).bfloat16(), rand(4).bfloat16(), rand(4).bfloat16())
+    with pytest.raises(TypeError, match="float32 or all float64"):
+        kernels.c_layer_norm(rand(2, 4), rand(4).float(), rand(4))
+    with pytest.raises(ValueError, match="shape"):
+        kernels.c_layer_norm(rand(2, 4), rand(3), rand(4))
+    with pytest.raises(ValueError, match="eps"):
+        kernels.c_layer_norm(rand(2, 4), rand(4), rand(4), eps=-1.0)
+
+
 @pytest.mark.skipif(kernels.triton_available(), reason="checks the message shown without a GPU")
 def test_triton_says_what_it_needs():
     with pytest.raises(RuntimeError, match="CUDA GPU and the triton package"):

@@ -35,7 +35,8 @@ from torch._functorch import config as functorch_config
 
 from . import lstm_kernel
 from ._checks import check_choice, check_instance, check_int
-from .kernels import compiled_layer_norm, naive_layer_norm, triton_available, triton_layer_norm
+from .kernels import (c_available, c_layer_norm, compiled_layer_norm, naive_layer_norm, triton_available,
+                      triton_layer_norm)
 from .norms import LayerNorm
 from .rnn import LSTM, LSTMCell
 
@@ -76,12 +77,14 @@ def _module_layer_norm(x, w, b):
 
 
 #: Name -> ``fn(x, weight, bias)``; the copy is the roofline (forward: clone, 2 transfers;
-#: backward: add, 3 transfers), not a layer norm.
+#: backward: add, 3 transfers), not a layer norm. The C kernel runs where it builds, on
+#: float32 and float64 on a CPU; Triton only on a CUDA GPU.
 LAYER_NORMS = {
     "naive composite": naive_layer_norm,
     "norms.LayerNorm": lambda x, w, b: _module_layer_norm(x, w, b)(x),
     "F.layer_norm": lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b),
     "compiled composite": compiled_layer_norm,
+    "C kernel": c_layer_norm,
     "triton": triton_layer_norm,
 }
 
@@ -135,8 +138,10 @@ def _ln_calls(x, backward, compile_, device):
     impls = dict(LAYER_NORMS, **{"compiled composite": lambda x, w, b: compiled_layer_norm(x, w, b, dynamic=dynamic)})
     w = torch.ones(h, device=device, dtype=x.dtype, requires_grad=backward)
     b = torch.zeros(h, device=device, dtype=x.dtype, requires_grad=backward)
+    cpu = torch.device(device).type == "cpu"
     names = [n for n in LAYER_NORMS if (n != "compiled composite" or compile_)
-             and (n != "triton" or (torch.device(device).type == "cuda" and triton_available()))]
+             and (n != "C kernel" or (cpu and x.dtype in (torch.float32, torch.float64) and c_available()[0]))
+             and (n != "triton" or (not cpu and triton_available()))]
     if not backward:
         calls = {"copy": lambda: x.clone()}
         calls.update({n: (lambda f=impls[n]: f(x, w, b)) for n in names})

@@ -12,6 +12,10 @@ Chapter 9 times and compares these; :mod:`helpers.bench` measures them.
 * :func:`layer_norm_backward_rows`: the closed-form backward pass of chapter 1
   (one row at a time for ``dx``; column sums for the gain and bias gradients),
   in torch, as a kernel would compute it.
+* :func:`c_layer_norm` (and :func:`c_available`): the same fused loop written by
+  hand in C (``helpers/layer_norm_kernel.c``, forward and backward), compiled on
+  first use by the system's C compiler and called through ctypes; float32 and
+  float64 on a CPU.
 * :func:`triton_available` and :func:`triton_layer_norm`: a Triton kernel
   (forward and backward) that runs only on a CUDA GPU with Triton installed;
   nothing here imports Triton unless it is called there.
@@ -21,12 +25,14 @@ Nothing runs at import.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib.util
 import types
 
 import torch
 
+from . import _native
 from ._checks import check_choice, check_eps, check_instance, check_tensor
 
 __all__ = [
@@ -36,6 +42,8 @@ __all__ = [
     "variance",
     "welford_update",
     "layer_norm_backward_rows",
+    "c_available",
+    "c_layer_norm",
     "triton_available",
     "triton_layer_norm",
 ]
@@ -252,6 +260,95 @@ def layer_norm_backward_rows(dy, x, weight, eps=1e-5):
     dweight = (dyf * x_hat).sum(rows)  # (*, H) -> (H,)
     dbias = dyf.sum(rows)  # (*, H) -> (H,)
     return dx.to(x.dtype), dweight.to(weight.dtype), dbias.to(weight.dtype)
+
+
+_P, _I, _D = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
+_C_SIGNATURES = {f"ln_{d}_{s}": ([_I, _I, _D] + [_P] * 6 if d == "forward" else [_I, _I] + [_P] * 8)
+                 for d in ("forward", "backward") for s in ("f32", "f64")}
+_C_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+
+
+def c_available():
+    """``(True, "")`` if the C layer norm kernel compiles and loads here, else ``(False, reason)``."""
+    lib = _native.load("layer_norm_kernel", _C_SIGNATURES)
+    return (lib is not None, "" if lib is not None else _native.why_not("layer_norm_kernel"))
+
+
+def _c_forward(x, weight, bias, eps):
+    """The C forward kernel: ``(y, x as (N, H), mean (N,), rstd (N,))``."""
+    lib = _native.load("layer_norm_kernel", _C_SIGNATURES)
+    h = x.shape[-1]
+    x2 = x.contiguous().view(-1, h)  # (N, H): every leading axis is a row
+    n = x2.shape[0]
+    w, b = weight.detach().contiguous(), bias.detach().contiguous()
+    y, mean, rstd = torch.empty_like(x2), x2.new_empty(n), x2.new_empty(n)  # (N, H), (N,), (N,)
+    getattr(lib, f"ln_forward_{_C_SUFFIX[x.dtype]}")(n, h, eps, x2.data_ptr(), w.data_ptr(), b.data_ptr(),
+                                                     y.data_ptr(), mean.data_ptr(), rstd.data_ptr())
+    return y.view(x.shape), x2, mean, rstd
+
+
+class _CLayerNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        y, x2, mean, rstd = _c_forward(x, weight, bias, eps)
+        ctx.save_for_backward(x2, weight.detach().contiguous(), mean, rstd)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dy):
+        lib = _native.load("layer_norm_kernel", _C_SIGNATURES)
+        x2, w, mean, rstd = ctx.saved_tensors
+        n, h = x2.shape
+        dy2 = dy.contiguous().view(n, h)
+        dx, dw, db = torch.empty_like(x2), w.new_zeros(h), w.new_zeros(h)  # dw, db: summed over rows in C
+        getattr(lib, f"ln_backward_{_C_SUFFIX[x2.dtype]}")(n, h, dy2.data_ptr(), x2.data_ptr(), mean.data_ptr(),
+                                                           rstd.data_ptr(), w.data_ptr(), dx.data_ptr(),
+                                                           dw.data_ptr(), db.data_ptr())
+        return dx.view(dy.shape), dw, db, None
+
+
+def c_layer_norm(x, weight, bias, eps=1e-5):
+    r"""Layer norm of the last axis by a hand-written C kernel (``helpers/layer_norm_kernel.c``).
+
+    Computes what :func:`naive_layer_norm` computes (biased variance, eps inside
+    the square root), in one loop over the rows: mean and variance in two passes
+    over a row held in cache, then the output. Its backward pass is chapter 1's
+    closed form in C, with the gain and bias gradients summed row by row. One
+    thread. The first call compiles the kernel (a second or two; cached on disk).
+
+    Args: as :func:`naive_layer_norm`; ``x``, ``weight`` and ``bias`` all
+    float32 or all float64, on a CPU.
+
+    Shape:
+        - x: :math:`(*, H)`; weight, bias: :math:`(H,)`; output: like x.
+
+    Raises:
+        TypeError: for another dtype or device. RuntimeError: where the kernel
+        cannot be built (:func:`c_available` says why).
+
+    Example::
+
+        >>> x = torch.randn(4, 8)
+        >>> y = c_layer_norm(x, torch.ones(8), torch.zeros(8))
+        >>> torch.allclose(y, torch.nn.functional.layer_norm(x, (8,)), atol=1e-6)
+        True
+    """
+    where = "c_layer_norm"
+    _check_rows(x, where, weight, bias)
+    check_tensor(weight, "weight", where)
+    check_tensor(bias, "bias", where)
+    eps = float(check_eps(eps, where))
+    if (x.dtype not in _C_SUFFIX or weight.dtype != x.dtype or bias.dtype != x.dtype
+            or x.device.type != "cpu" or weight.device.type != "cpu" or bias.device.type != "cpu"):
+        raise TypeError(f"{where}: x, weight and bias must all be float32 or all float64 on a CPU, got "
+                        f"{x.dtype}/{weight.dtype}/{bias.dtype} on {x.device}/{weight.device}/{bias.device}")
+    ok, why = c_available()
+    if not ok:
+        raise RuntimeError(f"{where}: the C kernel is not available here ({why})")
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or bias.requires_grad):
+        return _CLayerNorm.apply(x, weight, bias, eps)
+    return _c_forward(x, weight, bias, eps)[0]  # no graph to record: skip autograd's bookkeeping
 
 
 def triton_available():

@@ -12,111 +12,44 @@ thing:
   backward step is one call too, followed by the product ``dL/da W_hh``.
 
 The C file ships with the package and is compiled by the system's C compiler
-(``$CC``, else ``cc``) on first use, into a cache directory
-(``$LNBOOK_KERNEL_CACHE``, else ``~/.cache/lnbook-helpers``); nothing happens at
-import. Where there is no compiler, :func:`available` says why and the
-``"torch"`` engine is used. Only contiguous float32 and float64 tensors on a
-CPU go to C.
+on first use (``helpers._native``: a second or two, cached on disk); nothing
+happens at import. Where there is no compiler, :func:`available` says why and
+the ``"torch"`` engine is used. Only float32 and float64 tensors on a CPU go to C.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
-from pathlib import Path
 
 import torch
 
-__all__ = ["available", "load", "LNLSTMRecurrenceC"]
+from ._native import data_pointers as _ptrs
+from ._native import load as _load
+from ._native import why_not
 
-_SOURCE = Path(__file__).with_name("lstm_kernel.c")
-_FLAGS = (["-O3", "-march=native", "-fopenmp-simd", "-fno-trapping-math"], ["-O3", "-fopenmp-simd", "-fno-trapping-math"], ["-O2"])
-_lock = threading.Lock()
-_state = {"lib": None, "error": None, "tried": False}
+__all__ = ["available", "supports", "load", "LNLSTMRecurrenceC"]
 
-
-def _cache_dir():
-    root = os.environ.get("LNBOOK_KERNEL_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lnbook-helpers"
-    try:
-        Path(root).mkdir(parents=True, exist_ok=True)
-        probe = Path(root) / f".probe-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-        return Path(root)
-    except OSError:
-        path = Path(tempfile.gettempdir()) / f"lnbook-helpers-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-
-def _compile():
-    """Compile lstm_kernel.c into the cache (once per source, compiler and flags); return the library's path."""
-    if os.environ.get("LNBOOK_NO_C_KERNEL"):
-        raise RuntimeError("switched off by the environment variable LNBOOK_NO_C_KERNEL")
-    if sys.platform == "win32":
-        raise RuntimeError("not built on Windows (no cc); the torch engine is used")
-    cc = shutil.which(os.environ.get("CC", "cc"))
-    if cc is None:
-        raise RuntimeError(f"no C compiler found (looked for {os.environ.get('CC', 'cc')!r})")
-    source = _SOURCE.read_bytes()
-    errors = []
-    for flags in _FLAGS:
-        key = hashlib.sha256(source + cc.encode() + " ".join(flags).encode() + sys.platform.encode()).hexdigest()[:16]
-        target = _cache_dir() / f"lstm_kernel-{key}.so"
-        if target.exists():
-            return target
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        run = subprocess.run([cc, *flags, "-fPIC", "-shared", str(_SOURCE), "-o", str(tmp), "-lm"],
-                             capture_output=True, text=True, timeout=300)
-        if run.returncode == 0:
-            os.replace(tmp, target)  # atomic: parallel test workers may compile at the same time
-            return target
-        errors.append(f"{' '.join(flags)}: {run.stderr.strip().splitlines()[-1:] or run.returncode}")
-    raise RuntimeError("the C compiler failed: " + "; ".join(map(str, errors)))
+_P, _I, _D = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
+_SIGNATURES = {f"lnlstm_{d}_{s}": ([_I, _I, _D] + [_P] * 14 if d == "forward" else [_I, _I] + [_P] * 17)
+               for d in ("forward", "backward") for s in ("f32", "f64")}
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
 def load():
     """The compiled kernel as a :class:`ctypes.CDLL`, or ``None`` if it cannot be built (see :func:`available`)."""
-    with _lock:
-        if not _state["tried"]:
-            _state["tried"] = True
-            try:
-                lib = ctypes.CDLL(str(_compile()))
-                p, i, d = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
-                for suffix in ("f32", "f64"):
-                    getattr(lib, f"lnlstm_forward_{suffix}").argtypes = [i, i, d] + [p] * 14
-                    getattr(lib, f"lnlstm_backward_{suffix}").argtypes = [i, i] + [p] * 17
-                _state["lib"] = lib
-            except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-                _state["error"] = str(err)
-    return _state["lib"]
+    return _load("lstm_kernel", _SIGNATURES)
 
 
 def available():
     """``(True, "")`` if the C kernel is compiled and loaded, else ``(False, reason)``."""
     lib = load()
-    return (lib is not None, "" if lib is not None else _state["error"])
-
-
-_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+    return (lib is not None, "" if lib is not None else why_not("lstm_kernel"))
 
 
 def supports(*tensors):
-    """Whether these tensors can go to the C kernel: CPU, float32 or float64, one dtype, not requiring a GPU."""
+    """Whether these tensors can go to the C kernel: all float32 or all float64, on a CPU."""
     dtype = tensors[0].dtype
     return dtype in _SUFFIX and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
-
-
-def _ptrs(x):
-    """Per-step data pointers of a contiguous (T, ...) tensor, made once (cheaper than indexing in the loop)."""
-    base, step = x.data_ptr(), x.stride(0) * x.element_size()
-    return [base + t * step for t in range(x.shape[0])]
 
 
 class LNLSTMRecurrenceC(torch.autograd.Function):

@@ -1,0 +1,64 @@
+/* Layer norm of the rows of an (N, H) matrix, forward and backward, as one C loop each.
+ *
+ * helpers/kernels.py (c_layer_norm) compiles this file on first use and calls it
+ * through ctypes. It is chapter 9's CPU counterpart of the Triton kernel: each
+ * row is read from memory once and worked on in cache (mean, then the squared
+ * deviations: two passes over a row that is already in L1, accumulated in the
+ * input's precision), so the kernel moves the minimum, x in and y out.
+ *
+ * Forward:  y = (x - mean) * rstd * w + b,  rstd = 1 / sqrt(var + eps), var biased.
+ * Backward (chapter 1's closed form, per row, with xhat = (x - mean) * rstd and
+ * g = dy * w):  dx = rstd * (g - mean(g) - xhat * mean(g * xhat));  the gain's and
+ * bias's gradients are column sums, dw += dy * xhat and db += dy, added row by
+ * row (one thread: no second stage is needed, unlike the GPU kernel).
+ */
+#include <math.h>
+#include <stddef.h>
+
+#define LN_FORWARD(NAME, REAL)                                                              \
+void NAME(int N, int H, double eps, const REAL *x, const REAL *w, const REAL *b, REAL *y,   \
+          REAL *mean, REAL *rstd) {                                                         \
+    for (int n = 0; n < N; n++) {                                                           \
+        const REAL *xr = x + (size_t)n * H;                                                 \
+        REAL *yr = y + (size_t)n * H;                                                       \
+        REAL s = 0, v = 0;                                                                  \
+        _Pragma("omp simd reduction(+:s)")                                                  \
+        for (int j = 0; j < H; j++) s += xr[j];                                             \
+        const REAL m = s / H;                                                               \
+        _Pragma("omp simd reduction(+:v)")                                                  \
+        for (int j = 0; j < H; j++) v += (xr[j] - m) * (xr[j] - m);                         \
+        const REAL r = (REAL)(1.0 / sqrt((double)(v / H) + eps));                           \
+        _Pragma("omp simd")                                                                 \
+        for (int j = 0; j < H; j++) yr[j] = (xr[j] - m) * r * w[j] + b[j];                  \
+        mean[n] = m;                                                                        \
+        rstd[n] = r;                                                                        \
+    }                                                                                       \
+}
+
+#define LN_BACKWARD(NAME, REAL)                                                             \
+void NAME(int N, int H, const REAL *dy, const REAL *x, const REAL *mean, const REAL *rstd,  \
+          const REAL *w, REAL *dx, REAL *dw, REAL *db) {                                    \
+    for (int n = 0; n < N; n++) {                                                           \
+        const REAL *xr = x + (size_t)n * H, *gr = dy + (size_t)n * H;                       \
+        REAL *dxr = dx + (size_t)n * H;                                                     \
+        const REAL m = mean[n], r = rstd[n];                                                \
+        REAL s1 = 0, s2 = 0;                                                                \
+        _Pragma("omp simd reduction(+:s1, s2)")                                             \
+        for (int j = 0; j < H; j++) {                                                       \
+            REAL xh = (xr[j] - m) * r, g = gr[j] * w[j];                                    \
+            s1 += g;                                                                        \
+            s2 += g * xh;                                                                   \
+            dw[j] += gr[j] * xh;                                                            \
+            db[j] += gr[j];                                                                 \
+        }                                                                                   \
+        const REAL mg = s1 / H, mgx = s2 / H;                                               \
+        _Pragma("omp simd")                                                                 \
+        for (int j = 0; j < H; j++)                                                         \
+            dxr[j] = r * (gr[j] * w[j] - mg - (xr[j] - m) * r * mgx);                       \
+    }                                                                                       \
+}
+
+LN_FORWARD(ln_forward_f32, float)
+LN_FORWARD(ln_forward_f64, double)
+LN_BACKWARD(ln_backward_f32, float)
+LN_BACKWARD(ln_backward_f64, double)
