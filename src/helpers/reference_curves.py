@@ -25,8 +25,9 @@ the cells of :mod:`helpers.rnn` without and with ``norm="layer"`` (gains 1,
 biases 0 at the start) under a linear read-out of the last hidden state.
 The LSTMs run over a sequence as :class:`helpers.rnn.LSTM` (chapter 9): the
 same function as stepping the :class:`~helpers.rnn.LSTMCell`, computed by
-torch's LSTM kernel (plain) or by batched input terms, fused norms and a
-hand-written backward pass (layer norm); the GRUs are stepped in Python.
+torch's LSTM kernel (plain) or by batched input terms, a hand-written backward
+pass and a fused C kernel per step (layer norm; torch operations where no C
+compiler is found); the GRUs are stepped in Python.
 ``build_model(..., stepwise=True)`` steps the LSTM cell too.
 Every run: Adam, learning rate 0.01, gradient norm clipped to 1.
 

@@ -852,8 +852,7 @@ class LSTM(nn.Module):
     * the input terms :math:`\mathrm{LN}(W_{ih} x_t)` of all time steps come
       from one matrix product and one fused layer norm, before the loop;
     * backpropagation through time is written by hand: the loop carries only
-      :math:`\partial L/\partial h` and :math:`\partial L/\partial c`, and the
-      gradient of :math:`W_{hh}` is one batched product over all time steps after it;
+      :math:`\partial L/\partial h` and :math:`\partial L/\partial c` from step to step;
     * each step is the matrix product :math:`W_{hh} h_{t-1}` and then, with
       ``engine="c"``, one call into a fused C kernel (:mod:`helpers.lstm_kernel`:
       both layer norms, the gates and the cell update, row by row in cache; one
