@@ -12,9 +12,10 @@
  * pre-activations in torch's order i, f, g, o. Layer norm: biased variance,
  * 1/sqrt(var + eps), two passes over the row (mean, then squared deviations).
  *
- * float32 uses its own exp (range reduction to [-ln2/2, ln2/2] and a degree-6
+ * float32 uses its own exp (range reduction to [-ln2/2, ln2/2] and a degree-7
  * polynomial, Cephes' expf, about 1 ulp), written so the compiler can vectorize
- * it; float64 uses the C library's exp and tanh. NaNs propagate.
+ * it; its argument is clamped to [-87, 88], enough for sigmoid and tanh but not a
+ * general expf. float64 uses the C library's exp and tanh. NaNs propagate.
  */
 #include <math.h>
 #include <stddef.h>
