@@ -244,9 +244,11 @@ def test_shipped_reference_curves():
 def test_shipped_file_is_package_data():
     """pyproject.toml must ship helpers/data_files/*.json, or an installed package has no curves."""
     import pathlib
-    pyproject = (pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
-    assert '"helpers.data_files"' in pyproject or '"helpers" = ["data_files/' in pyproject, (
-        'add  "helpers" = ["data_files/*.json"]  to [tool.setuptools.package-data] in pyproject.toml')
+    import tomllib
+    pyproject = tomllib.loads((pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    package_data = pyproject["tool"]["setuptools"]["package-data"]
+    assert "data_files/*.json" in package_data.get("helpers", []) or "*.json" in package_data.get(
+        "helpers.data_files", []), 'add  "helpers" = ["data_files/*.json"]  to [tool.setuptools.package-data]'
 
 
 def test_doctests():
