@@ -16,8 +16,8 @@
 #include <stddef.h>
 
 #define LN_FORWARD(NAME, REAL)                                                              \
-void NAME(int N, int H, double eps, const REAL *x, const REAL *w, const REAL *b, REAL *y,   \
-          REAL *mean, REAL *rstd) {                                                         \
+void NAME(int N, int H, double eps, const REAL *x,                                          \
+          const REAL *w, const REAL *b, REAL *y, REAL *mean, REAL *rstd) {                  \
     for (int n = 0; n < N; n++) {                                                           \
         const REAL *xr = x + (size_t)n * H;                                                 \
         REAL *yr = y + (size_t)n * H;                                                       \
