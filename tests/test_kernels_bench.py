@@ -6,6 +6,8 @@ and the benchmark run end to end at tiny sizes (a smoke test: no timing is asser
 
 import doctest
 import json
+import platform
+import sys
 
 import pytest
 import torch
@@ -153,6 +155,16 @@ def test_bench_smoke(tmp_path):
     assert len(data["targets"]) == 2 and all(isinstance(t["met"], bool) for t in data["targets"])
     text = md_path.read_text()
     assert "## Targets" in text and "nn.LSTM" in text and data["machine"]["torch"] in text
+    assert data["machine"]["allocator"] in text
+
+
+def test_steady_allocator_says_what_it_did_once():
+    first = bench.steady_allocator()
+    assert first == bench.steady_allocator() and first == bench.machine()["allocator"]
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert first.startswith("glibc malloc with its mmap threshold fixed")
+    else:  # pragma: no cover - other platforms
+        assert "not adjusted" in first
 
 
 def test_main_writes_the_report(tmp_path, capsys):

@@ -21,6 +21,7 @@ Nothing runs at import.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import pathlib
@@ -43,6 +44,7 @@ from .rnn import LSTM, LSTMCell
 __all__ = [
     "SIZES",
     "LAYER_NORMS",
+    "steady_allocator",
     "time_calls",
     "layer_norm_bytes",
     "layer_norm_throughput",
@@ -94,11 +96,44 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+_ALLOCATOR = []  # what steady_allocator() did, once per process
+
+
+def steady_allocator():
+    """Make the C library's allocator reuse freed large buffers; returns a sentence saying what it did.
+
+    Every layer norm here returns a new tensor of up to tens of MB. By default
+    glibc gives a buffer that large fresh pages from the operating system
+    (``mmap``) and returns them when it is freed, *unless* its adaptive
+    threshold has moved past that size, which depends on the order of earlier
+    allocations. Writing to fresh pages costs a page fault every 4 KB, so the
+    same kernel can run at half or double the speed from one process to the
+    next. Fixing the threshold at 32 MiB (and not giving freed memory back)
+    makes every implementation write into reused memory: the timings then
+    measure the kernels, not the operating system. Linux with glibc only;
+    elsewhere nothing changes, and the sentence says so.
+    """
+    if not _ALLOCATOR:
+        done = False
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(None)
+                m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameters
+                done = libc.mallopt(m_mmap_threshold, 32 << 20) == 1 and libc.mallopt(m_trim_threshold, 1 << 30) == 1
+            except (OSError, AttributeError):
+                done = False
+        _ALLOCATOR.append("glibc malloc with its mmap threshold fixed at 32 MiB and trim threshold at 1 GiB "
+                          "(freed buffers are reused: no page faults inside the timings)" if done else
+                          "the platform's default allocator (not adjusted)")
+    return _ALLOCATOR[0]
+
+
 def time_calls(calls, repeats=7, device="cpu"):
     """Median seconds of each callable, over ``repeats`` interleaved rounds after one warm-up call each.
 
     Interleaving (a, b, c, a, b, c, ...) spreads the machine's slow moments over
-    all of them alike, so their ratios stay fair on a busy machine.
+    all of them alike, so their ratios stay fair on a busy machine. Calls
+    :func:`steady_allocator` first.
 
     Args:
         calls (dict): name -> callable with no arguments.
@@ -109,6 +144,7 @@ def time_calls(calls, repeats=7, device="cpu"):
         dict name -> ``{"median": s, "q1": s, "q3": s}``.
     """
     repeats = check_int(repeats, "repeats", "time_calls", lo=1)
+    steady_allocator()
     times = {name: [] for name in calls}
     for fn in calls.values():
         fn()  # warm-up (and compilation)
@@ -275,7 +311,8 @@ def machine(device="cpu"):
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine())
     return {"cores": os.cpu_count(), "threads": torch.get_num_threads(), "device": dev.type, "device_name": name,
             "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
-            "triton": triton_available(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "triton": triton_available(), "allocator": steady_allocator(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 def run(size="full", device="cpu", threads=None):
@@ -347,7 +384,8 @@ def _markdown(report):
              f"Machine: {m['cores']} cores, {m['threads']} torch threads, {m['device']} ({m['device_name']}), "
              f"torch {m['torch']}, Python {m['python']}, Triton: {'yes' if m['triton'] else 'no'}; {m['date']}. "
              f"Run time {report['wall_seconds']:.0f} s. Every figure is a median over interleaved repetitions, "
-             "and every ratio is against a reference measured in the same run.", "", "## Targets", "",
+             "and every ratio is against a reference measured in the same run. "
+             f"Memory: {m['allocator']}.", "", "## Targets", "",
              "| target | value | goal | met |", "|---|---|---|---|"]
     lines += [f"| {t['what']} | {t['value']:.2f} | {t['goal']} | {'yes' if t['met'] else 'NO'} |"
               for t in report["targets"]]
