@@ -70,6 +70,7 @@ class TritonLayerNorm(torch.autograd.Function):
             raise RuntimeError("TritonLayerNorm: the triton package is not installed")
         shape, n = x.shape, x.shape[-1]
         x2 = x.reshape(-1, n).contiguous()  # (M, N)
+        weight, bias = weight.contiguous(), bias.contiguous()  # the kernels read them with stride 1
         block = triton.next_power_of_2(n)
         if block * x.element_size() > 65536:
             raise ValueError(f"triton_layer_norm: rows of {n} elements do not fit one block")
