@@ -21,7 +21,12 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["load", "why_not", "data_pointers"]
+import torch
+
+__all__ = ["SUFFIX", "signatures", "load", "why_not", "available", "function", "data_pointers"]
+
+#: The dtypes the kernels are compiled for, and the suffix of their C functions' names.
+SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 #: Tried in order until one compiles. -fno-trapping-math lets the compiler vectorize floorf and
 #: the selects of the float32 exp; -fopenmp-simd honours the kernels' `omp simd reduction` pragmas
@@ -77,12 +82,22 @@ def _compile(source):
     raise RuntimeError("the C compiler failed: " + "; ".join(map(str, errors)))
 
 
+def signatures(**functions):
+    """ctypes argument types of each C function, for every dtype in :data:`SUFFIX`.
+
+    ``signatures(ln_forward=(2, 1, 6))`` declares ``ln_forward_f32`` and
+    ``ln_forward_f64`` as taking 2 ``int``, then 1 ``double``, then 6 pointers.
+    """
+    return {f"{fn}_{sfx}": [ctypes.c_int] * ints + [ctypes.c_double] * doubles + [ctypes.c_void_p] * pointers
+            for fn, (ints, doubles, pointers) in functions.items() for sfx in SUFFIX.values()}
+
+
 def load(name, signatures):
     """The compiled ``helpers/<name>.c`` as a :class:`ctypes.CDLL`, or ``None`` if it cannot be built.
 
     Args:
         name (str): the source's stem, e.g. ``"lstm_kernel"``.
-        signatures (dict): function name -> list of ctypes argument types.
+        signatures (dict): function name -> list of ctypes argument types (see :func:`signatures`).
     """
     if name in _libs:  # the common case, without the lock
         return _libs[name]
@@ -102,6 +117,17 @@ def load(name, signatures):
 def why_not(name):
     """Why :func:`load` returned ``None`` for ``name`` ("" if it loaded or was not asked for)."""
     return _errors.get(name, "")
+
+
+def available(name, signatures):
+    """``(True, "")`` if ``helpers/<name>.c`` compiles and loads here, else ``(False, reason)``."""
+    lib = load(name, signatures)
+    return (lib is not None, "" if lib is not None else why_not(name))
+
+
+def function(name, signatures, fn, dtype):
+    """The C function ``<fn>_<suffix of dtype>`` of the loaded ``helpers/<name>.c``."""
+    return getattr(load(name, signatures), f"{fn}_{SUFFIX[dtype]}")
 
 
 def data_pointers(x):

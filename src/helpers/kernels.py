@@ -25,7 +25,6 @@ Nothing runs at import.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import importlib.util
 import types
@@ -262,28 +261,23 @@ def layer_norm_backward_rows(dy, x, weight, eps=1e-5):
     return dx.to(x.dtype), dweight.to(weight.dtype), dbias.to(weight.dtype)
 
 
-_P, _I, _D = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
-_C_SIGNATURES = {f"ln_{d}_{s}": ([_I, _I, _D] + [_P] * 6 if d == "forward" else [_I, _I] + [_P] * 8)
-                 for d in ("forward", "backward") for s in ("f32", "f64")}
-_C_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+_C_SIGNATURES = _native.signatures(ln_forward=(2, 1, 6), ln_backward=(2, 0, 8))
 
 
 def c_available():
     """``(True, "")`` if the C layer norm kernel compiles and loads here, else ``(False, reason)``."""
-    lib = _native.load("layer_norm_kernel", _C_SIGNATURES)
-    return (lib is not None, "" if lib is not None else _native.why_not("layer_norm_kernel"))
+    return _native.available("layer_norm_kernel", _C_SIGNATURES)
 
 
 def _c_forward(x, weight, bias, eps):
     """The C forward kernel: ``(y, x as (N, H), mean (N,), rstd (N,))``."""
-    lib = _native.load("layer_norm_kernel", _C_SIGNATURES)
+    forward = _native.function("layer_norm_kernel", _C_SIGNATURES, "ln_forward", x.dtype)
     h = x.shape[-1]
     x2 = x.contiguous().view(-1, h)  # (N, H): every leading axis is a row
     n = x2.shape[0]
     w, b = weight.detach().contiguous(), bias.detach().contiguous()
     y, mean, rstd = torch.empty_like(x2), x2.new_empty(n), x2.new_empty(n)  # (N, H), (N,), (N,)
-    getattr(lib, f"ln_forward_{_C_SUFFIX[x.dtype]}")(n, h, eps, x2.data_ptr(), w.data_ptr(), b.data_ptr(),
-                                                     y.data_ptr(), mean.data_ptr(), rstd.data_ptr())
+    forward(n, h, eps, x2.data_ptr(), w.data_ptr(), b.data_ptr(), y.data_ptr(), mean.data_ptr(), rstd.data_ptr())
     return y.view(x.shape), x2, mean, rstd
 
 
@@ -297,14 +291,13 @@ class _CLayerNorm(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dy):
-        lib = _native.load("layer_norm_kernel", _C_SIGNATURES)
         x2, w, mean, rstd = ctx.saved_tensors
+        backward = _native.function("layer_norm_kernel", _C_SIGNATURES, "ln_backward", x2.dtype)
         n, h = x2.shape
         dy2 = dy.contiguous().view(n, h)
         dx, dw, db = torch.empty_like(x2), w.new_zeros(h), w.new_zeros(h)  # dw, db: summed over rows in C
-        getattr(lib, f"ln_backward_{_C_SUFFIX[x2.dtype]}")(n, h, dy2.data_ptr(), x2.data_ptr(), mean.data_ptr(),
-                                                           rstd.data_ptr(), w.data_ptr(), dx.data_ptr(),
-                                                           dw.data_ptr(), db.data_ptr())
+        backward(n, h, dy2.data_ptr(), x2.data_ptr(), mean.data_ptr(), rstd.data_ptr(), w.data_ptr(),
+                 dx.data_ptr(), dw.data_ptr(), db.data_ptr())
         return dx.view(dy.shape), dw, db, None
 
 
@@ -339,7 +332,7 @@ def c_layer_norm(x, weight, bias, eps=1e-5):
     check_tensor(weight, "weight", where)
     check_tensor(bias, "bias", where)
     eps = float(check_eps(eps, where))
-    if (x.dtype not in _C_SUFFIX or weight.dtype != x.dtype or bias.dtype != x.dtype
+    if (x.dtype not in _native.SUFFIX or weight.dtype != x.dtype or bias.dtype != x.dtype
             or x.device.type != "cpu" or weight.device.type != "cpu" or bias.device.type != "cpu"):
         raise TypeError(f"{where}: x, weight and bias must all be float32 or all float64 on a CPU, got "
                         f"{x.dtype}/{weight.dtype}/{bias.dtype} on {x.device}/{weight.device}/{bias.device}")

@@ -12,44 +12,37 @@ thing:
   backward step is one call too, followed by the product ``dL/da W_hh``.
 
 The C file ships with the package and is compiled by the system's C compiler
-on first use (``helpers._native``: a second or two, cached on disk); nothing
+on first use (``helpers._native``; the library is cached on disk); nothing
 happens at import. Where there is no compiler, :func:`available` says why and
 the ``"torch"`` engine is used. Only float32 and float64 tensors on a CPU go to C.
 """
 
 from __future__ import annotations
 
-import ctypes
-
 import torch
 
+from . import _native
 from ._native import data_pointers as _ptrs
-from ._native import load as _load
-from ._native import why_not
 
 __all__ = ["available", "supports", "load", "LNLSTMRecurrenceC"]
 
-_P, _I, _D = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
-_SIGNATURES = {f"lnlstm_{d}_{s}": ([_I, _I, _D] + [_P] * 14 if d == "forward" else [_I, _I] + [_P] * 17)
-               for d in ("forward", "backward") for s in ("f32", "f64")}
-_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+_SIGNATURES = _native.signatures(lnlstm_forward=(2, 1, 14), lnlstm_backward=(2, 0, 17))
 
 
 def load():
     """The compiled kernel as a :class:`ctypes.CDLL`, or ``None`` if it cannot be built (see :func:`available`)."""
-    return _load("lstm_kernel", _SIGNATURES)
+    return _native.load("lstm_kernel", _SIGNATURES)
 
 
 def available():
     """``(True, "")`` if the C kernel is compiled and loaded, else ``(False, reason)``."""
-    lib = load()
-    return (lib is not None, "" if lib is not None else why_not("lstm_kernel"))
+    return _native.available("lstm_kernel", _SIGNATURES)
 
 
 def supports(*tensors):
     """Whether these tensors can go to the C kernel: all float32 or all float64, on a CPU."""
     dtype = tensors[0].dtype
-    return dtype in _SUFFIX and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
+    return dtype in _native.SUFFIX and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
 
 
 class LNLSTMRecurrenceC(torch.autograd.Function):
@@ -62,7 +55,7 @@ class LNLSTMRecurrenceC(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, h, c, w_hh, g_hh, b_hh, g_c, b_c, eps):
-        fwd = getattr(load(), f"lnlstm_forward_{_SUFFIX[u.dtype]}")
+        fwd = _native.function("lstm_kernel", _SIGNATURES, "lnlstm_forward", u.dtype)
         T, B, H = u.shape[0], h.shape[0], h.shape[1]
         u = u.contiguous()
         params = [p.detach().contiguous() for p in (g_hh, b_hh, g_c, b_c)]
@@ -89,7 +82,7 @@ class LNLSTMRecurrenceC(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_out, d_cn):
         w_hh, g_hh, g_c, h_all, c_all, xhat, act, chat, k, rstd = ctx.saved_tensors
-        bwd = getattr(load(), f"lnlstm_backward_{_SUFFIX[d_out.dtype]}")
+        bwd = _native.function("lstm_kernel", _SIGNATURES, "lnlstm_backward", d_out.dtype)
         T, B, H = d_out.shape
         d_out, w = d_out.contiguous(), w_hh.detach()
         dc = d_cn.contiguous().clone()  # dL/dc_t, carried down the steps
