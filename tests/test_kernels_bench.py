@@ -72,6 +72,11 @@ def test_bad_inputs():
         naive_layer_norm(rand(2, 3), rand(4), rand(3))
     with pytest.raises(TypeError, match="x"):
         naive_layer_norm([[1.0]], rand(1), rand(1))
+    for fn in (naive_layer_norm, kernels.c_layer_norm):  # a gain or bias that is no tensor
+        with pytest.raises(TypeError, match="weight must be a torch.Tensor"):
+            fn(rand(2, 3), [1.0, 1.0, 1.0], rand(3))
+        with pytest.raises(TypeError, match="bias must be a torch.Tensor"):
+            fn(rand(2, 3), rand(3), 0.0)
     with pytest.raises(ValueError, match="dy"):
         layer_norm_backward_rows(rand(2, 4), rand(2, 3), rand(3))
     with pytest.raises(ValueError, match="size"):

@@ -56,7 +56,7 @@ def _check_rows(x, where, weight=None, bias=None):
     if x.dim() == 0 or x.shape[-1] == 0:
         raise ValueError(f"{where}: x must have shape (*, H) with H >= 1, got {tuple(x.shape)}")
     for p, name in ((weight, "weight"), (bias, "bias")):
-        if p is not None and tuple(p.shape) != (x.shape[-1],):
+        if p is not None and tuple(check_tensor(p, name, where).shape) != (x.shape[-1],):
             raise ValueError(f"{where}: {name} must have shape ({x.shape[-1]},) to match x, got {tuple(p.shape)}")
 
 
@@ -329,8 +329,6 @@ def c_layer_norm(x, weight, bias, eps=1e-5):
     """
     where = "c_layer_norm"
     _check_rows(x, where, weight, bias)
-    check_tensor(weight, "weight", where)
-    check_tensor(bias, "bias", where)
     eps = float(check_eps(eps, where))
     if (x.dtype not in _native.SUFFIX or weight.dtype != x.dtype or bias.dtype != x.dtype
             or x.device.type != "cpu" or weight.device.type != "cpu" or bias.device.type != "cpu"):
