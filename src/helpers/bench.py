@@ -266,7 +266,7 @@ def _lstm_models(i, h, device):
 
 
 def lstm_train_step(batch=64, steps=64, input_size=32, hidden=128, *, repeats=7, device="cpu"):
-    """Seconds per training step (forward, loss, backward) of four one-layer LSTMs of the same shape.
+    """Seconds per training step (forward, loss, backward) of five one-layer LSTMs of the same shape.
 
     ``"LSTM(norm='layer')"`` is :class:`helpers.rnn.LSTM` with its default engine (the
     fused C kernel where it builds, see :func:`lstm_engine`), ``"LSTM(norm='layer',
