@@ -61,6 +61,7 @@ from .data import adding_problem, load_digits_sequences
 from .repro import BUDGETS, pick_device, seed_everything
 from .rnn import LSTM, GRUCell, LSTMCell, SequenceClassifier, SequenceRegressor
 from .train import History, train
+from .experiments.stats import clearly_less, seed_band  # the book's rule lives with the experiments
 
 __all__ = [
     "TASKS",
@@ -256,56 +257,6 @@ def train_run(task, model, budget, *, sizes=None, device=None, seed=0, progress=
                     batch_size=sizes["batch_size"], lr=lr, clip_grad=clip_grad, log_every=sizes["log_every"],
                     device=device, seed=seed, progress=progress, budget=budget)
     return net, history
-
-
-def seed_band(histories, key="test_loss"):
-    """Mean, minimum and maximum of one recorded series over runs that differ only in their seed.
-
-    Args:
-        histories: one :class:`~helpers.train.History` or a list of them, logged
-            at the same steps.
-        key (str): a series of :class:`~helpers.train.History`. Default: ``"test_loss"``
-
-    Returns:
-        dict of NumPy arrays over log points: ``step``, ``mean``, ``min``,
-        ``max`` and ``runs`` (one row per history, ``(n_seeds, n_points)``).
-
-    Example::
-
-        >>> h = [History("regress", "cpu", "quick", s, 1, 2, 1, 0.1, "adam", None, None,
-        ...              step=[1, 2], loss=[1.0, s], grad_norm=[1, 1], wall_time=[0, 1]) for s in (0, 2)]
-        >>> seed_band(h, "loss")["mean"].tolist()
-        [1.0, 1.0]
-    """
-    hs = [histories] if isinstance(histories, History) else list(histories)
-    if not all(isinstance(h, History) for h in hs):
-        raise TypeError("seed_band: histories must be a History or a list of them")
-    if not hs:
-        raise ValueError("seed_band: no histories")
-    if any(h.step != hs[0].step for h in hs):
-        raise ValueError("seed_band: the histories were logged at different steps")
-    if key not in History._SERIES or getattr(hs[0], key) is None:
-        raise ValueError(f"seed_band: no series {key!r} in these histories")
-    runs = np.array([getattr(h, key) for h in hs], dtype=float)  # (n_seeds, n_points)
-    return {"step": np.asarray(hs[0].step), "mean": runs.mean(axis=0),  # mean over seeds
-            "min": runs.min(axis=0), "max": runs.max(axis=0), "runs": runs}
-
-
-def clearly_less(a, b):
-    """Whether every value of ``a`` is below every value of ``b``: ``max(a) < min(b)``.
-
-    The book's rule for "beyond the spread over seeds": the ranges of the two
-    sets of per-seed results do not overlap. ``inf`` may stand for "never".
-
-    Example::
-
-        >>> clearly_less([1, 2], [3, 4]), clearly_less([1, 3.5], [3, 4])
-        (True, False)
-    """
-    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
-    if a.size == 0 or b.size == 0 or np.isnan(a).any() or np.isnan(b).any():
-        raise ValueError("clearly_less: a and b must be non-empty and free of NaN")
-    return bool(a.max() < b.min())
 
 
 # ---------------------------------------------------------------------------

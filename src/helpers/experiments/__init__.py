@@ -41,6 +41,8 @@ import torch
 
 from .._checks import ArgTypeError, check_choice, check_device, check_instance, check_int
 from ..repro import BUDGETS, pick_device, seed_everything
+from .provenance import provenance
+from .stats import Size, effect_text, judge
 
 __all__ = [
     "MODULES",
@@ -57,6 +59,7 @@ __all__ = [
     "VERDICTS",
     "Claim",
     "claim",
+    "Size",
     "claims",
     "results_table",
     "results_markdown",
@@ -73,8 +76,8 @@ REFERENCE_DIR = pathlib.Path(__file__).resolve().parent.parent / "data_files" / 
 _REGISTRY: dict[str, "Experiment"] = {}
 _CLAIMS: list["Claim"] = []
 
-#: What a claim's check can conclude.
-VERDICTS = ("holds", "does not hold", "inconclusive", "not testable in miniature")
+#: What a claim's check can conclude (the rule: :data:`helpers.experiments.stats.RULE`).
+VERDICTS = ("holds", "holds in direction, not in size", "does not hold", "inconclusive", "not testable in miniature")
 _LOADED = False
 
 
@@ -86,9 +89,14 @@ class Experiment:
     fn: Callable[..., dict]
     sizes: dict = field(repr=False)
     summary: str = ""
+    engine: object = ""
+
+    def engine_name(self, device) -> str:
+        """What computes this experiment's steps on ``device`` (for the record's provenance)."""
+        return self.engine(device) if callable(self.engine) else self.engine
 
 
-def experiment(name: str, *, quick: dict, full: dict, summary: str = ""):
+def experiment(name: str, *, quick: dict, full: dict, engine, summary: str = ""):
     """Register ``fn(budget, seed, device) -> dict`` under ``name`` with its sizes per budget.
 
     Used as a decorator in the experiment modules::
@@ -102,10 +110,16 @@ def experiment(name: str, *, quick: dict, full: dict, summary: str = ""):
     ``device`` a :class:`torch.device` that exists here (``"cuda"`` on a machine
     without CUDA raises ``ValueError``). ``fn`` receives a :class:`torch.device`
     and must put its models and data on it.
+
+    ``engine`` says what computes the model's steps, for the record's provenance: a str
+    (``"stepped cell (helpers.rnn.LSTMCell), torch operations"``) or a function of the
+    device returning one (e.g. :func:`helpers.experiments.provenance.lstm_engine`).
     """
     check_instance(name, str, "name", "experiment", "a str")
     for b, s in (("quick", quick), ("full", full)):
         check_instance(s, dict, b, "experiment", "a dict of sizes")
+    if not (callable(engine) or (isinstance(engine, str) and engine)):
+        raise ArgTypeError(f"experiment {name!r}: engine must be a non-empty str or a function of the device")
 
     def register(fn):
         if name in _REGISTRY and getattr(_REGISTRY[name].fn, "__wrapped__", None) is not fn:
@@ -118,7 +132,7 @@ def experiment(name: str, *, quick: dict, full: dict, summary: str = ""):
             budget = check_choice(budget, "budget", BUDGETS, name)
             return fn(budget, check_int(seed, "seed", name, lo=0), check_device(device, "device", name))
 
-        _REGISTRY[name] = Experiment(name, checked, {"quick": dict(quick), "full": dict(full)}, summary)
+        _REGISTRY[name] = Experiment(name, checked, {"quick": dict(quick), "full": dict(full)}, summary, engine)
         return checked
 
     return register
@@ -178,7 +192,9 @@ def run(name: str, budget: str, seeds=(0, 1), device=None, progress: bool = Fals
 
     Returns:
         ``{"name", "budget", "sizes", "seeds", "device", "torch", "python", "date",
-        "wall_s": [per seed], "runs": [per-seed result dicts]}``.
+        "wall_s": [per seed], "runs": [per-seed result dicts], "provenance": {...}}``,
+        ``provenance`` with the keys :data:`helpers.experiments.provenance.KEYS` (commit, versions,
+        threads, device and CPU names, the engine that computed the steps, date, wall time).
     """
     where = "experiments.run"
     exp = get(name)
@@ -209,6 +225,7 @@ def run(name: str, budget: str, seeds=(0, 1), device=None, progress: bool = Fals
         "date": datetime.date.today().isoformat(),
         "wall_s": walls,
         "runs": runs,
+        "provenance": provenance(exp.engine_name(device), device, walls),
     }
 
 
@@ -236,40 +253,62 @@ def load_reference(name: str) -> dict:
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim of the paper, the evidence the paper gives, and how a record of ``experiment`` tests it.
+    """One claim of the paper, the paper's evidence and size, and how a record of ``experiment`` tests it.
 
-    ``check(record) -> (measurement, verdict)``: ``measurement`` is a short text
-    (mean ± spread over the record's seeds), ``verdict`` one of :data:`VERDICTS`.
+    ``check(record) -> (measurement, effects)``: ``measurement`` is a short text for the
+    chapter, ``effects`` one number per seed of the record, judged against :attr:`size` by
+    the book's one rule (:func:`helpers.experiments.stats.judge`). A claim the miniature
+    cannot test has ``size=None`` and its check returns ``effects=None``.
     """
 
     experiment: str
     section: str
     statement: str
     paper_evidence: str
+    size: Size | None
     check: Callable[[dict], tuple] = field(repr=False)
+
+    def evaluate(self, record: dict) -> dict:
+        """What the results table shows for ``record``: measurement, effects, effect ± spread, threshold, verdict."""
+        if record.get("name") != self.experiment:
+            raise ValueError(f"Claim: a record of {self.experiment!r} is needed, got one of {record.get('name')!r}")
+        measurement, effects = self.check(record)
+        if self.size is None or effects is None:
+            if not (self.size is None and effects is None):
+                raise ValueError(f"claim {self.statement[:40]!r}: a size needs effects, and effects a size")
+            return {"measurement": str(measurement), "effects": None, "effect": "not measured",
+                    "threshold": "", "verdict": "not testable in miniature"}
+        effects = [float(e) for e in effects]
+        if len(effects) != len(record["runs"]):
+            raise ValueError(f"claim {self.statement[:40]!r}: {len(effects)} effects for {len(record['runs'])} seeds")
+        return {"measurement": str(measurement), "effects": effects, "effect": effect_text(effects),
+                "threshold": self.size.threshold_text(), "verdict": judge(effects, self.size)}
 
     def verdict(self, record: dict) -> tuple[str, str]:
         """``(measurement, verdict)`` for ``record`` (which must be a record of :attr:`experiment`)."""
-        if record.get("name") != self.experiment:
-            raise ValueError(f"Claim: a record of {self.experiment!r} is needed, got one of {record.get('name')!r}")
-        measurement, verdict = self.check(record)
-        check_choice(verdict, "verdict", VERDICTS, f"claim {self.statement[:40]!r}")
-        return str(measurement), verdict
+        out = self.evaluate(record)
+        return out["measurement"], out["verdict"]
 
 
-def claim(experiment: str, *, section: str, statement: str, paper_evidence: str):
-    """Register the decorated ``check(record) -> (measurement, verdict)`` as a :class:`Claim`.
+def claim(experiment: str, *, section: str, statement: str, paper_evidence: str, size: Size | None):
+    """Register the decorated ``check(record) -> (measurement, effects)`` as a :class:`Claim`.
 
     Used in the experiment modules, next to the experiment the claim is about::
 
-        @claim("ffn_digits", section="6.6", statement="LN is robust to the batch size",
-               paper_evidence="Fig. 6: ...")
-        def _robust(record): ...
+        @claim("draw", section="6.4", statement="LN DRAW converges almost twice as fast",
+               paper_evidence="Fig. 4 ...", size=Size("LN / baseline steps", "lower", 1.0, 0.6, "..."))
+        def _faster(record): ...
+
+    ``size`` is a :class:`~helpers.experiments.stats.Size` (its ``threshold`` ``None`` where the
+    paper states no size, saying so in its ``paper`` text), or ``None`` for a claim the miniature
+    cannot test.
     """
+    if size is not None and not isinstance(size, Size):
+        raise ArgTypeError(f"claim: size must be a Size or None, got {type(size).__name__}")
 
     def register(check):
         if not any(c.check is check for c in _CLAIMS):
-            _CLAIMS.append(Claim(experiment, section, statement, paper_evidence, check))
+            _CLAIMS.append(Claim(experiment, section, statement, paper_evidence, size, check))
         return check
 
     return register

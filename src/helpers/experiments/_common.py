@@ -10,9 +10,8 @@ import math
 import numpy as np
 import torch
 
-from ..reference_curves import clearly_less
 
-__all__ = ["digits_arrays", "steps_to_reach", "final_mean", "steps_to_baseline", "spread_text", "ratio_text", "compare",
+__all__ = ["digits_arrays", "steps_to_reach", "final_mean", "steps_to_baseline", "spread_text", "ratio_text",
            "per_seed", "rounded"]
 
 
@@ -111,19 +110,6 @@ def ratio_text(ln_steps, base_steps, digits=2):
     span = f"{_show(r.min(), digits, '')} to {_show(r.max(), digits, '')}"
     return f"median {median} ({span}); {reached_text}" if k == n else \
         f"median {median}; {reached_text} (range {span} among them)"
-
-
-def compare(a, b):
-    """``"holds"`` if every value of ``a`` is below every value of ``b``, ``"does not hold"`` if the reverse, else ``"inconclusive"``.
-
-    The book's rule (:func:`helpers.reference_curves.clearly_less`): a difference counts only
-    when the per-seed ranges do not overlap.
-    """
-    if clearly_less(a, b):
-        return "holds"
-    if clearly_less(b, a):
-        return "does not hold"
-    return "inconclusive"
 
 
 def rounded(x, digits=4):

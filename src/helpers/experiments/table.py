@@ -14,7 +14,7 @@ from .._checks import ArgTypeError, check_instance
 __all__ = ["COLUMNS", "NOT_RUN", "results_table", "results_markdown", "describe_record", "describe_sources"]
 
 #: The table's columns, in order: the keys of each row of :func:`results_table`.
-COLUMNS = ("section", "claim", "paper", "measurement", "source", "verdict")
+COLUMNS = ("section", "claim", "paper", "size", "effect", "threshold", "source", "verdict")
 
 #: The verdict shown for a claim without any record.
 NOT_RUN = "not run"
@@ -77,7 +77,10 @@ def _sources(sources):
 
 
 def results_table(sources, claims=None) -> list[dict]:
-    """One row per claim and source of records: the claim, the paper's evidence, our measurement, the verdict.
+    """One row per claim and source of records: the claim, the paper's evidence and size, the effect, the verdict.
+
+    The verdict is the book's one rule (:data:`helpers.experiments.stats.RULE`) applied to
+    one effect per seed against the claim's :class:`~helpers.experiments.stats.Size`.
 
     Args:
         sources (dict): ``{label: records}``, e.g. ``{"shipped full-budget run": [...],
@@ -87,7 +90,7 @@ def results_table(sources, claims=None) -> list[dict]:
             registered one (:func:`helpers.experiments.claims`, in the order of the paper).
 
     Returns:
-        list of dict with keys :data:`COLUMNS`. A claim with no record of its
+        list of dict with keys :data:`COLUMNS` and ``"measurement"`` (the claim's longer text). A claim with no record of its
         experiment in any source gets one row with verdict :data:`NOT_RUN`.
     """
     from . import claims as registered
@@ -100,16 +103,28 @@ def results_table(sources, claims=None) -> list[dict]:
             for record in records:
                 if record["name"] != c.experiment:
                     continue
-                measurement, verdict = c.verdict(record)
+                out = c.evaluate(record)
                 describe_record(record)  # refuses a record that does not say how it was made
                 rows.append({"section": c.section, "claim": c.statement, "paper": c.paper_evidence,
-                             "measurement": measurement, "source": _short_source(label, record),
-                             "verdict": verdict})
+                             "size": _size_text(c), "effect": _effect_cell(c, out), "threshold": out["threshold"],
+                             "measurement": out["measurement"], "source": _short_source(label, record),
+                             "verdict": out["verdict"]})
                 found = True
         if not found:
             rows.append({"section": c.section, "claim": c.statement, "paper": c.paper_evidence,
+                         "size": _size_text(c), "effect": "no record", "threshold": "",
                          "measurement": "no record", "source": "", "verdict": NOT_RUN})
     return rows
+
+
+def _size_text(c) -> str:
+    """The paper's words on the size of claim ``c`` (or why the miniature cannot test it)."""
+    return "not testable in miniature" if c.size is None else c.size.paper
+
+
+def _effect_cell(c, out) -> str:
+    """What was measured per seed and its mean (min to max), e.g. ``"LN / baseline steps: 0.55 (0.40 to 0.70)"``."""
+    return out["effect"] if c.size is None else f"{c.size.effect}: {out['effect']}"
 
 
 def _cell(text) -> str:
@@ -120,8 +135,8 @@ def results_markdown(rows) -> str:
     """The rows of :func:`results_table` as a Markdown (GFM) table, verdicts in bold."""
     if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
         raise ArgTypeError("results_markdown: rows must be a list of dicts from results_table")
-    head = "| § | Claim | Paper's evidence | Our measurement | Source | Verdict |"
-    lines = [head, "|---|---|---|---|---|---|"]
+    head = "| § | Claim | Paper's evidence | The paper's size | Effect per seed: mean (min to max) | Threshold | Source | Verdict |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         if not isinstance(row, dict) or set(COLUMNS) - set(row):
             raise ValueError(f"results_markdown: each row must be a dict with keys {COLUMNS}")

@@ -55,6 +55,7 @@ def model_config(vocab_size, **changes) -> GPTConfig:
 @experiment("transformer_grads",
             quick=dict(depths=[6, 12], batches=4, batch_size=32),
             full=dict(depths=[6, 12, 24], batches=4, batch_size=32),
+            engine="helpers.transformer.GPT, torch operations", 
             summary="Transformer: each block's MLP gradient norm at initialization, post-LN and pre-LN")
 def transformer_grads(budget, seed, device):
     size = sizes("transformer_grads", budget)
@@ -78,6 +79,7 @@ def _history(h):
 @experiment("transformer_lm",
             quick=dict(runs=list(RUNS), steps=TRAIN["steps"], warmup=WARMUP),
             full=dict(runs=list(RUNS), steps=TRAIN["steps"], warmup=WARMUP),
+            engine="helpers.transformer.GPT, torch operations", 
             summary="Transformer: post-/pre-LN with and without warm-up, RMSNorm, DyT, no norm (one seed)")
 def transformer_lm(budget, seed, device):
     sizes("transformer_lm", budget)  # the same runs at both budgets
