@@ -230,8 +230,8 @@ def _tiny_model():
     X = torch.randn(6, 3, generator=gen, dtype=torch.float64)  # (N, I)
     V = torch.randn(4, 5, generator=gen, dtype=torch.float64)  # read-out (C, H)
 
-    def logits(theta):  # theta: (H * I,) = (15,)
-        a = X @ theta.reshape(5, 3).T  # (N, H)
+    def logits(theta, x=X):  # theta: (H * I,) = (15,); x: (N, I)
+        a = x @ theta.reshape(5, 3).T  # (N, H)
         a_hat = (a - a.mean(-1, keepdim=True)) / torch.sqrt(a.var(-1, unbiased=False, keepdim=True) + 1e-30)
         return torch.tanh(a_hat) @ V.T  # (N, C)
 
@@ -276,6 +276,40 @@ def test_fisher_is_the_curvature_of_kl_and_sees_the_invariances():
     torch.testing.assert_close(fisher_information(logits, 2 * theta), Fm / 4, rtol=1e-9, atol=1e-14)
 
 
+def test_fisher_per_example_jacobians_equal_the_whole_batch_and_the_definition():
+    """With ``inputs`` the Jacobians are taken example by example (vmap of jacrev): the same matrix."""
+    logits, theta = _tiny_model()
+    X = torch.randn(6, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)  # _tiny_model's X
+    whole = fisher_information(logits, theta)
+    per_example = fisher_information(logits, theta, X)
+    torch.testing.assert_close(per_example, whole, rtol=1e-13, atol=1e-15)
+    # a closed form: softmax regression, logits = x^T Theta, F = mean_n (diag p - p p^T) kron x x^T
+    Xr = torch.randn(7, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)  # (N, I)
+    th = torch.randn(3 * 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)  # (I * C,)
+    F_reg = fisher_information(lambda t, x: x @ t.reshape(3, 4), th, Xr)
+    p = torch.softmax(Xr @ th.reshape(3, 4), -1)  # (N, C)
+    ref = sum(torch.kron(torch.outer(x, x), torch.diag(q) - torch.outer(q, q)) for x, q in zip(Xr, p)) / 7
+    torch.testing.assert_close(F_reg, ref, rtol=1e-12, atol=1e-15)
+    # batch statistics make examples depend on each other: then only the whole batch is right
+    batch_norm = lambda t, x: ((x - x.mean(0)) @ t.reshape(3, 4))  # noqa: E731
+    assert not torch.allclose(fisher_information(batch_norm, th, Xr),
+                              fisher_information(lambda t: batch_norm(t, Xr), th))
+
+
+def test_fisher_with_inputs_differentiates_one_example_at_a_time():
+    """The Jacobians go back through a batch of one (the memory saving), never through all N examples."""
+    logits, theta = _tiny_model()
+    X = torch.randn(6, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    seen = []
+
+    def counting(th, x):
+        seen.append(x.shape[0])
+        return logits(th, x)
+
+    fisher_information(counting, theta, X)
+    assert seen[0] == 6 and set(seen[1:]) == {1}, seen  # the probabilities once, then per example
+
+
 def test_fisher_rejects_bad_arguments():
     logits, theta = _tiny_model()
     with pytest.raises(TypeError):
@@ -286,6 +320,13 @@ def test_fisher_rejects_bad_arguments():
         fisher_information(logits, torch.arange(15))
     with pytest.raises(ValueError):
         fisher_information(lambda th: th[:3], theta)  # not (N, C)
+    X = torch.randn(6, 3, dtype=torch.float64)
+    with pytest.raises(TypeError):
+        fisher_information(logits, theta, X.numpy())
+    with pytest.raises(ValueError):
+        fisher_information(logits, theta, X[:0])  # no examples
+    with pytest.raises(ValueError):
+        fisher_information(lambda th, x: logits(th, x)[:2], theta, X)  # not one row per input
 
 
 # ------------------------------------------------------------ track_sgd

@@ -328,6 +328,36 @@ def test_record_lstm_cell_states_and_unbatched():
     torch.testing.assert_close(rec["c"][-1], c)
 
 
+@pytest.mark.parametrize("kind", CELLS)
+def test_record_keeps_only_the_keys_asked_for(kind):
+    """record="c" or a tuple of keys: the same tensors as record=True, and nothing else kept."""
+    cell = our_cell(kind, "layer")
+    x = trandn(T, B, I, seed=25)
+    out, state, everything = run_sequence(cell, x, record=True)
+    for asked in [(k,) for k in everything] + [("a_ih", "a_hh"), tuple(reversed(everything))]:
+        out2, state2, rec = run_sequence(cell, x, record=asked if len(asked) > 1 else asked[0])
+        assert set(rec) == set(asked)
+        for k in asked:
+            assert torch.equal(rec[k], everything[k])
+        assert torch.equal(out2, out)
+    # the steps append only what is asked: a trace of the other keys is never built
+    kept = []
+    original = cell._step
+    cell._step = lambda u, s, trace=None: (kept.append(None if trace is None else set(trace)), original(u, s, trace))[1]
+    run_sequence(cell, x, record="a_ih")
+    assert kept == [None] * T
+    kept.clear()
+    run_sequence(cell, x, record=("a_hh",))
+    assert kept == [{"a_hh"}] * T
+
+
+@pytest.mark.parametrize("bad, error", [("h", ValueError), (("c", "nope"), ValueError), ((), TypeError),
+                                        (1, TypeError), ({"c"}, TypeError), (None, TypeError)])
+def test_record_rejects_unknown_keys(bad, error):
+    with pytest.raises(error, match="record"):
+        run_sequence(our_cell("lstm", "layer"), trandn(T, B, I), record=bad)
+
+
 # ---------------------------------------------------------------------------
 # Parameters, init, repr
 # ---------------------------------------------------------------------------

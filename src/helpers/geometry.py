@@ -364,7 +364,7 @@ def categorical_kl(logits_p, logits_q):
     return (log_p.exp() * (log_p - log_q)).sum(-1).mean()
 
 
-def fisher_information(logits_fn, theta):
+def fisher_information(logits_fn, theta, inputs=None):
     r"""The Fisher information matrix of a classifier's predictions with respect to parameters ``theta``.
 
     .. math::
@@ -382,14 +382,34 @@ def fisher_information(logits_fn, theta):
     semi-definite; a direction in which the predictions do not change at all
     (such as re-scaling a normalized layer's weights) is in its null space.
 
+    How the Jacobians are computed: with ``inputs``, example by example
+    (:func:`torch.func.vmap` over the examples of :func:`torch.func.jacrev` on
+    one example), so that the ``C`` output directions of an example go back
+    through that example's graph only; this needs the examples to be
+    independent (no batch statistics), and ``logits_fn(theta, x)`` must accept
+    a batch of one. Without ``inputs``, ``logits_fn(theta)`` is differentiated as
+    a whole: all ``N * C`` output directions go back through the graph of the
+    whole batch, which costs about ``N`` times the memory and time.
+
     Args:
-        logits_fn (callable): maps a flat parameter vector ``theta`` to logits
-            :math:`(N, C)`; must be differentiable (built from torch operations).
+        logits_fn (callable): maps a flat parameter vector ``theta`` (and, with
+            ``inputs``, a batch of inputs) to logits :math:`(N, C)`; must be
+            differentiable (built from torch operations).
         theta (Tensor): the parameters, flattened.
+        inputs (Tensor or None): the ``N`` examples, one per row; ``None`` when
+            ``logits_fn`` holds them itself. Default: ``None``
 
     Shape:
-        - theta: :math:`(P,)`
+        - theta: :math:`(P,)`; inputs: :math:`(N, *)`
         - Output: :math:`(P, P)`, in ``theta``'s dtype.
+
+    Example::
+
+        >>> V = torch.eye(2, dtype=torch.float64)  # logits = x * theta (one parameter)
+        >>> F = fisher_information(lambda th, x: x * th * V[0], torch.tensor([0.0], dtype=torch.float64),
+        ...                        torch.tensor([[1.0], [3.0]], dtype=torch.float64))
+        >>> F.item()  # mean of x^2 p (1 - p) with p = 1/2: (1 + 9) / 2 / 4
+        1.25
     """
     where = "fisher_information"
     if not callable(logits_fn):
@@ -397,10 +417,25 @@ def fisher_information(logits_fn, theta):
     if not isinstance(theta, torch.Tensor) or theta.dim() != 1 or not theta.is_floating_point():
         raise ValueError(f"{where}: theta must be a 1-d floating-point tensor (flatten it first)")
     theta = theta.detach()
-    with torch.no_grad():
-        logits = _logits_matrix(logits_fn(theta), "logits_fn(theta)", where)  # (N, C)
+    if inputs is None:
+        with torch.no_grad():
+            logits = _logits_matrix(logits_fn(theta), "logits_fn(theta)", where)  # (N, C)
+        J = torch.func.jacrev(logits_fn)(theta)  # (N, C, P): N*C directions through the whole batch
+    else:
+        check_tensor(inputs, "inputs", where, floating=False)
+        if inputs.dim() < 1 or inputs.shape[0] == 0:
+            raise ValueError(f"{where}: inputs must have one example per row, got shape {tuple(inputs.shape)}")
+        with torch.no_grad():
+            logits = _logits_matrix(logits_fn(theta, inputs), "logits_fn(theta, inputs)", where)  # (N, C)
+        if logits.shape[0] != inputs.shape[0]:
+            raise ValueError(f"{where}: logits_fn(theta, inputs) gave {logits.shape[0]} rows for "
+                             f"{inputs.shape[0]} inputs")
+
+        def one(th, x):  # (P,), (*) -> (C,): the logits of one example
+            return logits_fn(th, x.unsqueeze(0)).squeeze(0)
+
+        J = torch.func.vmap(torch.func.jacrev(one), in_dims=(None, 0))(theta, inputs)  # (N, C, P)
     N, C = logits.shape
-    J = torch.func.jacrev(logits_fn)(theta)  # (N, C, P)
     p = torch.softmax(logits, dim=-1)  # (N, C)
     pJ = torch.einsum("nc,ncp->np", p, J)  # (N, P): sum_c p_c J_c
     # sum_n J^T diag(p) J - (p^T J)^T (p^T J), averaged over the N examples

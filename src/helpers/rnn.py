@@ -68,6 +68,13 @@ NORMS = (None, "layer")
 # Shared machinery
 # ---------------------------------------------------------------------------
 
+def _record(trace, **values):
+    """Append to ``trace`` (a dict of lists, or ``None``) the values it asks for, one list per key."""
+    if trace is not None:
+        for key, kept in trace.items():
+            kept.append(values[key])
+
+
 class _Cell(nn.Module):
     """What the three cells share: parameters, init, input checks, running a sequence, torch import.
 
@@ -202,7 +209,10 @@ class _Cell(nn.Module):
         one step at a time.
 
         With ``record=True`` a third value, a dict of tensors stacked over time
-        (each :math:`(T, B, \cdot)`), holds what the cell computed at every step:
+        (each :math:`(T, B, \cdot)`), holds what the cell computed at every step;
+        ``record`` may instead name the keys wanted (``record="c"`` or
+        ``record=("a_ih", "a_hh")``), and then only those are kept and returned,
+        which saves the memory of the others on long sequences:
 
         * ``"a_ih"``: :math:`W_{ih} x_t`, ``(T, B, G*H)``, no bias, not normalized;
         * ``"a_hh"``: :math:`W_{hh} h_{t-1}`, ``(T, B, G*H)``, no bias, not normalized;
@@ -217,7 +227,8 @@ class _Cell(nn.Module):
             x (Tensor): the inputs, time-major.
             hx: the initial state as the cell takes it (``h``, or ``(h, c)`` for
                 the LSTM, each :math:`(B, H)`); zeros if not given.
-            record (bool): also return the per-step pre-activations. Default: ``False``
+            record (bool, str or tuple of str): also return the per-step pre-activations:
+                all of them (``True``) or only the keys named. Default: ``False``
 
         Shape:
             - x: :math:`(T, B, I)`, or :math:`(T, I)` for one unbatched sequence
@@ -238,7 +249,8 @@ class _Cell(nn.Module):
         unbatched = x.dim() == 2
         xb = x.unsqueeze(1) if unbatched else x  # (T, B, I)
         state = self._check_state(hx, xb.shape[1], unbatched)
-        trace = {key: [] for key in self._trace_keys} if record else None
+        keys = self._record_keys(record)
+        trace = {key: [] for key in self._trace_keys if key in keys} or None  # None: nothing per step
         u = self._input_term(xb)  # (T, B, G*H): all input terms at once
         outputs = []
         for t in range(xb.shape[0]):
@@ -248,13 +260,27 @@ class _Cell(nn.Module):
         if unbatched:
             out = out.squeeze(1)  # (T, H)
             state = tuple(s.squeeze(0) for s in state) if isinstance(state, tuple) else state.squeeze(0)
-        if not record:
+        if not keys:
             return out, state
-        stacked = {"a_ih": xb @ self.weight_ih.T}  # (T, B, I) @ (I, G*H) -> (T, B, G*H)
-        stacked.update({k: torch.stack(v) for k, v in trace.items()})  # T x (B, .) -> (T, B, .)
+        stacked = {}
+        if "a_ih" in keys:
+            stacked["a_ih"] = xb @ self.weight_ih.T  # (T, B, I) @ (I, G*H) -> (T, B, G*H)
+        stacked.update({k: torch.stack(v) for k, v in (trace or {}).items()})  # T x (B, .) -> (T, B, .)
         if unbatched:
             stacked = {k: v.squeeze(1) for k, v in stacked.items()}  # (T, .)
         return out, state, stacked
+
+    def _record_keys(self, record):
+        """The keys ``run_sequence(record=...)`` keeps: all for ``True``, none for ``False``, else those named."""
+        where = f"{type(self).__name__}.run_sequence"
+        known = ("a_ih",) + self._trace_keys
+        if isinstance(record, bool):
+            return known if record else ()
+        names = (record,) if isinstance(record, str) else record
+        if not isinstance(names, (tuple, list)) or not names:
+            raise TypeError(f"{where}: record must be True, False, a key or a non-empty tuple of keys "
+                            f"from {known}, got {record!r}")
+        return tuple(check_choice(name, "record", known, where) for name in names)
 
     # --- import from torch ------------------------------------------------
 
@@ -378,9 +404,7 @@ class RNNCell(_Cell):
         a_hh = h @ self.weight_hh.T  # (B, H) @ (H, H) -> (B, H)
         a = u + a_hh  # (B, H): the summed input (plus bias without norm)
         pre = a if self.norm is None else self.ln(a)  # (B, H), normalized over H
-        if trace is not None:
-            trace["a_hh"].append(a_hh)
-            trace["pre"].append(pre)
+        _record(trace, a_hh=a_hh, pre=pre)
         return torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
 
     @classmethod
@@ -478,10 +502,7 @@ class LSTMCell(_Cell):
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # (B, H)
         c_out = c if self.norm is None else self.ln_c(c)  # (B, H), normalized over H
         h = torch.sigmoid(o) * torch.tanh(c_out)  # (B, H)
-        if trace is not None:
-            trace["a_hh"].append(a_hh)
-            trace["gates"].append(gates)
-            trace["c"].append(c)
+        _record(trace, a_hh=a_hh, gates=gates, c=c)
         return h, c
 
     @classmethod
@@ -583,10 +604,7 @@ class GRUCell(_Cell):
         gates = u[:, :h2] + rec_rz  # (B, 2H)
         r, z = torch.sigmoid(gates).chunk(2, dim=1)  # 2 x (B, H)
         n_pre = u[:, h2:] + r * rec_n  # (B, H)
-        if trace is not None:
-            trace["a_hh"].append(a_hh)
-            trace["gates"].append(gates)
-            trace["n_pre"].append(n_pre)
+        _record(trace, a_hh=a_hh, gates=gates, n_pre=n_pre)
         return (1 - z) * torch.tanh(n_pre) + z * h  # (B, H)
 
     @classmethod
