@@ -13,7 +13,7 @@ from helpers import experiments
 def toy():
     name = "_toy_square"
 
-    @experiments.experiment(name, quick=dict(n=3), full=dict(n=30), summary="a toy")
+    @experiments.experiment(name, quick=dict(n=3), full=dict(n=30), summary="a toy", engine="torch.rand")
     def _toy(budget, seed, device):
         import torch
 
@@ -33,6 +33,28 @@ def test_run_records_budget_seeds_device_versions(toy):
     again = experiments.run(toy, "full", seeds=[3], device="cpu")
     assert again["budget"] == "full" and again["runs"][0]["n"] == 30
     assert again["runs"][0]["draw"] == rec["runs"][0]["draw"]  # same seed, same draw
+
+
+def test_every_record_carries_its_provenance(toy):
+    import torch
+
+    from helpers.experiments import provenance
+
+    torch.set_num_threads(1)
+    rec = experiments.run(toy, "quick", seeds=[0, 1], device="cpu")
+    prov = rec["provenance"]
+    assert tuple(prov) == provenance.KEYS
+    assert prov["engine"] == "torch.rand" and prov["threads"] == 1 and prov["device_name"] == "cpu"
+    assert prov["torch"] == torch.__version__ and prov["cpu"] and prov["date"][:4].isdigit()
+    assert prov["wall_seconds"] == pytest.approx(sum(rec["wall_s"]), abs=2e-3)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if head:  # a checkout: the commit is HEAD's, marked when src differs from it
+        assert prov["commit"].split("+")[0] == head[:12]
+
+
+def test_an_experiment_must_say_what_computes_its_steps():
+    with pytest.raises(TypeError, match="engine must be"):
+        experiments.experiment("_toy_no_engine", quick={}, full={}, engine="")(lambda b, s, d: {})
 
 
 def test_save_load_roundtrip(toy, tmp_path):
@@ -62,7 +84,7 @@ def test_unknown_name_lists_known():
 
 
 def test_result_must_be_json(toy):
-    @experiments.experiment("_toy_bad", quick={}, full={})
+    @experiments.experiment("_toy_bad", quick={}, full={}, engine="none")
     def _bad(budget, seed, device):
         return {"x": object()}
 
@@ -101,31 +123,50 @@ def test_cli_list_names_every_registered_experiment():
     assert listed == experiments.names()
 
 
-def test_claims_are_checked_against_their_own_experiment(toy):
-    @experiments.claim(toy, section="6.9", statement="draws lie in [0, 1)", paper_evidence="none")
+def test_claims_are_judged_by_the_one_rule_on_their_own_experiment(toy):
+    size = experiments.Size("the draw", "lower", 1.0, 0.5, "a toy size: below 0.5")
+
+    @experiments.claim(toy, section="6.9", statement="draws lie below 0.5", paper_evidence="none", size=size)
     def _check(record):
         draws = [r["draw"] for r in record["runs"]]
-        return f"{min(draws):.2f}..{max(draws):.2f}", "holds" if all(0 <= d < 1 for d in draws) else "does not hold"
+        return f"{min(draws):.2f}..{max(draws):.2f}", draws
 
     try:
         c = next(c for c in experiments.claims() if c.check is _check)
-        rec = experiments.run(toy, "quick", seeds=[0, 1], device="cpu")
-        text, verdict = c.verdict(rec)
-        assert verdict == "holds" and ".." in text
+        rec = experiments.run(toy, "quick", seeds=[0, 1, 2, 3], device="cpu")
+        draws = [r["draw"] for r in rec["runs"]]
+        out = c.evaluate(rec)
+        assert out["effects"] == draws and out["threshold"] == "≤ 0.50"
+        # every draw lies in [0, 1), below "no effect" (1): the size (0.5) decides between the two
+        assert out["verdict"] == ("holds" if max(draws) <= 0.5 else "holds in direction, not in size")
+        assert c.verdict(rec)[0] == out["measurement"]
         with pytest.raises(ValueError, match="a record of"):
             c.verdict(dict(rec, name="other"))
     finally:
         experiments._CLAIMS[:] = [c for c in experiments._CLAIMS if c.check is not _check]
 
 
-def test_a_claim_with_an_unknown_verdict_is_refused(toy):
-    @experiments.claim(toy, section="6.1", statement="s", paper_evidence="p")
+def test_a_claim_must_return_one_effect_per_seed(toy):
+    size = experiments.Size("x", "higher", 0.0, None, "no size")
+
+    @experiments.claim(toy, section="6.1", statement="s", paper_evidence="p", size=size)
     def _check(record):
-        return "x", "probably"
+        return "x", [1.0]  # one effect, whatever the seeds
 
     try:
         c = next(c for c in experiments.claims() if c.check is _check)
-        with pytest.raises(ValueError, match="verdict must be one of"):
-            c.verdict(experiments.run(toy, "quick", seeds=[0], device="cpu"))
+        with pytest.raises(ValueError, match="1 effects for 2 seeds"):
+            c.verdict(experiments.run(toy, "quick", seeds=[0, 1], device="cpu"))
     finally:
         experiments._CLAIMS[:] = [c for c in experiments._CLAIMS if c.check is not _check]
+    with pytest.raises(TypeError, match="size must be a Size"):
+        experiments.claim(toy, section="6.1", statement="s", paper_evidence="p", size=0.6)
+
+
+def test_every_registered_claim_has_a_size_or_says_why_not():
+    for c in experiments.claims():
+        if c.size is None:  # only a claim the miniature cannot test
+            assert c.experiment == "skip_thoughts", c.statement
+        else:
+            assert c.size.paper and c.size.effect, c.statement
+            assert c.size.threshold is not None or "no" in c.size.paper.lower(), c.statement

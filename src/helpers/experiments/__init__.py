@@ -41,7 +41,7 @@ import torch
 
 from .._checks import ArgTypeError, check_choice, check_device, check_instance, check_int
 from ..repro import BUDGETS, pick_device, seed_everything
-from .provenance import provenance
+from . import provenance as _provenance
 from .stats import Size, effect_text, judge
 
 __all__ = [
@@ -225,7 +225,7 @@ def run(name: str, budget: str, seeds=(0, 1), device=None, progress: bool = Fals
         "date": datetime.date.today().isoformat(),
         "wall_s": walls,
         "runs": runs,
-        "provenance": provenance(exp.engine_name(device), device, walls),
+        "provenance": _provenance.provenance(exp.engine_name(device), device, walls),
     }
 
 

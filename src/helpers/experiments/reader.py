@@ -216,7 +216,7 @@ class Reader(nn.Module):
         self.out = nn.Linear(hidden, N_VALUES)
 
     def forward(self, tokens, stats="population"):
-        """Logits :math:`(B, 10)` for tokens :math:`(T, B)`.
+        r"""Logits :math:`(B, 10)` for tokens :math:`(T, B)`.
 
         ``stats`` matters only for a batch-norm reader in evaluation mode: ``"population"`` (its
         stored statistics, constant features normalized to 0), ``"running"`` (the stored statistics,
@@ -348,14 +348,10 @@ def _reader_faster(record):
     bn = per_seed(record, lambda r: _steps_to(r, "bn", _target(r)))
     others = [min(a, b) for a, b in zip(lstm, bn)]
     effects = [x / o for x, o in zip(ln, others)]  # inf where LN never got there
-    return (f"steps to the LSTM's final error: LN / LSTM {ratio_text(ln, lstm)}; "
-            f"LN / recurrent BN {ratio_text(ln, [b if math.isfinite(b) else math.inf for b in bn]) if all(map(math.isfinite, bn)) else _never(bn)}",
-            effects)
-
-
-def _never(steps):
-    k = sum(not math.isfinite(s) for s in steps)
-    return f"recurrent BN never reached it in {k} of {len(steps)} seeds"
+    never = sum(not math.isfinite(b) for b in bn)
+    bn_text = f"LN / recurrent BN {ratio_text(ln, bn)}" if not never else \
+        f"recurrent BN never reached it in {never} of {len(bn)} seeds"
+    return f"steps to the LSTM's final error: LN / LSTM {ratio_text(ln, lstm)}; {bn_text}", effects
 
 
 @claim("reader", section="6.2", statement="LN converges to a lower validation error than the LSTM and recurrent BN",

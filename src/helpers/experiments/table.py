@@ -107,13 +107,13 @@ def results_table(sources, claims=None) -> list[dict]:
                 describe_record(record)  # refuses a record that does not say how it was made
                 rows.append({"section": c.section, "claim": c.statement, "paper": c.paper_evidence,
                              "size": _size_text(c), "effect": _effect_cell(c, out), "threshold": out["threshold"],
-                             "measurement": out["measurement"], "source": _short_source(label, record),
-                             "verdict": out["verdict"]})
+                             "source": _short_source(label, record), "verdict": out["verdict"],
+                             "measurement": out["measurement"]})
                 found = True
         if not found:
             rows.append({"section": c.section, "claim": c.statement, "paper": c.paper_evidence,
                          "size": _size_text(c), "effect": "no record", "threshold": "",
-                         "measurement": "no record", "source": "", "verdict": NOT_RUN})
+                         "source": "", "verdict": NOT_RUN, "measurement": "no record"})
     return rows
 
 
