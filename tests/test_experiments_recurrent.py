@@ -54,7 +54,7 @@ def test_registered_with_both_budgets_and_a_claim():
 
 def test_tiny_runs_have_curves_for_every_variant(tiny_records):
     variants = {"order_embeddings": {"baseline", "ln"}, "reader": set(reader.VARIANTS),
-                "draw": {"baseline", "ln"}, "handwriting": {"baseline", "ln"}}
+                "draw": set(draw.ARMS), "handwriting": {"baseline", "ln"}}
     series = {"order_embeddings": "rsum", "reader": "val_error", "draw": "test_bound", "handwriting": "val_nll"}
     for name, vs in variants.items():
         rec = tiny_records[name]
@@ -180,6 +180,30 @@ def test_draw_kl_term_matches_torch():
     q, p = torch.distributions.Normal(mu, log_sigma.exp()), torch.distributions.Normal(0.0, 1.0)
     ours = 0.5 * (mu ** 2 + (2 * log_sigma).exp() - 2 * log_sigma - 1).sum(1)  # the formula in DRAW.forward
     assert torch.allclose(ours, torch.distributions.kl_divergence(q, p).sum(1), atol=1e-6)
+
+
+def test_draw_cell_norm_lstm_against_torch():
+    """The paper's DRAW cell: torch's LSTM cell state, then h = sigmoid(o) * tanh(F.layer_norm(c)).
+
+    Mutant: normalizing the gates too (``LSTMCell(norm="layer")``) changes c and fails the first assert.
+    """
+    torch.manual_seed(0)
+    cell = draw.CellNormLSTMCell(3, 5).double()
+    with torch.no_grad():
+        cell.ln_c.weight.uniform_(0.5, 1.5), cell.ln_c.bias.uniform_(-0.5, 0.5)
+    ref = torch.nn.LSTMCell(3, 5).double()
+    with torch.no_grad():
+        ref.weight_ih.copy_(cell.cell.weight_ih), ref.weight_hh.copy_(cell.cell.weight_hh)
+        ref.bias_ih.copy_(cell.cell.bias), ref.bias_hh.zero_()
+    x, h, c = (torch.randn(4, n, dtype=torch.float64) for n in (3, 5, 5))
+    h1, c1 = cell(x, (h, c))
+    _, c_ref = ref(x, (h, c))
+    assert torch.allclose(c1, c_ref, atol=1e-12)
+    o = torch.sigmoid(torch.nn.functional.linear(x, ref.weight_ih, ref.bias_ih) + h @ ref.weight_hh.T)[:, 15:]
+    want = o * torch.tanh(torch.nn.functional.layer_norm(c_ref, (5,), cell.ln_c.weight, cell.ln_c.bias, 1e-5))
+    assert torch.allclose(h1, want, atol=1e-12)
+    with pytest.raises(ValueError, match="norm must be one of"):
+        draw.DRAW(6, 2, 3, "batch")
 
 
 def test_binarized_digits():
