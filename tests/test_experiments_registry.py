@@ -170,3 +170,21 @@ def test_every_registered_claim_has_a_size_or_says_why_not():
         else:
             assert c.size.paper and c.size.effect, c.statement
             assert c.size.threshold is not None or "no" in c.size.paper.lower(), c.statement
+
+
+def test_seeds_per_budget_are_defined_once(toy):
+    assert experiments.seeds("quick") == [0, 1] and len(experiments.seeds("full")) >= 5
+    rec = experiments.run(toy, "quick", device="cpu")  # no seeds given: the budget's
+    assert rec["seeds"] == experiments.seeds("quick")
+    with pytest.raises(ValueError, match="budget must be one of"):
+        experiments.seeds("medium")
+
+
+def test_shipped_records_have_provenance_and_five_seeds():
+    for name in experiments.names():
+        path = experiments.REFERENCE_DIR / f"{name}.json"
+        if not path.exists():
+            continue
+        rec = experiments.load(path)
+        assert rec["budget"] == "full" and len(rec["seeds"]) >= 5, name
+        assert "provenance" in rec and set(rec["provenance"]) == set(experiments.provenance.KEYS), name

@@ -46,6 +46,8 @@ from .stats import Size, effect_text, judge
 
 __all__ = [
     "MODULES",
+    "SEEDS",
+    "seeds",
     "REFERENCE_DIR",
     "Experiment",
     "experiment",
@@ -69,6 +71,9 @@ __all__ = [
 MODULES: tuple[str, ...] = (
     "feedforward", "convnet", "retrieval", "reader", "skipthoughts", "draw", "handwriting", "transformer",
 )
+
+#: The seeds every comparison runs over, per budget: at least 2 for a quick run, 5 for a full one.
+SEEDS = {"quick": (0, 1), "full": (0, 1, 2, 3, 4)}
 
 #: Where the shipped full-budget records live.
 REFERENCE_DIR = pathlib.Path(__file__).resolve().parent.parent / "data_files" / "experiments"
@@ -167,6 +172,11 @@ def sizes(name: str, budget: str) -> dict:
     return dict(get(name).sizes[budget])
 
 
+def seeds(budget: str) -> list[int]:
+    """The seeds a comparison at ``budget`` runs over (:data:`SEEDS`), as a list."""
+    return list(SEEDS[check_choice(budget, "budget", BUDGETS, "experiments.seeds")])
+
+
 def _check_seeds(seeds, where):
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
         raise ArgTypeError(f"{where}: seeds must be a list of ints >= 0, got {type(seeds).__name__}")
@@ -178,13 +188,14 @@ def _check_seeds(seeds, where):
     return seeds
 
 
-def run(name: str, budget: str, seeds=(0, 1), device=None, progress: bool = False) -> dict:
+def run(name: str, budget: str, seeds=None, device=None, progress: bool = False) -> dict:
     """Run experiment ``name`` at ``budget`` once per seed; return a record of the results.
 
     Args:
         name: a registered name (:func:`names`).
         budget: ``"quick"`` or ``"full"``; recorded exactly as passed.
-        seeds: distinct non-negative ints; each run starts from :func:`helpers.repro.seed_everything`.
+        seeds: distinct non-negative ints (``None``: the budget's :data:`SEEDS`); each run starts
+            from :func:`helpers.repro.seed_everything`.
         device: a :class:`torch.device` or its name (``"cpu"``, ``"cuda"``, ``"mps"``); ``None`` picks
             one (:func:`helpers.repro.pick_device`). An unknown name, or a device this machine
             does not have, raises ``ValueError``: nothing falls back to the CPU silently.
@@ -199,7 +210,7 @@ def run(name: str, budget: str, seeds=(0, 1), device=None, progress: bool = Fals
     where = "experiments.run"
     exp = get(name)
     budget = check_choice(budget, "budget", BUDGETS, where)
-    seeds = _check_seeds(seeds, where)
+    seeds = _check_seeds(SEEDS[budget] if seeds is None else seeds, where)
     device = pick_device() if device is None else check_device(device, "device", where)
     runs, walls = [], []
     it = seeds

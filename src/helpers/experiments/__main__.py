@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("run", help="run one experiment over seeds")
     p.add_argument("name")
     p.add_argument("--budget", choices=BUDGETS, default="quick")
-    p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1])
+    p.add_argument("--seeds", type=_seed, nargs="+", default=None,
+                   help="default: the budget's seeds (helpers.experiments.SEEDS)")
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     p.add_argument("--out", default=None, help="write the record as JSON here")
     args = parser.parse_args(argv)
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
         return 0
     if args.name not in names():
         parser.error(f"unknown experiment {args.name!r}; known: {', '.join(names()) or 'none'}")
-    if len(set(args.seeds)) != len(args.seeds):
+    if args.seeds is not None and len(set(args.seeds)) != len(args.seeds):
         parser.error(f"seeds must be distinct, got {args.seeds}")
     try:
         record = run(args.name, args.budget, args.seeds, device=args.device, progress=True)

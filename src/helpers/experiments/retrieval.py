@@ -200,7 +200,7 @@ def _train_one(norm, sz, seed, train, val, device):
 
 @experiment("order_embeddings",
             quick=dict(train_pairs=3000, dim=32, batch=64, steps=200, eval_every=20, lr=3e-3, margin=0.2, test_sets=5),
-            full=dict(train_pairs=10000, dim=48, batch=64, steps=900, eval_every=20, lr=3e-3, margin=0.2, test_sets=5),
+            full=dict(train_pairs=10000, dim=48, batch=64, steps=2400, eval_every=40, lr=3e-3, margin=0.2, test_sets=5),
             engine="stepped cell (helpers.rnn.GRUCell), torch operations", 
             summary="order embeddings of digit-pair images and arithmetic captions, GRU with/without LN (paper §6.1)")
 def order_embeddings(budget, seed, device):
