@@ -151,11 +151,11 @@ def _ffn_curves(final_err, nll):
     return {"epoch": [0, 1, 2, 3], "train_nll": nll, "test_nll": nll, "test_err": [0.9, 0.5, 0.2, final_err]}
 
 
-def _ffn_record(ln4, bn4, ln_nll, bn_nll):
+def _ffn_record(ln4, bn4, ln_nll, bn_nll, bnh_nll=(2.3, 0.5, 0.2, 0.1)):
     fast, slow = [2.3, 0.04, 0.02, 0.01], [2.3, 0.5, 0.2, 0.1]
     runs = []
     for s in range(2):
-        runs.append({"runs": {
+        runs.append({"runs": {"batch-hidden/128": _ffn_curves(0.02, list(bnh_nll)),
             "layer/128": _ffn_curves(0.02, ln_nll), "layer/4": _ffn_curves(ln4[s], ln_nll),
             "batch/128": _ffn_curves(0.02, bn_nll), "batch/4": _ffn_curves(bn4[s], bn_nll),
             "none/128": _ffn_curves(0.05, slow), "none/4": _ffn_curves(0.05, fast)}})
@@ -216,5 +216,41 @@ def test_convnet_claims_verdicts():
 
 def test_every_claim_of_chapter_6_is_registered():
     sections = [(c.section, c.experiment) for c in experiments.claims()]
-    assert sections.count(("6.6", "ffn_digits")) == 2
+    assert sections.count(("6.6", "ffn_digits")) == 3  # two claims of the paper and our control
     assert sections.count(("6.7", "convnet_digits")) == 5
+
+
+def test_ffn_control_hidden_only_batch_norm():
+    """Layer norm against batch norm placed like it (hidden layers only), at batch size 128.
+
+    Mutant: reading ``batch/128`` instead of ``batch-hidden/128`` makes the second case hold.
+    """
+    fast, slow = [2.3, 0.04, 0.02, 0.01], [2.3, 0.5, 0.2, 0.1]
+    control = _claim(ff.control_hidden_only)
+    text, verdict = control.verdict(_ffn_record([0.03, 0.025], [0.1, 0.12], fast, slow, bnh_nll=slow))
+    assert verdict == "holds" and "batch norm on the hidden layers never" in text
+    assert control.verdict(_ffn_record([0.03, 0.025], [0.1, 0.12], fast, slow, bnh_nll=fast))[1] == "does not hold"
+
+
+def test_ffn_runs_controls_and_the_biased_variance():
+    out = ff.train_ffn(dict(hidden=8, batch_sizes=[128, 4], epochs=[1, 1], n_logs=2, norms=["batch"],
+                            controls=["batch-hidden/128"]), seed=0)
+    assert list(out["runs"]) == ["batch/128", "batch/4", "batch-hidden/128"]
+    assert [m.unbiased for m in ff.build_mlp("batch", 8, 4, unbiased=False) if isinstance(m, ff.BatchNorm)] == [False] * 3
+    assert [m.unbiased for m in ff.build_mlp("batch", 8, 4) if isinstance(m, ff.BatchNorm)] == [True] * 3
+    with pytest.raises(ValueError, match="needs a batch size"):
+        ff.train_ffn(dict(hidden=8, batch_sizes=[4], epochs=[1], n_logs=1, norms=[], controls=["layer/128"]))
+    with pytest.raises(TypeError, match="unbiased must be"):
+        ff.build_mlp("batch", 8, 4, unbiased=1)
+
+
+def test_convnet_train_one_builds_the_given_network():
+    built = []
+
+    class Spy(cn.ConvNet):
+        def __init__(self, norm, channels):
+            built.append((norm, channels))
+            super().__init__(norm, channels)
+
+    model, curves = cn.train_one("layer", channels=4, steps=2, n_logs=1, net=Spy)
+    assert built == [("layer", 4)] and isinstance(model, Spy) and len(curves["step"]) == 2

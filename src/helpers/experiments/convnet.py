@@ -114,7 +114,7 @@ def _evaluate(model, x, y):
     return out
 
 
-def train_one(norm, *, channels, steps, n_logs, seed=0, device="cpu", data=None):
+def train_one(norm, *, channels, steps, n_logs, seed=0, device="cpu", data=None, net=None):
     """Train one :class:`ConvNet` with Adam (:data:`LR`, batches of :data:`BATCH_SIZE`); return ``(model, curves)``.
 
     Args:
@@ -125,6 +125,8 @@ def train_one(norm, *, channels, steps, n_logs, seed=0, device="cpu", data=None)
         seed (int): seeds the initial weights and the batch order.
         device: where to train.
         data: ``((x, y), (x_test, y_test))`` images; default :func:`helpers.data.load_digits_images`.
+        net (callable or None): ``net(norm, channels)`` builds the network; default :class:`ConvNet`
+            (e.g. a subclass with other norms, built from the same seed).
 
     Returns:
         the trained model (in evaluation mode) and a dict of lists over log
@@ -138,7 +140,7 @@ def train_one(norm, *, channels, steps, n_logs, seed=0, device="cpu", data=None)
     device = torch.device(device)
     x, y, xt, yt = x.to(device), y.to(device), xt.to(device), yt.to(device)
     torch.manual_seed(seed)
-    model = ConvNet(norm, channels).to(device)
+    model = (ConvNet if net is None else net)(norm, channels).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     gen = torch.Generator().manual_seed(seed)
     log_at = set(np.linspace(0, steps, n_logs + 1).round().astype(int).tolist())
