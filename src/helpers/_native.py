@@ -3,10 +3,16 @@
 A kernel's source is compiled by the system's C compiler (``$CC``, else ``cc``)
 the first time it is asked for, into a cache directory (``$LNBOOK_KERNEL_CACHE``,
 else ``~/.cache/lnbook-helpers``, else the temporary directory), named by a hash
-of the source, compiler and flags; later sessions load it from there. Where
-there is no compiler (or ``LNBOOK_NO_C_KERNEL`` is set) :func:`load` returns
-``None`` and :func:`why_not` says why, and the callers fall back to torch
-operations. Nothing happens at import.
+of the source, compiler, flags, platform and the CPU target the compiler resolves
+``-march=native`` to; later sessions load it from there. Next to each library a
+stamp (``<library>.target``) records that target, and a library whose stamp does
+not match this machine's is never loaded: on a shared home directory a node of
+another type would die of an illegal instruction, which no ``try`` can catch.
+Where there is no compiler, the compiler fails, or the cached library is foreign
+or does not load, :func:`load` returns ``None``, :func:`why_not` says why, a
+one-line :class:`KernelFallbackWarning` says so once per kernel and process, and
+the callers fall back to torch operations (``LNBOOK_NO_C_KERNEL`` switches the
+kernels off without the warning). Nothing happens at import.
 """
 
 from __future__ import annotations
@@ -14,16 +20,19 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 import torch
 
-__all__ = ["SUFFIX", "signatures", "load", "why_not", "available", "function", "data_pointers"]
+__all__ = ["KernelFallbackWarning", "SUFFIX", "signatures", "load", "why_not", "available", "function", "data_pointers"]
 
 #: The dtypes the kernels are compiled for, and the suffix of their C functions' names.
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
@@ -56,8 +65,12 @@ def _cache_dir():
     raise RuntimeError("no writable cache directory for the compiled kernel")
 
 
-def _compile(source):
-    """Compile ``source`` into the cache (once per source, compiler and flags); return the library's path."""
+class KernelFallbackWarning(RuntimeWarning):
+    """A C kernel is not used here (no compiler, a failed build, a foreign or broken library): torch operations are."""
+
+
+def _compiler():
+    """The C compiler's path (``$CC``, else ``cc``); RuntimeError if the kernels are off or there is none."""
     if os.environ.get("LNBOOK_NO_C_KERNEL"):
         raise RuntimeError("switched off by the environment variable LNBOOK_NO_C_KERNEL")
     if sys.platform == "win32":
@@ -65,21 +78,99 @@ def _compile(source):
     cc = shutil.which(os.environ.get("CC", "cc"))
     if cc is None:
         raise RuntimeError(f"no C compiler found (looked for {os.environ.get('CC', 'cc')!r})")
+    return cc
+
+
+_targets = {}  # compiler path -> resolved target
+
+
+def _target(cc):
+    """What ``cc`` compiles ``-march=native`` for here: the CPU and instruction-set options, as one line.
+
+    The cache is keyed by what the compiler *resolves* ``-march=native`` to (its driver's
+    ``-###`` dry run, which runs nothing: GCC lists ``-march=znver3 -mavx2 -mno-avx512f ...``,
+    Clang ``-target-cpu`` and its ``-target-feature`` list) rather than by /proc/cpuinfo's
+    flags: it is exactly what decides the generated code, it works the same on Linux and
+    macOS with GCC or Clang, and CPU flags that the compiler does not use (``hypervisor``,
+    microcode quirks) do not split the cache between nodes that can share a library.
+    """
+    if cc not in _targets:
+        try:
+            run = subprocess.run([cc, "-march=native", "-###", "-x", "c", "-c", os.devnull, "-o", os.devnull],
+                                 capture_output=True, text=True, timeout=60)
+            words = []
+            for line in run.stderr.splitlines():
+                if line.startswith("COLLECT_GCC_OPTIONS"):
+                    continue
+                try:
+                    tokens = shlex.split(line)
+                except ValueError:
+                    continue
+                for i, tok in enumerate(tokens):
+                    if tok in ("-target-cpu", "-tune-cpu", "-target-feature") and i + 1 < len(tokens):
+                        words.append(f"{tok} {tokens[i + 1]}")
+                    elif tok.startswith("-m"):  # -march=znver3, -mavx2, -mno-avx512f, ...
+                        words.append(tok)
+            target = " ".join(words) or f"unresolved (exit status {run.returncode})"
+        except (OSError, subprocess.SubprocessError) as err:
+            target = f"unresolved ({type(err).__name__})"
+        _targets[cc] = f"{sys.platform} {platform.machine()}: {target}"
+    return _targets[cc]
+
+
+def _entry(source, cc, flags, target):
+    """The cache path of ``source`` built by ``cc`` with ``flags`` for ``target``."""
     text = source.read_bytes()
+    key = hashlib.sha256(b"\0".join([text, cc.encode(), " ".join(flags).encode(), sys.platform.encode(),
+                                      target.encode()])).hexdigest()[:16]
+    return _cache_dir() / f"{source.stem}-{key}.so"
+
+
+def _stamp(library):
+    """The file next to a cached library that records the target it was built for."""
+    return library.with_name(library.name + ".target")
+
+
+def _check_stamp(library, target):
+    """RuntimeError unless ``library``'s stamp says it was built for ``target`` (never load a foreign library)."""
+    try:
+        stamped = _stamp(library).read_text().strip()
+    except OSError:
+        stamped = None
+    if stamped != target:
+        what = "has no target stamp" if stamped is None else f"was built for another CPU ({stamped[:60]}...)"
+        raise RuntimeError(f"the cached library {library} {what}; not loaded (delete it to rebuild)")
+
+
+def _compile(source):
+    """Compile ``source`` into the cache (once per source, compiler, flags and target); return the library's path."""
+    cc = _compiler()
+    target = _target(cc)
     errors = []
     for flags in FLAGS:
-        key = hashlib.sha256(text + cc.encode() + " ".join(flags).encode() + sys.platform.encode()).hexdigest()[:16]
-        target = _cache_dir() / f"{source.stem}-{key}.so"
-        if target.exists():
-            return target
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        library = _entry(source, cc, flags, target)
+        if library.exists():
+            _check_stamp(library, target)
+            return library
+        tmp = library.with_suffix(f".{os.getpid()}.tmp")
         run = subprocess.run([cc, *flags, "-fPIC", "-shared", str(source), "-o", str(tmp), "-lm"],
                              capture_output=True, text=True, timeout=300)
         if run.returncode == 0:
-            os.replace(tmp, target)  # atomic: parallel test workers may compile at the same time
-            return target
-        errors.append(f"{' '.join(flags)}: {(run.stderr.strip().splitlines() or [run.returncode])[-1]}")
-    raise RuntimeError("the C compiler failed: " + "; ".join(map(str, errors)))
+            # The stamp first, then the library, each atomically (parallel test workers may compile at
+            # the same time): wherever a library exists, its stamp does.
+            stamp_tmp = _stamp(tmp)
+            stamp_tmp.write_text(target + "\n")
+            os.replace(stamp_tmp, _stamp(library))
+            os.replace(tmp, library)
+            return library
+        tmp.unlink(missing_ok=True)
+        last = (run.stderr.strip().splitlines() or [""])[-1].strip()
+        errors.append((" ".join(flags), f"exit status {run.returncode}" + (f": {last}" if last else ", no message")))
+    if len({why for _, why in errors}) == 1:
+        detail = f"with each of the {len(errors)} flag sets tried ({errors[0][1]})"
+    else:
+        detail = "; ".join(f"with {flags}: {why}" for flags, why in errors)
+    raise RuntimeError(f"the C compiler {cc} could not build {source.name} {detail}")
 
 
 def signatures(**functions):
@@ -103,14 +194,25 @@ def load(name, signatures):
         return _libs[name]
     with _lock:
         if name not in _libs:
+            source = Path(__file__).with_name(f"{name}.c")
             try:
-                lib = ctypes.CDLL(str(_compile(Path(__file__).with_name(f"{name}.c"))))
-                for fn, argtypes in signatures.items():
-                    getattr(lib, fn).argtypes = argtypes
-                    getattr(lib, fn).restype = None
+                library = _compile(source)
+                try:
+                    lib = ctypes.CDLL(str(library))
+                    for fn, argtypes in signatures.items():
+                        getattr(lib, fn).argtypes = argtypes
+                        getattr(lib, fn).restype = None
+                except (OSError, AttributeError) as err:
+                    raise RuntimeError(f"the cached library {library} does not load "
+                                       f"({' '.join(str(err).split())}); delete it to rebuild") from None
                 _libs[name] = lib
-            except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as err:
-                _libs[name], _errors[name] = None, str(err)
+            except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+                _libs[name], _errors[name] = None, " ".join(str(err).split())
+                if not os.environ.get("LNBOOK_NO_C_KERNEL"):
+                    # One line ("helpers/lstm_kernel.c:0: KernelFallbackWarning: ..."): lineno 0 shows no source line.
+                    warnings.warn_explicit(f"not used, torch operations run instead (same results, slower): "
+                                           f"{_errors[name]}", KernelFallbackWarning, f"helpers/{source.name}", 0,
+                                           module=__name__)
     return _libs[name]
 
 
