@@ -69,7 +69,7 @@ __all__ = [
 
 #: The modules (in this package) that register experiments, imported on first lookup.
 MODULES: tuple[str, ...] = (
-    "feedforward", "convnet", "retrieval", "reader", "skipthoughts", "draw", "handwriting", "transformer",
+    "sequences", "feedforward", "convnet", "retrieval", "reader", "skipthoughts", "draw", "handwriting", "transformer",
 )
 
 #: The seeds every comparison runs over, per budget: at least 2 for a quick run, 5 for a full one.
