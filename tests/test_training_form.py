@@ -19,7 +19,7 @@ def run(n=3, scale=1.0):
 
 
 class FakeTrainRun:
-    """Stands in for reference_curves.train_run: records its calls and what the bars showed meanwhile."""
+    """Stands in for experiments.sequences.train_run: records its calls and what the bars showed meanwhile."""
 
     def __init__(self, box):
         self.box, self.calls, self.seen = box, [], []

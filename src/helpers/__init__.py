@@ -14,7 +14,6 @@ Each module is named after a concept and can be read on its own:
 * :mod:`helpers.corpus`  -- the book's own prose as a character-level corpus, shipped with the package
 * :mod:`helpers.train`   -- the one training loop every training chapter uses
 * :mod:`helpers.experiments` -- the paper's experiments in miniature: a registry and a command line
-* :mod:`helpers.reference_curves` -- shipped full-budget learning curves, and how to regenerate them
 * :mod:`helpers.repro`   -- seeding, device choice and the training budget
 * :mod:`helpers.plots`   -- the book's one figure style
 * :mod:`helpers.glue`    -- numbers computed by code, glued into the prose
@@ -26,7 +25,7 @@ plotting style changes, no prints.
 """
 
 __all__ = [
-    "norms", "invariance", "geometry", "rnn", "transformer", "kernels", "bench", "dynamics", "data", "corpus", "train", "experiments", "reference_curves",
+    "norms", "invariance", "geometry", "rnn", "transformer", "kernels", "bench", "dynamics", "data", "corpus", "train", "experiments",
     "repro", "plots", "glue", "widgets", "exercises",
 ]
 __version__ = "0.1.0"

@@ -6,7 +6,7 @@ gradient-norm clip and a progress bar, returning a :class:`History` whose
 lists plot directly (``plt.plot(h.step, h.loss)``). :func:`evaluate` scores a
 model on a data set. The training budget (``"quick"`` or ``"full"``) is
 chosen once, by the notebook (:func:`helpers.repro.budget`); an experiment
-maps it to sizes (e.g. :data:`helpers.reference_curves.SIZES`) and passes it
+maps it to sizes (e.g. :data:`helpers.experiments.sequences.SIZES`) and passes it
 on as ``train(..., budget=...)``, and :class:`History` records what was
 passed -- :func:`train` never guesses it from the device.
 

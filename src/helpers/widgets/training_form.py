@@ -5,7 +5,7 @@ Unlike the explorables, this form trains in Python, so it needs a live kernel
 carries the class ``lnb-kernel-only``, which the site's stylesheet greys out,
 makes inert and labels with a note saying so, and the figure under it shows
 the chapter's own runs. In a kernel, the Train button trains the two models
-one after the other with :func:`helpers.reference_curves.train_run`, with one
+one after the other with :func:`helpers.experiments.sequences.train_run`, with one
 progress bar per run counting its optimizer steps, then draws both test-loss
 curves against steps and against training time.
 
@@ -21,7 +21,7 @@ import io
 import ipywidgets as widgets
 from IPython.display import HTML
 
-from .. import reference_curves as rc
+from ..experiments import sequences
 
 __all__ = ["training_form", "plot_pair", "figure_html", "TASKS", "CELLS", "LEARNING_RATES", "STEPS", "HIDDEN"]
 
@@ -99,7 +99,7 @@ def training_form(shown: dict, *, title: str, device=None, train_run=None) -> wi
             the reader trains (on the website, for good).
         title (str): the title of that first figure.
         device: where to train; ``None`` picks one (:func:`helpers.repro.pick_device`).
-        train_run (callable): :func:`helpers.reference_curves.train_run` (the default),
+        train_run (callable): :func:`helpers.experiments.sequences.train_run` (the default),
             or a stand-in with its signature, for tests.
 
     Returns:
@@ -115,7 +115,7 @@ def training_form(shown: dict, *, title: str, device=None, train_run=None) -> wi
         >>> "lnb-kernel-only" in form._dom_classes, form.children[1].children[2].icon
         (True, 'play')
     """
-    train_run = rc.train_run if train_run is None else train_run
+    train_run = sequences.train_run if train_run is None else train_run
     wide = {"description_width": "initial"}
     controls = {
         "task": widgets.Dropdown(description="task", options=TASKS, value="adding", style=wide),

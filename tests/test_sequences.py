@@ -1,8 +1,8 @@
-"""Tests for helpers.reference_curves: the tasks, the models, one training run, and the shipped curves.
+"""Tests for helpers.experiments.sequences: chapter 5's tasks, models, training runs, registered experiments and records.
 
-Training runs here are a few steps of tiny models on the CPU; the shipped file
-is checked for what chapter 5 and the text rely on (metadata, every run of
-EXPERIMENTS, finite curves, small size).
+Training runs here are a few steps of tiny models on the CPU; the shipped records
+are checked for what chapter 5 and the text rely on (provenance, every run of
+RUNS, finite curves, the full budget's sizes).
 """
 
 import doctest
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import reference_curves as rc
+from helpers import experiments
+from helpers.experiments import sequences as rc, stats
 from helpers.rnn import LSTM, GRUCell, LSTMCell, SequenceClassifier, SequenceRegressor
 from helpers.repro import BUDGETS
 from helpers.train import History
@@ -122,10 +123,8 @@ def test_layer_norm_models_start_with_gain_one_bias_zero():
     lambda: rc.task_data("mnist"), lambda: rc.build_model("adding", "rnn", 8),
     lambda: rc.train_run("adding", "lstm", None, sizes={"steps": 2}),
     lambda: rc.train_run("adding", "lstm", None), lambda: rc.train_run("adding", "lstm", "medium"),
-    lambda: rc.generate(seeds=[], path=None), lambda: rc.generate(seeds=[0, 0], path=None),
-    lambda: rc.generate(seeds=[-1], path=None), lambda: rc.seed_band([]),
-    lambda: rc.clearly_less([], [1]), lambda: rc.clearly_less([float("nan")], [1]),
-    lambda: rc.generate("medium", path=None),
+    lambda: stats.seed_band([]), lambda: stats.clearly_less([], [1]),
+    lambda: stats.clearly_less([float("nan")], [1]), lambda: rc.histories({"name": "reader", "runs": []}),
 ])
 def test_bad_arguments(call):
     with pytest.raises(ValueError):
@@ -153,30 +152,21 @@ def test_train_run_is_reproducible_and_takes_data_and_lr():
     assert h3.lr == 1e-3 and h3.clip_grad is None and h3.loss != h1.loss
 
 
-def test_generate_save_load_round_trip(tmp_path, monkeypatch):
-    path = tmp_path / "curves.json"
-    experiments = (("adding", "lstm"), ("rows", "ln-lstm"))
-    tiny = {key: dict(TINY) for key in rc.SIZES}
-    monkeypatch.setattr(rc, "SIZES", tiny)  # shrink both budgets for the test
-    runs, meta = rc.generate("full", path, device="cpu", experiments=experiments, seeds=range(2), progress=False)
-    assert sorted(runs) == ["adding/lstm", "rows/ln-lstm"]
-    assert meta["seeds"] == [0, 1] and meta["budget"] == "full" and meta["device"] == "cpu"
-    assert meta["torch_version"] == torch.__version__ and meta["total_seconds"] >= 0 and meta["date"]
-    assert all(len(meta["seconds"][name]) == 2 for name in runs)
-    loaded, meta2 = rc.load(path)
-    assert meta2 == json.loads(json.dumps(meta))
+def test_registered_experiments_round_trip_through_a_record(monkeypatch, tmp_path):
+    for name in rc.RUNS:
+        monkeypatch.setitem(experiments.get(name).sizes, "full", dict(TINY))  # shrink the full budget for the test
+    rec = experiments.run("rows", "full", seeds=[0, 1], device="cpu")
+    assert rec["sizes"] == TINY and "helpers.rnn.LSTM" in rec["provenance"]["engine"]
+    loaded = experiments.load(experiments.save(rec, tmp_path / "rows.json"))
+    runs = rc.histories(loaded)
+    assert sorted(runs) == ["rows/ln-lstm", "rows/lstm"]
     for name, hs in runs.items():
-        assert [h.seed for h in hs] == [h.seed for h in loaded[name]] == [0, 1]
-        assert all(h.budget == "full" for h in loaded[name])
+        assert [h.seed for h in hs] == [0, 1] and all(h.budget == "full" for h in hs)
         assert hs[0].loss != hs[1].loss  # different seeds, different runs
-        for h, h_loaded in zip(hs, loaded[name]):
-            assert h_loaded.step == h.step
-            for a, b in zip(h_loaded.test_loss, h.test_loss):
-                assert a == pytest.approx(b, rel=1e-5)  # stored to 6 significant digits
-    assert meta["torch_threads"] == 1
-    assert torch.get_num_threads() >= 1  # restored
-    band = rc.seed_band(loaded["adding/lstm"])
-    runs_ = np.array([h.test_loss for h in loaded["adding/lstm"]])
+        _, again = rc.train_run(*name.split("/"), "full", sizes=TINY, device="cpu", progress=False, seed=1)
+        assert again.test_loss == hs[1].test_loss  # the record holds what train_run computes
+    band = stats.seed_band(runs["rows/lstm"])
+    runs_ = np.array([h.test_loss for h in runs["rows/lstm"]])
     assert np.allclose(band["mean"], runs_.mean(0)) and np.all(band["min"] <= band["mean"])
     assert np.all(band["mean"] <= band["max"]) and band["runs"].shape == (2, len(band["step"]))
 
@@ -185,70 +175,46 @@ def test_seed_band_and_clearly_less():
     def hist(seed, loss, step=(1, 2)):
         return History("regress", "cpu", "quick", seed, 1, 2, 1, 0.1, "adam", None, None,
                        step=list(step), loss=loss, grad_norm=[1.0, 1.0], wall_time=[0.0, 1.0])
-    band = rc.seed_band([hist(0, [3.0, 1.0]), hist(1, [1.0, 2.0]), hist(2, [2.0, 0.0])], "loss")
+    band = stats.seed_band([hist(0, [3.0, 1.0]), hist(1, [1.0, 2.0]), hist(2, [2.0, 0.0])], "loss")
     assert band["mean"].tolist() == [2.0, 1.0] and band["min"].tolist() == [1.0, 0.0]
     assert band["max"].tolist() == [3.0, 2.0] and band["step"].tolist() == [1, 2]
-    assert rc.seed_band(hist(0, [1.0, 2.0]), "loss")["mean"].tolist() == [1.0, 2.0]  # one run: its curve
+    assert stats.seed_band(hist(0, [1.0, 2.0]), "loss")["mean"].tolist() == [1.0, 2.0]  # one run: its curve
     with pytest.raises(ValueError, match="different steps"):
-        rc.seed_band([hist(0, [1.0, 2.0]), hist(1, [1.0, 2.0], step=(1, 3))], "loss")
+        stats.seed_band([hist(0, [1.0, 2.0]), hist(1, [1.0, 2.0], step=(1, 3))], "loss")
     with pytest.raises(ValueError, match="test_loss"):
-        rc.seed_band([hist(0, [1.0, 2.0])])  # no test data
+        stats.seed_band([hist(0, [1.0, 2.0])])  # no test data
     with pytest.raises(TypeError):
-        rc.seed_band([1, 2])
-    assert rc.clearly_less([1, 2], [2.5, math.inf]) and not rc.clearly_less([1, 3], [2.5, 4])
-    assert not rc.clearly_less([1, 2], [2, 3])  # touching ranges: not beyond the spread
-    assert not rc.clearly_less([math.inf], [math.inf])  # neither got there
+        stats.seed_band([1, 2])
+    assert stats.clearly_less([1, 2], [2.5, math.inf]) and not stats.clearly_less([1, 3], [2.5, 4])
+    assert not stats.clearly_less([1, 2], [2, 3])  # touching ranges: not beyond the spread
+    assert not stats.clearly_less([math.inf], [math.inf])  # neither got there
 
 
-def test_load_errors(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        rc.load(tmp_path / "missing.json")
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"runs": {}}')
-    with pytest.raises(ValueError):
-        rc.load(bad)
-    bad.write_text("not json")
-    with pytest.raises(ValueError):
-        rc.load(bad)
+# ---------------------------------------------------------------- the shipped records
 
-
-def test_save_checks_its_arguments(tmp_path):
-    with pytest.raises(TypeError):
-        rc.save({"a": 1}, {}, tmp_path / "x.json")
-    with pytest.raises(TypeError):
-        rc.save({}, "meta", tmp_path / "x.json")
-
-
-# ---------------------------------------------------------------- the shipped file
-
-def test_shipped_reference_curves():
-    assert rc.DEFAULT_PATH.is_file(), "run helpers.reference_curves.generate() (see its docstring)"
-    assert rc.DEFAULT_PATH.stat().st_size < 200_000 * 5  # room for five seeds
-    runs, meta = rc.load()
-    for key in ("budget", "seeds", "device", "device_name", "torch_version", "torch_threads", "date", "sizes",
-                "seconds", "total_seconds", "command", "lr", "clip_grad"):
-        assert key in meta, key
-    assert meta["budget"] == "full" and meta["seeds"] and meta["lr"] == rc.LR
-    assert sorted(runs) == sorted(f"{t}/{m}" for t, m in rc.EXPERIMENTS)
-    for name, hs in runs.items():
-        task = name.split("/")[0]
-        assert meta["sizes"][name] == rc.experiment_sizes(task, "full"), name
-        assert [h.seed for h in hs] == meta["seeds"] and len(meta["seconds"][name]) == len(hs)
+@pytest.mark.parametrize("name", sorted(rc.RUNS))
+def test_shipped_records(name):
+    rec = experiments.load_reference(name)
+    assert rec["budget"] == "full" and len(rec["seeds"]) >= 5 and rec["sizes"] == experiments.sizes(name, "full")
+    assert set(rec["provenance"]) == set(experiments.provenance.KEYS)
+    runs = rc.histories(rec)
+    assert sorted(runs) == sorted(f"{t}/{m}" for t, m in rc.RUNS[name])
+    for key, hs in runs.items():
+        assert [h.seed for h in hs] == rec["seeds"]
         for h in hs:
-            assert h.step[-1] == meta["sizes"][name]["steps"] and not h.diverged
-            assert h.budget == "full" and h.device == meta["device"]
+            assert h.step[-1] == rec["sizes"]["steps"] and not h.diverged and h.budget == "full"
+            assert h.lr == rc.LR and h.clip_grad == rc.CLIP_GRAD
             assert all(math.isfinite(v) for v in h.loss + h.test_loss + h.wall_time)
-    assert "generate(" in meta["command"]
 
 
 def test_shipped_file_is_package_data():
-    """pyproject.toml must ship helpers/data_files/*.json, or an installed package has no curves."""
+    """pyproject.toml must ship helpers/data_files/experiments/*.json, or an installed package has no records."""
     import pathlib
     import tomllib
     pyproject = tomllib.loads((pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     package_data = pyproject["tool"]["setuptools"]["package-data"]
-    assert "data_files/*.json" in package_data.get("helpers", []) or "*.json" in package_data.get(
-        "helpers.data_files", []), 'add  "helpers" = ["data_files/*.json"]  to [tool.setuptools.package-data]'
+    assert "data_files/experiments/*.json" in package_data.get("helpers", []), \
+        'add  "helpers" = ["data_files/experiments/*.json"]  to [tool.setuptools.package-data]'
 
 
 def test_doctests():
