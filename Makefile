@@ -107,6 +107,15 @@ bench: $(STAMP)
 	@mkdir -p $(BUILD)/reports
 	$(BIN)/python -m helpers.bench --out $(BUILD)/reports $(if $(BENCH_THREADS),--threads $(BENCH_THREADS))
 
+# --- GPU check ---------------------------------------------------------------
+# On a CUDA machine, every GPU path of the book once (a few minutes): device choice, the Triton
+# layer norm, `make bench`, the LN-LSTM against cuDNN, one full-budget experiment
+# (helpers/gpu_check.py); report in _build/reports/gpu.md. Without a GPU: one line, exit status 2.
+.PHONY: gpu-check
+gpu-check: $(STAMP)
+	@mkdir -p $(BUILD)/reports
+	$(BIN)/python -m helpers.gpu_check --out $(BUILD)/reports
+
 # --- tests -----------------------------------------------------------------
 # Headless Chromium for the browser test (Debian's package).
 browser-deps:

@@ -9,6 +9,7 @@ Each module is named after a concept and can be read on its own:
 * :mod:`helpers.transformer` -- a small GPT with layer norm's kind and placement (pre/post) as switches
 * :mod:`helpers.kernels` -- layer norm as a kernel: unfused and compiled, one-pass/two-pass/Welford variances, Triton
 * :mod:`helpers.bench`   -- timing layer norm and the LN-LSTM as ratios to references; ``python -m helpers.bench``
+* :mod:`helpers.gpu_check` -- every GPU path of the book run once on a CUDA machine; ``make gpu-check``
 * :mod:`helpers.dynamics` -- hidden-state and gradient-norm trajectories of recurrent networks
 * :mod:`helpers.data`    -- sequence data sets that need no download (digits, adding, copy)
 * :mod:`helpers.corpus`  -- the book's own prose as a character-level corpus, shipped with the package
@@ -25,7 +26,7 @@ plotting style changes, no prints.
 """
 
 __all__ = [
-    "norms", "invariance", "geometry", "rnn", "transformer", "kernels", "bench", "dynamics", "data", "corpus", "train", "experiments",
+    "norms", "invariance", "geometry", "rnn", "transformer", "kernels", "bench", "gpu_check", "dynamics", "data", "corpus", "train", "experiments",
     "repro", "plots", "glue", "widgets", "exercises",
 ]
 __version__ = "0.1.0"

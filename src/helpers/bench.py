@@ -57,7 +57,8 @@ __all__ = [
     "main",
 ]
 
-#: Sizes of a run: ``"tiny"`` for the smoke test, ``"chapter"`` for chapter 9, ``"full"`` for ``make bench``.
+#: Sizes of a run: ``"tiny"`` for the smoke test, ``"chapter"`` for chapter 9, ``"full"`` for ``make bench``,
+#: ``"gpu"`` for ``make gpu-check`` (larger tensors to fill a GPU, one compilation per dtype and direction).
 #: ``elements`` is the number of elements of one input tensor; ``lstm`` is (B, T, I, H); ``compile``:
 #: ``False``, ``True`` (one compilation per shape) or ``"dynamic"`` (one per dtype and direction).
 SIZES = {
@@ -67,6 +68,8 @@ SIZES = {
                 "lstm": (64, 64, 32, 128), "compile": True},
     "full": {"widths": (128, 512, 2048, 8192), "elements": 2 ** 22, "dtypes": ("float32", "bfloat16"),
              "repeats": 11, "lstm": (64, 64, 32, 128), "compile": True},
+    "gpu": {"widths": (512, 2048, 8192), "elements": 2 ** 24, "dtypes": ("float32", "bfloat16"), "repeats": 11,
+            "lstm": (64, 64, 32, 128), "compile": "dynamic"},
 }
 
 
