@@ -30,8 +30,11 @@ TINY = {
     "reader": dict(facts=2, hidden=8, batch=8, steps=2, eval_every=2, lr=1e-2, val=16),
     "draw": dict(hidden=8, latent=2, glimpses=2, batch=8, steps=2, eval_every=2, lr=1e-3),
     "handwriting": dict(length=6, hidden=8, mixtures=2, batch=8, steps=2, eval_every=2, lr=1e-3, val=4),
-    "ffn_digits": dict(hidden=8, epochs=[1], n_logs=1, norms=["layer"], batch_sizes=[128]),
+    "ffn_digits": dict(hidden=8, epochs=[1], n_logs=1, norms=["layer"], batch_sizes=[128], controls=[]),
     "convnet_digits": dict(channels=4, steps=2, n_logs=1, norms=["layer"]),
+    "adding": dict(steps=2, hidden=8, batch_size=16, log_every=1),
+    "pixels": dict(steps=2, hidden=8, batch_size=16, log_every=1),
+    "rows": dict(steps=2, hidden=8, batch_size=16, log_every=1),
 }
 #: Experiments that train nothing, so have nothing to put on a device.
 TRAINS_NOTHING = {"skip_thoughts"}
