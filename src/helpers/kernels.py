@@ -43,6 +43,7 @@ __all__ = [
     "layer_norm_backward_rows",
     "c_available",
     "c_layer_norm",
+    "c_threads",
     "triton_available",
     "triton_layer_norm",
 ]
@@ -261,7 +262,16 @@ def layer_norm_backward_rows(dy, x, weight, eps=1e-5):
     return dx.to(x.dtype), dweight.to(weight.dtype), dbias.to(weight.dtype)
 
 
-_C_SIGNATURES = _native.signatures(ln_forward=(2, 1, 6), ln_backward=(2, 0, 8))
+_C_SIGNATURES = _native.signatures(ln_forward=(3, 1, 6), ln_backward=(3, 0, 8))
+
+#: Below this many elements the C layer norm runs on one thread: starting the others costs more than it saves.
+C_THREADS_FROM = 1 << 15
+
+
+def c_threads(n, h):
+    """Threads the C layer norm uses for ``n`` rows of width ``h``: torch's (``torch.get_num_threads()``), at most
+    one per row, and one for inputs under :data:`C_THREADS_FROM` elements."""
+    return 1 if n * h < C_THREADS_FROM else max(1, min(torch.get_num_threads(), n))
 
 
 def c_available():
@@ -277,7 +287,8 @@ def _c_forward(x, weight, bias, eps):
     n = x2.shape[0]
     w, b = weight.detach().contiguous(), bias.detach().contiguous()
     y, mean, rstd = torch.empty_like(x2), x2.new_empty(n), x2.new_empty(n)  # (N, H), (N,), (N,)
-    forward(n, h, eps, x2.data_ptr(), w.data_ptr(), b.data_ptr(), y.data_ptr(), mean.data_ptr(), rstd.data_ptr())
+    forward(n, h, c_threads(n, h), eps, x2.data_ptr(), w.data_ptr(), b.data_ptr(), y.data_ptr(), mean.data_ptr(),
+            rstd.data_ptr())
     return y.view(x.shape), x2, mean, rstd
 
 
@@ -295,10 +306,11 @@ class _CLayerNorm(torch.autograd.Function):
         backward = _native.function("layer_norm_kernel", _C_SIGNATURES, "ln_backward", x2.dtype)
         n, h = x2.shape
         dy2 = dy.contiguous().view(n, h)
-        dx, dw, db = torch.empty_like(x2), w.new_zeros(h), w.new_zeros(h)  # dw, db: summed over rows in C
-        backward(n, h, dy2.data_ptr(), x2.data_ptr(), mean.data_ptr(), rstd.data_ptr(), w.data_ptr(),
+        p = c_threads(n, h)
+        dx, dw, db = torch.empty_like(x2), w.new_zeros(p, h), w.new_zeros(p, h)  # dw, db: one row per thread's block
+        backward(n, h, p, dy2.data_ptr(), x2.data_ptr(), mean.data_ptr(), rstd.data_ptr(), w.data_ptr(),
                  dx.data_ptr(), dw.data_ptr(), db.data_ptr())
-        return dx.view(dy.shape), dw, db, None
+        return dx.view(dy.shape), dw.sum(0), db.sum(0), None  # (P, H) -> (H,)
 
 
 def c_layer_norm(x, weight, bias, eps=1e-5):
@@ -307,8 +319,9 @@ def c_layer_norm(x, weight, bias, eps=1e-5):
     Computes what :func:`naive_layer_norm` computes (biased variance, eps inside
     the square root), in one loop over the rows: mean and variance in two passes
     over a row held in cache, then the output. Its backward pass is chapter 1's
-    closed form in C, with the gain and bias gradients summed row by row. One
-    thread. The first call compiles the kernel (a second or two; cached on disk).
+    closed form in C, with the gain and bias gradients summed row by row. The
+    rows are split into blocks over torch's threads (:func:`c_threads`). The
+    first call compiles the kernel (a second or two; cached on disk).
 
     Args: as :func:`naive_layer_norm`; ``x``, ``weight`` and ``bias`` all
     float32 or all float64, on a CPU.
