@@ -110,6 +110,36 @@ def test_c_layer_norm_float32_and_without_grad():
     torch.testing.assert_close(kernels.c_layer_norm(nc, w, b), y)
 
 
+@pytest.fixture
+def two_threads():
+    """torch on two threads for one test (the C kernels follow torch's setting), restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("shape", [(4099, 33), (3, 20000), (257, 300)])
+def test_c_layer_norm_on_two_threads_is_torch_layer_norm(shape, two_threads):
+    """Rows split into two blocks (one per thread), the column sums of dw and db in one row per block."""
+    n, h = shape
+    assert kernels.c_threads(n, h) == 2  # the threaded path is the one checked
+    x, w, b, dy = (rand(*s, seed=i) for i, s in enumerate([shape, (h,), (h,), shape]))
+    x, w, b = (t.requires_grad_() for t in (3 + 2 * x, w, b))
+    y = kernels.c_layer_norm(x, w, b)
+    ref = F.layer_norm(x, (h,), w, b)
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+    for g, e in zip(torch.autograd.grad(y, (x, w, b), dy), torch.autograd.grad(ref, (x, w, b), dy)):
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-10)
+
+
+def test_c_threads_follow_torch_and_the_size(two_threads):
+    assert kernels.c_threads(1 << 10, 1 << 10) == 2 and kernels.c_threads(1, 1 << 20) == 1  # one row: one thread
+    assert kernels.c_threads(4, 8) == 1  # too small to share
+    torch.set_num_threads(1)
+    assert kernels.c_threads(1 << 10, 1 << 10) == 1
+
+
 def test_c_layer_norm_gradcheck():
     x, w, b = (rand(*s, seed=i).requires_grad_() for i, s in enumerate([(3, 6), (6,), (6,)]))
     assert torch.autograd.gradcheck(kernels.c_layer_norm, (x, w, b))

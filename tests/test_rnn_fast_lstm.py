@@ -235,6 +235,45 @@ def test_without_grad_the_c_engine_keeps_nothing_and_agrees():
     torch.testing.assert_close((out_nograd, c_nograd), (out.detach(), c.detach()), rtol=0, atol=0)
 
 
+@pytest.fixture
+def two_threads():
+    """torch on two threads for one test (the C kernel follows torch's setting), restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("batch, hidden", [(8, 130), (67, 64)])
+def test_c_engine_on_two_threads_equals_the_cell_stepped(batch, hidden, two_threads):
+    """The batch split in two blocks (one per thread); gain and bias gradients summed over the blocks."""
+    assert lstm_kernel.threads(batch, hidden) == 2  # the threaded path is the one checked
+    torch.manual_seed(3)
+    lstm = LSTM(I, hidden, dtype=F64, engine="c")
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.add_(0.2 * torch.randn_like(p))  # gains and biases away from 1 and 0
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(T, batch, I, generator=g, dtype=F64, requires_grad=True)
+    h0, c0 = (torch.randn(batch, hidden, generator=g, dtype=F64, requires_grad=True) for _ in range(2))
+    out, (h, c) = lstm(x, (h0, c0))
+    ref, (h_ref, c_ref) = stepped(lstm.cell, x, h0, c0)
+    torch.testing.assert_close((out, c), (ref, c_ref), rtol=1e-12, atol=1e-12)
+    leaves = [x, h0, c0, *lstm.parameters()]
+    dout = torch.randn(out.shape, generator=g, dtype=F64)
+    for a, e in zip(torch.autograd.grad((out * dout).sum() + c.sum(), leaves),
+                    torch.autograd.grad((ref * dout).sum() + c_ref.sum(), leaves)):
+        torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
+
+
+def test_c_threads_follow_torch_and_the_batch(two_threads):
+    assert lstm_kernel.threads(64, 128) == 2
+    assert lstm_kernel.threads(1, 4096) == 1  # one row cannot be split
+    assert lstm_kernel.threads(2, 8) == 1  # too little work to share
+    torch.set_num_threads(1)
+    assert lstm_kernel.threads(64, 128) == 1
+
+
 def test_without_a_compiler_auto_falls_back_and_c_says_why():
     code = ("import torch\n"
             "from helpers.rnn import LSTM\n"

@@ -37,11 +37,15 @@ __all__ = ["KernelFallbackWarning", "SUFFIX", "signatures", "load", "why_not", "
 #: The dtypes the kernels are compiled for, and the suffix of their C functions' names.
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
-#: Tried in order until one compiles. -fno-trapping-math lets the compiler vectorize floorf and
-#: the selects of the float32 exp; -fopenmp-simd honours the kernels' `omp simd reduction` pragmas
-#: (no OpenMP runtime); the first set also asks for the widest vectors (x86 compilers only).
+#: Tried in order until one compiles. -fopenmp runs the kernels' `omp parallel for` blocks on
+#: threads (the OpenMP runtime is libgomp.so.1, the one torch has already loaded, so both share one
+#: pool of threads); without it (e.g. Apple's clang) the same code runs on one thread.
+#: -fno-trapping-math lets the compiler vectorize floorf and the selects of the float32 exp;
+#: -fopenmp-simd honours the kernels' `omp simd reduction` pragmas (no OpenMP runtime); the
+#: widest-vector sets ask for 512-bit vectors (x86 compilers only).
 _FAST = ["-O3", "-march=native", "-fopenmp-simd", "-fno-trapping-math"]
-FLAGS = (_FAST + ["-mprefer-vector-width=512", "-funroll-loops"], _FAST,
+_WIDE = ["-mprefer-vector-width=512", "-funroll-loops"]
+FLAGS = (["-fopenmp"] + _FAST + _WIDE, ["-fopenmp"] + _FAST, _FAST + _WIDE, _FAST,
          ["-O3", "-fopenmp-simd", "-fno-trapping-math"], ["-O2"])
 _lock = threading.Lock()
 _libs = {}  # name -> CDLL or None

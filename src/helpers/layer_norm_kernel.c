@@ -10,14 +10,23 @@
  * Backward (chapter 1's closed form, per row, with xhat = (x - mean) * rstd and
  * g = dy * w):  dx = rstd * (g - mean(g) - xhat * mean(g * xhat));  the gain's and
  * bias's gradients are column sums, dw += dy * xhat and db += dy, added row by
- * row (one thread: no second stage is needed, unlike the GPU kernel).
+ * row.
+ *
+ * Threads: the caller passes P, the number of threads torch uses
+ * (torch.get_num_threads(), or 1 for small inputs), and the N rows are cut into
+ * P blocks of consecutive rows, one per thread (OpenMP; compiled without it, the
+ * pragmas are ignored and the blocks run one after the other). The backward's
+ * column sums go into block p's own row of dw and db, shaped (P, H), which the
+ * caller adds up: no two threads write to the same place, and the result does
+ * not depend on which thread ran first.
  */
 #include <math.h>
 #include <stddef.h>
 
 #define LN_FORWARD(NAME, REAL)                                                              \
-void NAME(int N, int H, double eps, const REAL *x,                                          \
+void NAME(int N, int H, int P, double eps, const REAL *x,                                   \
           const REAL *w, const REAL *b, REAL *y, REAL *mean, REAL *rstd) {                  \
+    _Pragma("omp parallel for num_threads(P) schedule(static)") /* P blocks of rows */      \
     for (int n = 0; n < N; n++) {                                                           \
         const REAL *xr = x + (size_t)n * H;                                                 \
         REAL *yr = y + (size_t)n * H;                                                       \
@@ -36,9 +45,13 @@ void NAME(int N, int H, double eps, const REAL *x,                              
 }
 
 #define LN_BACKWARD(NAME, REAL)                                                             \
-void NAME(int N, int H, const REAL *dy, const REAL *x, const REAL *mean, const REAL *rstd,  \
-          const REAL *w, REAL *dx, REAL *dw, REAL *db) {                                    \
-    for (int n = 0; n < N; n++) {                                                           \
+void NAME(int N, int H, int P, const REAL *dy, const REAL *x, const REAL *mean,            \
+          const REAL *rstd, const REAL *w, REAL *dx, REAL *dw_p, REAL *db_p) {              \
+    _Pragma("omp parallel for num_threads(P) schedule(static)")                             \
+    for (int p = 0; p < P; p++) {                 /* block p: rows n0 .. n1 - 1 */          \
+    REAL *dw = dw_p + (size_t)p * H, *db = db_p + (size_t)p * H;                            \
+    const int n0 = (int)((long long)N * p / P), n1 = (int)((long long)N * (p + 1) / P);     \
+    for (int n = n0; n < n1; n++) {                                                         \
         const REAL *xr = x + (size_t)n * H, *gr = dy + (size_t)n * H;                       \
         REAL *dxr = dx + (size_t)n * H;                                                     \
         const REAL m = mean[n], r = rstd[n];                                                \
@@ -55,6 +68,7 @@ void NAME(int N, int H, const REAL *dy, const REAL *x, const REAL *mean, const R
         _Pragma("omp simd")                                                                 \
         for (int j = 0; j < H; j++)                                                         \
             dxr[j] = r * (gr[j] * w[j] - mg - (xr[j] - m) * r * mgx);                       \
+    }                                                                                       \
     }                                                                                       \
 }
 

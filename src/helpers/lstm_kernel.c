@@ -16,6 +16,12 @@
  * polynomial, Cephes' expf, about 1 ulp), written so the compiler can vectorize
  * it; its argument is clamped to [-87, 88], enough for sigmoid and tanh but not a
  * general expf. float64 uses the C library's exp and tanh. NaNs propagate.
+ *
+ * Threads: the caller passes P (torch.get_num_threads(), or fewer for a small
+ * batch) and the B rows are cut into P blocks of consecutive rows, one per
+ * thread (OpenMP; compiled without it, the pragmas are ignored). The backward
+ * pass adds the gains' and biases' gradients of block p into its own row of
+ * (P, n) buffers, which the caller sums once after the last step.
  */
 #include <math.h>
 #include <stddef.h>
@@ -60,11 +66,12 @@ static inline double tanh_f64(double x) { return tanh(x); }
  * Writes what the backward pass needs: xhat (normalized a), act (i, f, g, o),
  * chat (normalized c), k = tanh(LN(c)), rstd (B, 2): 1/sigma of both norms. */
 #define FORWARD(NAME, REAL, SIGMOID, TANH)                                                  \
-void NAME(int B, int H, double eps_, const REAL *a, const REAL *u, const REAL *g_hh,       \
+void NAME(int B, int H, int P, double eps_, const REAL *a, const REAL *u, const REAL *g_hh,\
           const REAL *b_hh, const REAL *g_c, const REAL *b_c, const REAL *c_prev,           \
           REAL *xhat, REAL *act, REAL *c, REAL *chat, REAL *k, REAL *h, REAL *rstd) {       \
     const int G = 4 * H;                                                                    \
     const REAL eps = (REAL)eps_;                                                            \
+    _Pragma("omp parallel for num_threads(P) schedule(static)") /* P blocks of rows */      \
     for (int b = 0; b < B; b++) {                                                           \
         const REAL *ar = a + (size_t)b * G, *ur = u + (size_t)b * G;                        \
         REAL *xr = xhat + (size_t)b * G, *zr = act + (size_t)b * G;                         \
@@ -115,12 +122,17 @@ void NAME(int B, int H, double eps_, const REAL *a, const REAL *u, const REAL *g
  * biases' gradients. Layer norm backward, per row (chapter 1's closed form):
  * dx = rstd (dy - mean(dy) - xhat mean(dy xhat)), with dy = gain * dL/d(output). */
 #define BACKWARD(NAME, REAL)                                                                \
-void NAME(int B, int H, const REAL *dh_out, const REAL *dh_rec, REAL *dc, const REAL *act,  \
-          const REAL *k, const REAL *chat, const REAL *xhat, const REAL *rstd,              \
-          const REAL *c_prev, const REAL *g_hh, const REAL *g_c, REAL *dz, REAL *da,        \
-          REAL *dg_hh, REAL *db_hh, REAL *dg_c, REAL *db_c) {                               \
+void NAME(int B, int H, int P, const REAL *dh_out, const REAL *dh_rec, REAL *dc,          \
+          const REAL *act, const REAL *k, const REAL *chat, const REAL *xhat,               \
+          const REAL *rstd, const REAL *c_prev, const REAL *g_hh, const REAL *g_c,          \
+          REAL *dz, REAL *da, REAL *dg_hh_p, REAL *db_hh_p, REAL *dg_c_p, REAL *db_c_p) {   \
     const int G = 4 * H;                                                                    \
-    for (int b = 0; b < B; b++) {                                                           \
+    _Pragma("omp parallel for num_threads(P) schedule(static)")                             \
+    for (int p = 0; p < P; p++) {                 /* block p: rows b0 .. b1 - 1 */          \
+    REAL *dg_hh = dg_hh_p + (size_t)p * G, *db_hh = db_hh_p + (size_t)p * G;                \
+    REAL *dg_c = dg_c_p + (size_t)p * H, *db_c = db_c_p + (size_t)p * H;                    \
+    const int b0 = (int)((long long)B * p / P), b1 = (int)((long long)B * (p + 1) / P);     \
+    for (int b = b0; b < b1; b++) {                                                         \
         const REAL *ar = act + (size_t)b * G, *xr = xhat + (size_t)b * G;                   \
         const REAL *kr = k + (size_t)b * H, *chr = chat + (size_t)b * H;                    \
         const REAL *ho = dh_out + (size_t)b * H, *hrec = dh_rec + (size_t)b * H;            \
@@ -163,6 +175,7 @@ void NAME(int B, int H, const REAL *dh_out, const REAL *dh_rec, REAL *dc, const 
         _Pragma("omp simd")                                                                 \
         for (int j = 0; j < G; j++)                                                         \
             dar[j] = r1 * (dzr[j] * g_hh[j] - mean_dy - xr[j] * mean_dyx);                  \
+    }                                                                                       \
     }                                                                                       \
 }
 

@@ -15,6 +15,9 @@ The C file ships with the package and is compiled by the system's C compiler
 on first use (``helpers._native``; the library is cached on disk); nothing
 happens at import. Where there is no compiler, :func:`available` says why and
 the ``"torch"`` engine is used. Only float32 and float64 tensors on a CPU go to C.
+
+Each call splits the batch's rows over torch's threads (:func:`threads`: at most
+``torch.get_num_threads()``, fewer where the batch is too small to share).
 """
 
 from __future__ import annotations
@@ -24,9 +27,18 @@ import torch
 from . import _native
 from ._native import data_pointers as _ptrs
 
-__all__ = ["available", "supports", "load", "LNLSTMRecurrenceC"]
+__all__ = ["available", "supports", "load", "threads", "forward_no_grad", "LNLSTMRecurrenceC"]
 
-_SIGNATURES = _native.signatures(lnlstm_forward=(2, 1, 14), lnlstm_backward=(2, 0, 17))
+_SIGNATURES = _native.signatures(lnlstm_forward=(3, 1, 14), lnlstm_backward=(3, 0, 17))
+
+#: Rows times hidden units each thread should get at least: below it, waking a thread costs more than it saves.
+ROW_WORK = 512
+
+
+def threads(batch, hidden):
+    """Threads the kernel uses for ``batch`` rows of ``hidden`` units: ``torch.get_num_threads()``, at most
+    one per row, and at most one per :data:`ROW_WORK` of ``batch * hidden`` (so 1 for ``batch == 1``)."""
+    return max(1, min(torch.get_num_threads(), batch, batch * hidden // ROW_WORK))
 
 
 def load():
@@ -45,6 +57,46 @@ def supports(*tensors):
     return dtype in _native.SUFFIX and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
 
 
+def _forward(u, h, c, w_hh, g_hh, b_hh, g_c, b_c, eps, keep):
+    """The forward loop: ``(output (T, B, H), c_T (B, H), what backward needs or (), threads)``.
+
+    With ``keep``, every step's ``h``, ``c``, normalized terms, activations and
+    ``1/sigma`` are kept in ``(T, ...)`` buffers for the backward pass; without it,
+    one step's scratch is reused and only ``c_{t-1}``, ``c_t`` are held.
+    """
+    fwd = _native.function("lstm_kernel", _SIGNATURES, "lnlstm_forward", u.dtype)
+    T, B, H = u.shape[0], h.shape[0], h.shape[1]
+    P = threads(B, H)
+    u = u.contiguous()
+    params = [p.detach().contiguous() for p in (g_hh, b_hh, g_c, b_c)]
+    S = T if keep else 1
+    h_all, c_all = u.new_empty(T + 1, B, H), u.new_empty(T + 1 if keep else 2, B, H)  # h_0..h_T; c_0..c_T or 2
+    xhat, act = u.new_empty(S, B, 4 * H), u.new_empty(S, B, 4 * H)  # normalized W_hh h; i, f, g, o
+    chat, k = u.new_empty(S, B, H), u.new_empty(S, B, H)  # normalized c_t; tanh(LN(c_t))
+    rstd = u.new_empty(S, B, 2)  # 1/sigma of the two layer norms
+    h_all[0], c_all[0] = h, c
+    a = u.new_empty(B, 4 * H)  # W_hh h_{t-1}, reused every step
+    w_t = w_hh.detach().t().contiguous()  # (H, 4H): a contiguous right operand multiplies faster
+    hs = h_all.unbind(0)
+    pa, pg = a.data_ptr(), [p.data_ptr() for p in params]
+    ph, pc, pu = map(_ptrs, (h_all, c_all, u))
+    if not keep:
+        pc = [pc[t % 2] for t in range(T + 1)]  # c_{t-1} and c_t, alternately
+    px, pact, pch, pk, pr = (_ptrs(v) if keep else _ptrs(v) * T for v in (xhat, act, chat, k, rstd))
+    for t in range(T):
+        torch.mm(hs[t], w_t, out=a)  # (B, H) @ (H, 4H) -> (B, 4H)
+        fwd(B, H, P, eps, pa, pu[t], *pg, pc[t], px[t], pact[t], pc[t + 1], pch[t], pk[t], ph[t + 1], pr[t])
+    c_n = c_all[T if keep else T % 2].clone()  # (B, H)
+    return h_all[1:], c_n, ((h_all, c_all, xhat, act, chat, k, rstd) if keep else ()), P
+
+
+def forward_no_grad(u, h, c, w_hh, g_hh, b_hh, g_c, b_c, eps):
+    """:class:`LNLSTMRecurrenceC`'s forward without autograd and without keeping anything for a backward
+    pass (for ``torch.no_grad()`` and ``torch.inference_mode()``): ``output`` (T, B, H), ``c_T`` (B, H)."""
+    out, c_n, _, _ = _forward(u, h, c, w_hh, g_hh, b_hh, g_c, b_c, eps, keep=False)
+    return out, c_n
+
+
 class LNLSTMRecurrenceC(torch.autograd.Function):
     r"""The recurrence of the layer-normalized LSTM on the C kernel; the same contract as the torch engine.
 
@@ -55,28 +107,11 @@ class LNLSTMRecurrenceC(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, h, c, w_hh, g_hh, b_hh, g_c, b_c, eps):
-        fwd = _native.function("lstm_kernel", _SIGNATURES, "lnlstm_forward", u.dtype)
-        T, B, H = u.shape[0], h.shape[0], h.shape[1]
-        u = u.contiguous()
-        params = [p.detach().contiguous() for p in (g_hh, b_hh, g_c, b_c)]
-        keep = any(ctx.needs_input_grad)  # without a backward pass, one step's scratch is reused
-        S = T if keep else 1
-        h_all, c_all = u.new_empty(T + 1, B, H), u.new_empty(T + 1, B, H)  # h_0..h_T, c_0..c_T
-        xhat, act = u.new_empty(S, B, 4 * H), u.new_empty(S, B, 4 * H)  # normalized W_hh h; i, f, g, o
-        chat, k = u.new_empty(S, B, H), u.new_empty(S, B, H)  # normalized c_t; tanh(LN(c_t))
-        rstd = u.new_empty(S, B, 2)  # 1/sigma of the two layer norms
-        h_all[0], c_all[0] = h, c
-        a = u.new_empty(B, 4 * H)  # W_hh h_{t-1}, reused every step
-        w_t = w_hh.detach().t().contiguous()  # (H, 4H): a contiguous right operand multiplies faster
-        hs = h_all.unbind(0)
-        pa, pg = a.data_ptr(), [p.data_ptr() for p in params]
-        ph, pc, pu = map(_ptrs, (h_all, c_all, u))
-        px, pact, pch, pk, pr = (_ptrs(v) if keep else _ptrs(v) * T for v in (xhat, act, chat, k, rstd))
-        for t in range(T):
-            torch.mm(hs[t], w_t, out=a)  # (B, H) @ (H, 4H) -> (B, 4H)
-            fwd(B, H, eps, pa, pu[t], *pg, pc[t], px[t], pact[t], pc[t + 1], pch[t], pk[t], ph[t + 1], pr[t])
-        ctx.save_for_backward(w_hh, g_hh, g_c, h_all, c_all, xhat, act, chat, k, rstd)
-        return h_all[1:], c_all[-1].clone()  # (T, B, H), (B, H)
+        out, c_n, saved, P = _forward(u, h, c, w_hh, g_hh, b_hh, g_c, b_c, eps, keep=any(ctx.needs_input_grad))
+        if saved:
+            ctx.save_for_backward(w_hh, g_hh, g_c, *saved)
+            ctx.threads = P
+        return out, c_n  # (T, B, H), (B, H)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -88,7 +123,8 @@ class LNLSTMRecurrenceC(torch.autograd.Function):
         dc = d_cn.contiguous().clone()  # dL/dc_t, carried down the steps
         dh = d_out.new_zeros(B, H)  # dL/dh_t through the recurrence, carried
         dz, da = torch.empty_like(act), act.new_empty(B, 4 * H)  # (T, B, 4H) returned; (B, 4H) reused
-        grads = [d_out.new_zeros(n) for n in (4 * H, 4 * H, H, H)]  # dg_hh, db_hh, dg_c, db_c: summed in C
+        P = ctx.threads
+        grads = [d_out.new_zeros(P, n) for n in (4 * H, 4 * H, H, H)]  # dg_hh, db_hh, dg_c, db_c: one row per block
         gains = [g.detach().contiguous() for g in (g_hh, g_c)]
         fixed = [dh.data_ptr(), dc.data_ptr()]
         after = [g.data_ptr() for g in gains]
@@ -97,8 +133,8 @@ class LNLSTMRecurrenceC(torch.autograd.Function):
         hs = h_all.unbind(0)
         d_w = w.new_zeros(4 * H, H) if ctx.needs_input_grad[3] else None  # summed step by step
         for t in range(T - 1, -1, -1):
-            bwd(B, H, pd[t], *fixed, pact[t], pk[t], pch[t], px[t], pr[t], pc[t], *after, pdz[t], *pgrad)
+            bwd(B, H, P, pd[t], *fixed, pact[t], pk[t], pch[t], px[t], pr[t], pc[t], *after, pdz[t], *pgrad)
             torch.mm(da, w, out=dh)  # (B, 4H) @ (4H, H) -> (B, H)
             if d_w is not None:
                 d_w.addmm_(da.t(), hs[t])  # += (4H, B) @ (B, H): no (T, B, 4H) buffer for dL/da
-        return (dz, dh, dc, d_w, *grads, None)
+        return (dz, dh, dc, d_w, *(g.sum(0) for g in grads), None)  # (P, n) -> (n,)
