@@ -225,12 +225,17 @@ def test_a_nan_in_the_input_stays_a_nan(engine):
     assert torch.isnan(out[2:, 1]).all() and torch.isfinite(out[:2]).all() and torch.isfinite(out[:, 0]).all()
 
 
-def test_without_grad_the_c_engine_keeps_nothing_and_agrees():
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_without_grad_the_c_engine_keeps_nothing_and_agrees(mode, monkeypatch):
+    kept = []  # the keep= of every forward loop: True keeps (T, ...) buffers for backward
+    loop = lstm_kernel._forward
+    monkeypatch.setattr(lstm_kernel, "_forward", lambda *a, keep: kept.append(keep) or loop(*a, keep=keep))
     lstm = make(engine="c")
     x, _, _ = inputs()
-    with torch.no_grad():
+    with mode():
         out_nograd, (_, c_nograd) = lstm(x)
     out, (_, c) = lstm(x)
+    assert kept == [False, True]
     assert out.requires_grad and not out_nograd.requires_grad
     torch.testing.assert_close((out_nograd, c_nograd), (out.detach(), c.detach()), rtol=0, atol=0)
 

@@ -877,7 +877,9 @@ class LSTM(nn.Module):
       call backward too), or, with ``engine="torch"``, about a dozen torch
       operations (:class:`_LNLSTMRecurrence`: fused layer norms, results written
       in place). ``"auto"`` takes the C kernel for float32 and float64 on a CPU
-      when it compiles (it needs a C compiler, once), else torch.
+      when it compiles (it needs a C compiler, once), else torch. Under
+      ``torch.no_grad()`` or ``torch.inference_mode()`` the C engine keeps
+      nothing for a backward pass (only the output and two cell states).
 
     With ``norm=None`` it is torch's own LSTM kernel with this cell's weights
     (one bias, see :class:`LSTMCell`). Second derivatives are not supported.
@@ -961,7 +963,11 @@ class LSTM(nn.Module):
         else:
             u = _ln(xb @ cell.weight_ih.T, cell.ln_ih.weight, cell.ln_ih.bias, cell.eps)[0]  # (T, B, 4H) at once
             tensors = (u, h, c, cell.weight_hh, cell.ln_hh.weight, cell.ln_hh.bias, cell.ln_c.weight, cell.ln_c.bias)
-            out, c_n = self._recurrence(*tensors).apply(*tensors, float(cell.eps))
+            recurrence = self._recurrence(*tensors)
+            if recurrence is lstm_kernel.LNLSTMRecurrenceC and not torch.is_grad_enabled():
+                out, c_n = lstm_kernel.forward_no_grad(*tensors, float(cell.eps))  # keeps nothing for backward
+            else:
+                out, c_n = recurrence.apply(*tensors, float(cell.eps))
             h_n = out[-1]  # (B, H)
         if unbatched:
             return out.squeeze(1), (h_n.squeeze(0), c_n.squeeze(0))
