@@ -4,7 +4,8 @@ Chapter 9 times and compares these; :mod:`helpers.bench` measures them.
 
 * :func:`naive_layer_norm`: the formula as separate tensor operations, each a
   full pass over memory. :func:`compiled_layer_norm` hands the same function
-  to ``torch.compile``, which fuses it into one loop (a C++ kernel on a CPU).
+  to ``torch.compile``, which fuses it into one loop (a C++ kernel on a CPU);
+  :func:`compile_available` says whether ``torch.compile`` can build one here.
 * :func:`variance` with ``method`` ``"one-pass"`` (:math:`E[x^2] - E[x]^2`),
   ``"two-pass"`` (:math:`E[(x - E[x])^2]`) or ``"welford"`` (Welford's running
   update, :func:`welford_update`), accumulated in a dtype of your choice, to
@@ -38,6 +39,7 @@ __all__ = [
     "VARIANCE_METHODS",
     "naive_layer_norm",
     "compiled_layer_norm",
+    "compile_available",
     "variance",
     "welford_update",
     "layer_norm_backward_rows",
@@ -127,6 +129,34 @@ def compiled_layer_norm(x, weight, bias, eps=1e-5, *, dynamic=False):
                  torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
     return _compiled(bool(dynamic), signature)(x, weight, bias, float(check_eps(eps, where)))
 
+
+def _compile_probe(x):
+    return x * 2.0 + 1.0
+
+
+@functools.cache
+def compile_available():
+    """``(True, "")`` if ``torch.compile`` builds a CPU kernel here, else ``(False, reason)``.
+
+    On a CPU, ``torch.compile`` generates C++ and builds it with a C++ compiler (``$CXX``,
+    else ``g++``; on macOS ``clang++``, with OpenMP): without a working one its first call
+    raises ``InductorError``. The check compiles and runs a one-line function, once per
+    session (the first use of ``torch.compile`` takes seconds); ``reason`` is the first line
+    of the error. Use it before :func:`compiled_layer_norm` and skip that comparison when it
+    is ``False``.
+
+    Example::
+
+        >>> ok, reason = compile_available()
+        >>> ok or bool(reason)
+        True
+    """
+    try:
+        torch.compile(_compile_probe)(torch.ones(8))
+    except Exception as err:  # InductorError without a compiler; any failure means: not here
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        return False, f"torch.compile could not build a CPU kernel here ({lines[0].strip()})"
+    return True, ""
 
 def welford_update(count, mean, m2, x):
     r"""One step of Welford's running mean and variance: add the values ``x``.
