@@ -50,8 +50,9 @@ assets: node_modules/.package-lock.json
 book: $(STAMP) assets
 	@mkdir -p $(BUILD)
 	@# Executed notebooks are cached by their code; a change to the helpers, the pins,
-	@# the budget or the visible GPUs invalidates them all.
-	@h=$$( (echo "budget=$${LNBOOK_BUDGET:-} gpus=$${CUDA_VISIBLE_DEVICES-all}"; cat requirements.txt $$(find src -type f \( -name '*.py' -o -name '*.js' -o -name '*.css' -o -name '*.json' \) | sort)) | sha256sum | cut -c1-16); \
+	@# the budget or the visible GPUs invalidates them all. Every file under src counts (the C kernels,
+	@# the shipped data) except Python's bytecode and pip's egg-info.
+	@h=$$( (echo "budget=$${LNBOOK_BUDGET:-} gpus=$${CUDA_VISIBLE_DEVICES-all}"; cat requirements.txt $$(find src -type f -not -path '*/__pycache__/*' -not -path '*.egg-info/*' | sort)) | sha256sum | cut -c1-16); \
 	if [ "$$(cat $(BUILD)/.helpers-hash 2>/dev/null)" != "$$h" ]; then rm -rf $(CACHE); echo "$$h" > $(BUILD)/.helpers-hash; fi
 	@start=$$(date +%s); \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . $(JB_FLAGS); \
