@@ -325,6 +325,8 @@ def test_reader_bn_evaluation_modes_and_population_statistics():
         model.cell.estimate_population([])
     with pytest.raises(ValueError, match="stats must be one of"):
         model(tokens, "median")
+    with pytest.raises(TypeError, match="floor must be"):
+        model(tokens, "stored", 1)
 
 
 def test_reader_evaluate_restores_the_running_averages():
@@ -335,7 +337,7 @@ def test_reader_evaluate_restores_the_running_averages():
     model(val[0])  # one training-mode pass fills the running averages
     kept = {k: v.clone() for k, v in model.cell.named_buffers()}
     out = reader.evaluate(model, val, [reader.recall_task(16, 2, gen)[0]])
-    assert set(out) == {"val_error", "val_error_running", "val_error_batch"} and model.training
+    assert set(out) == set(reader.BN_EVALUATIONS) and model.training
     assert all(torch.equal(v, kept[k]) for k, v in model.cell.named_buffers())
 
 

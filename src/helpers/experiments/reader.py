@@ -27,7 +27,7 @@ import time
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_int, check_real
+from .._checks import check_choice, check_instance, check_int, check_real
 from ..rnn import LSTMCell
 from . import claim, experiment, sizes
 from ._common import per_seed, ratio_text, spread_text, steps_to_reach
@@ -41,11 +41,19 @@ QUERY = N_KEYS + N_VALUES  # token ids: keys 0..N_KEYS-1, values N_KEYS..QUERY-1
 #: The readers compared: the LSTM's normalization and the initial gain of its norms.
 VARIANTS = {"lstm": (None, 1.0), "ln": ("layer", 1.0), "ln_gain0.1": ("layer", 0.1),
             "bn": ("batch", 0.1), "bn_gain1.0": ("batch", 1.0)}
-#: How a batch-norm reader's validation error is measured: with population statistics estimated
-#: after training as Cooijmans et al. do (the curve "val_error"), with the running averages kept
-#: during training and plain division by sqrt(eps) ("val_error_running": the train/test gap), and
-#: with the validation set's own batch statistics ("val_error_batch": what the weights can do).
-BN_EVALUATIONS = ("population", "running", "batch")
+#: How a batch-norm reader's validation error is measured: record key -> (statistics, floor).
+#: The statistics are the running averages kept during training, population statistics estimated
+#: after training (Cooijmans et al.), or the validation set's own batch statistics (what the weights
+#: can do); with the floor, features that are constant over the batch are normalized to 0 as in
+#: training (:class:`BNLSTMCell`'s ``const_var``), without it divided by sqrt(eps) as plain batch
+#: norm does. ``"val_error"`` is the curve the claims read.
+BN_EVALUATIONS = {
+    "val_error_running_plain": ("running", False),
+    "val_error_running": ("running", True),
+    "val_error_population_plain": ("population", False),
+    "val_error": ("population", True),
+    "val_error_batch": ("batch", None),
+}
 
 
 def recall_task(n, n_facts, gen):
@@ -98,9 +106,9 @@ class BNLSTMCell(nn.Module):
     **Constant features.** A feature that takes the same value for every example of the
     batch at step ``t`` (the first token of every question is the same marker, and
     :math:`h_0 = 0`) has batch variance 0, so training normalizes it to exactly 0. At
-    evaluation its population variance is (near) 0 too, but a population mean that lags
-    the weights leaves a small difference that :math:`1/\sqrt{\epsilon}` (316 for
-    :math:`\epsilon = 10^{-5}`) blows up. With ``const_var`` set, evaluation keeps
+    evaluation its stored variance is (near) 0 too, and any small difference between the
+    feature and its stored mean (a running mean that lags the weights, or rounding)
+    is multiplied by :math:`1/\sqrt{\epsilon}` (316 for :math:`\epsilon = 10^{-5}`). With ``const_var`` set, evaluation keeps
     training's answer: a feature whose population variance is at most ``const_var`` is
     normalized to 0.
 
@@ -215,51 +223,51 @@ class Reader(nn.Module):
                         ln.weight.fill_(gain)
         self.out = nn.Linear(hidden, N_VALUES)
 
-    def forward(self, tokens, stats="population"):
+    def forward(self, tokens, stats="stored", floor=True):
         r"""Logits :math:`(B, 10)` for tokens :math:`(T, B)`.
 
-        ``stats`` matters only for a batch-norm reader in evaluation mode: ``"population"`` (its
-        stored statistics, constant features normalized to 0), ``"running"`` (the stored statistics,
-        divided by :math:`\sqrt{\epsilon}` where the variance is 0, as plain batch norm does) or
-        ``"batch"`` (these tokens' own batch statistics; the stored ones are left alone).
+        For a batch-norm reader in evaluation mode: ``stats="stored"`` uses the statistics the
+        cell holds (running averages, or population statistics after
+        :meth:`BNLSTMCell.estimate_population`), ``"batch"`` these tokens' own batch statistics
+        (the stored ones are left alone); ``floor=False`` divides constant features by
+        :math:`\sqrt{\epsilon}` as plain batch norm does instead of normalizing them to 0.
+        Other readers ignore both.
         """
-        stats = check_choice(stats, "stats", BN_EVALUATIONS, "Reader")
+        stats = check_choice(stats, "stats", ("stored", "batch"), "Reader")
+        check_instance(floor, bool, "floor", "Reader", "True or False")
         x = self.embed(tokens)  # (T, B, E)
-        if isinstance(self.cell, BNLSTMCell) and not self.training and stats != "population":
-            cell = self.cell
-            if stats == "batch":
-                cell._collect = {}  # batch statistics, collected and thrown away
-                try:
-                    return self.out(cell.run_sequence(x))
-                finally:
-                    cell._collect = None
-            const_var, cell.const_var = cell.const_var, None
-            try:
-                return self.out(cell.run_sequence(x))
-            finally:
-                cell.const_var = const_var
-        if isinstance(self.cell, BNLSTMCell):
-            h = self.cell.run_sequence(x)
-        else:
+        if not isinstance(self.cell, BNLSTMCell):
             _, (h, _) = self.cell.run_sequence(x)
-        return self.out(h)  # (B, 10)
+            return self.out(h)  # (B, 10)
+        cell = self.cell
+        if self.training:
+            return self.out(cell.run_sequence(x))
+        kept = cell._collect, cell.const_var
+        if stats == "batch":
+            cell._collect = {}  # batch statistics, collected and thrown away
+        if not floor:
+            cell.const_var = None
+        try:
+            return self.out(cell.run_sequence(x))
+        finally:
+            cell._collect, cell.const_var = kept
 
 
-def _error(model, val, stats="population"):
+def _error(model, val, stats="stored", floor=True):
     """Validation error (%) of ``model`` on ``val = (tokens, answers)``, in evaluation mode."""
     with torch.no_grad():
-        return round(100 * (model(val[0], stats).argmax(1) != val[1]).float().mean().item(), 2)
+        return round(100 * (model(val[0], stats, floor).argmax(1) != val[1]).float().mean().item(), 2)
 
 
 def evaluate(model, val, population_batches):
     """Validation errors (%) of a trained reader: ``{"val_error": ...}``, and for batch norm every :data:`BN_EVALUATIONS`.
 
-    A batch-norm reader is measured three ways. First with the running averages kept
-    during training (``"val_error_running"``), then with the validation set's own batch
-    statistics (``"val_error_batch"``), then -- the curve the claims read -- with
-    population statistics estimated from ``population_batches`` (token batches :math:`(T, B)`
-    drawn like the training batches) as Cooijmans et al. do (``"val_error"``). The running
-    averages are restored afterwards, so training can go on. The model is left in training mode.
+    A batch-norm reader is measured five ways (:data:`BN_EVALUATIONS`): with the running
+    averages kept during training, with and without the constant-feature floor; with the
+    validation set's own batch statistics; and with population statistics estimated from
+    ``population_batches`` (token batches :math:`(T, B)` drawn like the training batches),
+    with and without the floor. The running averages are restored afterwards, so training
+    can go on. The model is left in training mode.
     """
     model.eval()
     if not isinstance(model.cell, BNLSTMCell):
@@ -267,10 +275,15 @@ def evaluate(model, val, population_batches):
     else:
         cell = model.cell
         kept = {name: b.clone() for name, b in cell.named_buffers()}
-        out = {"val_error_running": _error(model, val, "running"), "val_error_batch": _error(model, val, "batch")}
+        out = {}
+        for key, (stats, floor) in BN_EVALUATIONS.items():  # the running averages and the batch's own first
+            if stats != "population":
+                out[key] = _error(model, val, "batch" if stats == "batch" else "stored", bool(floor))
         with torch.no_grad():
             cell.estimate_population(model.embed(t) for t in population_batches)
-        out["val_error"] = _error(model, val)
+        for key, (stats, floor) in BN_EVALUATIONS.items():
+            if stats == "population":
+                out[key] = _error(model, val, "stored", floor)
         with torch.no_grad():
             for name, b in cell.named_buffers():
                 b.copy_(kept[name])
