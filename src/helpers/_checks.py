@@ -29,6 +29,7 @@ import torch
 __all__ = [
     "ArgTypeError",
     "check_int",
+    "check_shape",
     "check_real",
     "check_eps",
     "check_choice",
@@ -87,6 +88,41 @@ def check_int(value, name, where, lo=None, hi=None, *, hint=None):
         raise ValueError(f"{where}: {name} must be {need}, got {value!r}{_hint(hint)}")
     return int(value)
 
+
+def check_shape(shape, name, where):
+    """``shape`` as a tuple of ``int`` sizes >= 1: the ``normalized_shape`` of a norm module.
+
+    An int or a sequence of ints passes (a ``list``, a ``torch.Size``, NumPy
+    integers), as in :class:`torch.nn.LayerNorm`. Where torch raises a
+    ``TypeError`` -- a ``str`` such as ``"3"``, a ``bool``, a float, a
+    sequence holding one -- this raises :class:`ArgTypeError` (a
+    ``TypeError``). An empty shape or a size < 1 raises :class:`ValueError`:
+    torch accepts ``0`` and ``()`` (a layer with nothing to normalize) and
+    fails on a negative size with a ``RuntimeError`` from ``torch.empty``.
+
+    Example::
+
+        >>> check_shape(3, "normalized_shape", "LayerNorm"), check_shape([2, 3], "normalized_shape", "LayerNorm")
+        ((3,), (2, 3))
+        >>> check_shape((2.5,), "normalized_shape", "LayerNorm")
+        Traceback (most recent call last):
+        helpers._checks.ArgTypeError: LayerNorm: normalized_shape must be an int or a tuple of ints, got (2.5,) (2.5 is a float)
+    """
+    need = "an int or a tuple of ints"
+    if isinstance(shape, (str, bytes, bool, np.bool_)):
+        raise ArgTypeError(f"{where}: {name} must be {need}, got {type(shape).__name__} {_show(shape)}")
+    items = (shape,) if isinstance(shape, numbers.Integral) else shape
+    try:
+        items = tuple(items)
+    except TypeError:  # not iterable, e.g. a float, None or a 0-d tensor
+        raise ArgTypeError(f"{where}: {name} must be {need}, got {type(shape).__name__} {_show(shape)}") from None
+    for n in items:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+            raise ArgTypeError(f"{where}: {name} must be {need}, got {_show(shape)} ({_show(n)} is a {type(n).__name__})")
+    sizes = tuple(int(n) for n in items)
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"{where}: {name} must be one or more positive sizes, got {_show(shape)}")
+    return sizes
 
 def check_real(value, name, where, lo=None, hi=None, *, lo_open=False, hi_open=False, hint=None):
     """``value`` as a finite ``float``, checked against the bounds.

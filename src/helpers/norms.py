@@ -38,13 +38,12 @@ overflow (e.g. ``|x| > 1e19`` in float32) they raise :class:`OverflowError`.
 """
 
 import math
-import numbers
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_eps, check_int, check_real, check_tensor, float_array
+from ._checks import check_eps, check_int, check_real, check_shape, check_tensor, float_array
 
 __all__ = [
     "layer_norm",
@@ -433,11 +432,7 @@ class LayerNorm(nn.Module):
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
                  device=None, dtype=None):
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(int(n) for n in normalized_shape)
-        if not self.normalized_shape or min(self.normalized_shape) < 1:
-            raise ValueError(f"LayerNorm: normalized_shape must be one or more positive sizes, got {normalized_shape!r}")
+        self.normalized_shape = check_shape(normalized_shape, "normalized_shape", "LayerNorm")
         check_eps(eps, "LayerNorm")
         self.eps = eps  # as given, like torch (its repr shows it)
         self.elementwise_affine = elementwise_affine
@@ -804,19 +799,7 @@ class RMSNorm(nn.Module):
 
     def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral) and not isinstance(normalized_shape, bool):
-            normalized_shape = (normalized_shape,)
-        try:
-            if isinstance(normalized_shape, str) or not all(
-                    isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in normalized_shape):
-                raise TypeError
-            shape = tuple(int(n) for n in normalized_shape)
-        except TypeError:
-            raise TypeError(f"RMSNorm: normalized_shape must be an int or a tuple of ints, "
-                            f"got {normalized_shape!r}") from None
-        if not shape or min(shape) < 1:
-            raise ValueError(f"RMSNorm: normalized_shape must be one or more positive sizes, got {normalized_shape!r}")
-        self.normalized_shape = shape
+        self.normalized_shape = shape = check_shape(normalized_shape, "normalized_shape", "RMSNorm")
         self.eps = None if eps is None else check_eps(eps, "RMSNorm")
         self.elementwise_affine = elementwise_affine
         self.register_parameter("weight", None)
