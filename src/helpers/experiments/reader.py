@@ -392,7 +392,8 @@ def _reader_gain(record):
 
 
 @claim("reader", section="6.2",
-       statement="LN is less sensitive to the initial gain (1.0 or 0.1) than recurrent batch norm",
+       statement="LN is less sensitive to the initial gain (1.0 or 0.1) than recurrent batch norm "
+                 "(our reading of the paper's sentence)",
        paper_evidence="Text: 'layer normalization is not sensitive to the initial scale in the same way that "
                       "recurrent BN is'; BN at gain 1.0 is not shown",
        size=Size("|BN 0.1 − BN 1.0| minus |LN 0.1 − LN 1.0|, final validation error (percentage points)",

@@ -15,6 +15,8 @@ The rule (:func:`judge`), written once and printed on the results page:
 * **does not hold** -- no seed is on the claimed side, and none clears the size;
 * **inconclusive** -- the seeds disagree.
 
+A seed exactly at "no effect" (a tie) is not on the claimed side.
+
 "Every seed" is deliberately strict: with five seeds, a claim holds only if it
 held five times out of five. It needs no distributional assumption, and the
 spread the results table prints next to each verdict shows how close it was.
@@ -37,8 +39,9 @@ __all__ = ["RULE", "Size", "judge", "clearly_less", "seed_band", "effect_text"]
 RULE = ("A claim **holds** when every seed's effect clears the paper's size (where the paper states no "
         "size, when every seed's effect lies on the claimed side of no effect); it **holds in direction, "
         "not in size** when every seed lies on the claimed side of no effect but not every seed clears the "
-        "size; it **does not hold** when no seed lies on the claimed side or clears the size; otherwise "
-        "it is **inconclusive**.")
+        "size; it **does not hold** when no seed lies on the claimed side of no effect and none clears the "
+        "size; otherwise (the seeds disagree) it is **inconclusive**. A seed exactly at no effect (a tie) "
+        "is not on the claimed side.")
 
 DIRECTIONS = ("lower", "higher")
 
@@ -129,10 +132,24 @@ def judge(effects, size: Size) -> str:
 
 
 def effect_text(effects, digits=2, unit="") -> str:
-    """``"mean (min to max)"`` of the per-seed effects; seeds that never got there are counted apart."""
-    from ._common import spread_text
+    """``"median (min to max)"`` of the per-seed effects, e.g. ``"0.84 (0.80 to 1.00)"``.
 
-    return spread_text(_values(effects, "effect_text"), digits, unit)
+    The median, so that a seed that never got there (``inf``, shown as ``never``) counts as
+    the worst value without making the summary infinite. One seed prints its value alone.
+
+    Example::
+
+        >>> effect_text([0.5, 0.7, float("inf")])
+        '0.70 (0.50 to never)'
+    """
+    v = _values(effects, "effect_text")
+
+    def show(x):
+        return "never" if math.isinf(x) else f"{round(float(x), digits) + 0.0:.{digits}f}{unit}"
+
+    if v.size == 1:
+        return show(v[0])
+    return f"{show(np.median(v))} ({show(v.min())} to {show(v.max())})"
 
 
 def clearly_less(a, b):

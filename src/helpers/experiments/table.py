@@ -123,7 +123,7 @@ def _size_text(c) -> str:
 
 
 def _effect_cell(c, out) -> str:
-    """What was measured per seed and its mean (min to max), e.g. ``"LN / baseline steps: 0.55 (0.40 to 0.70)"``."""
+    """What was measured per seed and its median (min to max), e.g. ``"LN / baseline steps: 0.55 (0.40 to 0.70)"``."""
     return out["effect"] if c.size is None else f"{c.size.effect}: {out['effect']}"
 
 
@@ -135,7 +135,7 @@ def results_markdown(rows) -> str:
     """The rows of :func:`results_table` as a Markdown (GFM) table, verdicts in bold."""
     if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
         raise ArgTypeError("results_markdown: rows must be a list of dicts from results_table")
-    head = "| § | Claim | Paper's evidence | The paper's size | Effect per seed: mean (min to max) | Threshold | Source | Verdict |"
+    head = "| § | Claim | Paper's evidence | The paper's size | Effect per seed: median (min to max) | Threshold | Source | Verdict |"
     lines = [head, "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         if not isinstance(row, dict) or set(COLUMNS) - set(row):
