@@ -202,6 +202,83 @@ def test_steady_allocator_says_what_it_did_once():
         assert "not adjusted" in first
 
 
+def test_time_calls_leaves_the_allocator_as_it_found_it():
+    bench.default_allocator()
+    t = bench.time_calls({"a": lambda: torch.ones(3)}, repeats=3)
+    assert len(t["a"]["times"]) == 3 and not bench._ALLOCATOR  # pinned while timing only
+    bench.steady_allocator()
+    bench.time_calls({"a": lambda: torch.ones(3)}, repeats=1)
+    assert bench._ALLOCATOR  # the bench process pinned it itself: it stays
+
+
+def test_parse_threads():
+    assert bench.parse_threads("1,all") == [1] + ([bench._ALL_THREADS] if bench._ALL_THREADS > 1 else [])
+    assert bench.parse_threads("3, 1,3") == [3, 1]
+    for bad in ("0", "two", "", "1,,2", "-1"):
+        with pytest.raises(ValueError, match="threads"):
+            bench.parse_threads(bad)
+
+
+def test_scripted_peer_is_the_layer_norm_lstm_of_fastrnns():
+    """Against the same equations written out with F.layer_norm, step by step, unscripted."""
+    torch.manual_seed(0)
+    peer = bench._scripted_peer(3, 5)
+    with torch.no_grad():
+        for p in peer.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x = rand(4, 2, 3, dtype=torch.float32)
+    out, (h, c) = peer(x)
+    w = dict(peer.named_parameters())
+    hr, cr, outs = torch.zeros(2, 5), torch.zeros(2, 5), []
+    for t in range(4):
+        gates = (F.layer_norm(x[t] @ w["weight_ih"].T, (20,), w["layernorm_i.weight"], w["layernorm_i.bias"])
+                 + F.layer_norm(hr @ w["weight_hh"].T, (20,), w["layernorm_h.weight"], w["layernorm_h.bias"]))
+        i, f, g, o = gates[:, :5].sigmoid(), gates[:, 5:10].sigmoid(), gates[:, 10:15].tanh(), gates[:, 15:].sigmoid()
+        cr = F.layer_norm(f * cr + i * g, (5,), w["layernorm_c.weight"], w["layernorm_c.bias"])
+        hr = o * cr.tanh()
+        outs.append(hr)
+    torch.testing.assert_close((out, h, c), (torch.stack(outs), hr, cr))
+
+
+def _part(threads, train, forward, peer, ln_fwd, ln_bwd, batch=8):
+    r = lambda v: {"min": v, "median": v, "max": v}  # noqa: E731
+    return {"threads": threads, "layer_norm": [{"width": 8, "direction": "forward", "speed": r(ln_fwd)},
+                                               {"width": 8, "direction": "backward", "speed": r(ln_bwd)}],
+            "lstm": [{"shape": {"T": 2, "B": batch, "I": 1, "H": 1}, "engine": "c",
+                      "train": {"LSTM(norm='layer')": r(train), "scripted LayerNormLSTMCell": r(peer)},
+                      "forward": {"LSTM(norm='layer')": r(forward)}}]}
+
+
+def test_thread_targets_apply_issue_20s_goals():
+    met = lambda parts: [t["met"] for t in bench.thread_targets(parts)]  # noqa: E731
+    # train, forward, peer (its ratio to nn.LSTM), LN forward and backward speeds
+    assert met([_part(1, 1.29, 1.49, 1.3, 0.95, 1.0)]) == [True] * 5
+    assert met([_part(1, 1.31, 1.51, 1.3, 0.94, 0.99)]) == [False, False, False, False, False]
+    assert met([_part(2, 1.49, 1.0, 2.0, 1.0, 1.0)]) == [True] * 5  # 1.5 at more than one thread
+    assert met([_part(2, 1.51, 1.0, 2.0, 1.0, 1.0)])[0] is False
+    one = bench.thread_targets([_part(1, 1.99, 9.0, 2.0, 1.0, 1.0, batch=1)])  # B = 1: <= 2, no forward goal
+    assert [(t["goal"], t["met"]) for t in one][:2] == [("<= 2.0", True), ("< 1.0", True)]
+
+
+def test_main_reports_each_thread_count(tmp_path, capsys):
+    before = torch.get_num_threads()
+    try:
+        assert bench.main(["--quick", "--out", str(tmp_path), "--threads", "1,2"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert [p["threads"] for p in data["threads"]] == [1, 2] and data["machine"]["threads"] == 1
+    assert {t["threads"] for t in data["thread_targets"]} == {1, 2}
+    for part in data["threads"]:
+        assert {r["shape"]["B"] for r in part["lstm"]} == {4, 1} and len(part["layer_norm"]) == 4
+        for r in part["lstm"]:
+            assert r["engine"].startswith("c, 1 of ")  # tiny shapes: too little to share, said so
+            assert set(r["train"]) == {"LSTM(norm='layer')", "scripted LayerNormLSTMCell"}
+    text = (tmp_path / "bench.md").read_text()
+    assert "## At each thread count" in text and "one row cannot be split" in text
+    assert "[2 threads]" in capsys.readouterr().out
+
+
 def test_main_writes_the_report(tmp_path, capsys):
     assert bench.main(["--tiny", "--out", str(tmp_path), "--threads", str(torch.get_num_threads())]) == 0
     assert (tmp_path / "bench.md").exists() and "wrote" in capsys.readouterr().out

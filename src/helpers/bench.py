@@ -12,8 +12,12 @@ code. Chapter 9 calls the same functions with small sizes.
 * :func:`lstm_train_step`: one training step (forward and backward) of
   :class:`helpers.rnn.LSTM` (on each of its engines), :class:`torch.nn.LSTM`, a
   :class:`torch.nn.LSTMCell` loop and the book's :class:`helpers.rnn.LSTMCell` loop.
+* :func:`thread_comparison`: at each thread count (``--threads 1,all``), the C layer
+  norm against ``F.layer_norm`` and :class:`helpers.rnn.LSTM` against ``nn.LSTM`` and
+  PyTorch's own scripted layer-norm LSTM (:class:`ScriptedLNLSTM`) at the shapes of
+  :data:`THREAD_SHAPES`, as per-round ratios (min/median/max), judged by :func:`thread_targets`.
 * :func:`run`, :func:`targets`, :func:`write_report`: the whole benchmark; run it as
-  ``python -m helpers.bench [--tiny] [--out DIR]`` (``make bench``).
+  ``python -m helpers.bench [--quick] [--threads 1,all] [--out DIR]`` (``make bench``).
 
 Nothing runs at import.
 """
@@ -29,6 +33,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +50,12 @@ __all__ = [
     "SIZES",
     "LAYER_NORMS",
     "steady_allocator",
+    "default_allocator",
+    "THREAD_SHAPES",
+    "ScriptedLNLSTM",
+    "thread_comparison",
+    "thread_targets",
+    "parse_threads",
     "time_calls",
     "layer_norm_bytes",
     "layer_norm_throughput",
@@ -131,12 +142,46 @@ def steady_allocator():
     return _ALLOCATOR[0]
 
 
+def default_allocator():
+    """Put glibc's allocator thresholds back to its defaults (128 KiB each) after :func:`steady_allocator`.
+
+    Large buffers are then given back to the system when freed, so a process
+    that timed something (chapter 9's kernel, say) does not keep its peak
+    memory. glibc's *adaptive* mmap threshold stays off once set; the fixed
+    default is what it starts from. Returns what it did, in words.
+    """
+    done = False
+    if _ALLOCATOR and sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None)
+            m_trim_threshold, m_mmap_threshold = -1, -3
+            done = libc.mallopt(m_mmap_threshold, 128 << 10) == 1 and libc.mallopt(m_trim_threshold, 128 << 10) == 1
+            libc.malloc_trim(0)
+        except (OSError, AttributeError):
+            done = False
+    _ALLOCATOR.clear()
+    return "glibc malloc's default thresholds restored (128 KiB)" if done else "nothing to restore"
+
+
+class _SteadyAllocator:
+    """``with``: :func:`steady_allocator` inside, and the defaults back after unless it was already on."""
+
+    def __enter__(self):
+        self.was_on = bool(_ALLOCATOR)
+        return steady_allocator()
+
+    def __exit__(self, *exc):
+        if not self.was_on:
+            default_allocator()
+
+
 def time_calls(calls, repeats=7, device="cpu"):
     """Median seconds of each callable, over ``repeats`` interleaved rounds after one warm-up call each.
 
     Interleaving (a, b, c, a, b, c, ...) spreads the machine's slow moments over
-    all of them alike, so their ratios stay fair on a busy machine. Calls
-    :func:`steady_allocator` first.
+    all of them alike, so their ratios stay fair on a busy machine. Runs under
+    :func:`steady_allocator`, and restores glibc's defaults after (:func:`default_allocator`)
+    unless the process had fixed them itself (``python -m helpers.bench`` does).
 
     Args:
         calls (dict): name -> callable with no arguments.
@@ -144,24 +189,24 @@ def time_calls(calls, repeats=7, device="cpu"):
         device: synchronized before and after each call when it is a CUDA device.
 
     Returns:
-        dict name -> ``{"median": s, "q1": s, "q3": s}``.
+        dict name -> ``{"median": s, "q1": s, "q3": s, "times": [s, ...]}`` (``times``: one per round).
     """
     repeats = check_int(repeats, "repeats", "time_calls", lo=1)
-    steady_allocator()
     times = {name: [] for name in calls}
-    for fn in calls.values():
-        fn()  # warm-up (and compilation)
-    for _ in range(repeats):
-        for name, fn in calls.items():
-            _sync(device)
-            tic = time.perf_counter()
-            fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - tic)
+    with _SteadyAllocator():
+        for fn in calls.values():
+            fn()  # warm-up (and compilation)
+        for _ in range(repeats):
+            for name, fn in calls.items():
+                _sync(device)
+                tic = time.perf_counter()
+                fn()
+                _sync(device)
+                times[name].append(time.perf_counter() - tic)
     out = {}
     for name, ts in times.items():
         q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
-        out[name] = {"median": statistics.median(ts), "q1": q[0], "q3": q[2]}
+        out[name] = {"median": statistics.median(ts), "q1": q[0], "q3": q[2], "times": ts}
     return out
 
 
@@ -308,6 +353,212 @@ def lstm_engine(device="cpu"):
     return "c (helpers/lstm_kernel.c)" if ok else f"torch (the C kernel is not available: {why})"
 
 
+#: The shapes :func:`thread_comparison` times, per size: ``lstm`` (T, B, I, H), issue 20's five (B = 1 included);
+#: ``widths`` of the layer norms, each over ``elements`` elements; ``repeats`` rounds.
+THREAD_SHAPES = {
+    "tiny": {"lstm": ((3, 4, 3, 8), (3, 1, 3, 8)), "widths": (32, 64), "elements": 2 ** 12, "repeats": 2},
+    "full": {"lstm": ((64, 64, 32, 128), (64, 8, 32, 128), (128, 32, 64, 256), (32, 128, 128, 512), (64, 1, 32, 128)),
+             "widths": (128, 512, 2048, 8192), "elements": 2 ** 22, "repeats": 11},
+}
+THREAD_SHAPES["chapter"] = dict(THREAD_SHAPES["full"], lstm=((64, 64, 32, 128), (64, 8, 32, 128)), repeats=5,
+                                elements=2 ** 20)
+
+_ALL_THREADS = torch.get_num_threads()  # torch's own choice, before anything here changes it
+
+
+def parse_threads(text):
+    """``"1,all"`` -> ``[1, n]`` with ``n`` torch's default thread count here (duplicates dropped).
+
+    Raises:
+        ValueError: for anything but positive integers and ``all`` separated by commas.
+    """
+    counts = []
+    for word in str(text).split(","):
+        word = word.strip().lower()
+        if word == "all":
+            n = _ALL_THREADS
+        elif word.isdigit() and int(word) >= 1:
+            n = int(word)
+        else:
+            raise ValueError(f"threads: expected positive integers or 'all' separated by commas, got {text!r}")
+        if n not in counts:
+            counts.append(n)
+    return counts
+
+
+class ScriptedLNLSTM(torch.nn.Module):
+    r"""PyTorch's own layer-normalized LSTM as its benchmarks write it, to be ``torch.jit.script``-ed: the peer.
+
+    The structure of ``LayerNormLSTMCell`` in ``pytorch/benchmarks/fastrnns/custom_lstms.py``
+    (written here anew): ``gates = LN_i(x W_ih^T) + LN_h(h W_hh^T)``, the four gates,
+    ``c' = LN_c(f c + i g)`` and ``h' = o tanh(c')``, run over the time steps in a
+    scripted loop. It normalizes the carried cell state itself, where the paper's
+    (and :class:`helpers.rnn.LSTM`'s) carries ``c`` and normalizes it inside the
+    tanh; the work per step is the same: two matrix products, three layer norms.
+
+    Shape:
+        - x: :math:`(T, B, I)`; output :math:`(T, B, H)` and ``(h_T, c_T)``, each :math:`(B, H)`.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.weight_ih = torch.nn.Parameter(torch.randn(4 * hidden_size, input_size) / hidden_size ** 0.5)
+        self.weight_hh = torch.nn.Parameter(torch.randn(4 * hidden_size, hidden_size) / hidden_size ** 0.5)
+        self.layernorm_i = torch.nn.LayerNorm(4 * hidden_size)
+        self.layernorm_h = torch.nn.LayerNorm(4 * hidden_size)
+        self.layernorm_c = torch.nn.LayerNorm(hidden_size)
+        self.hidden_size = hidden_size
+
+    def forward(self, x: torch.Tensor):
+        h = x.new_zeros(x.shape[1], self.hidden_size)
+        c = x.new_zeros(x.shape[1], self.hidden_size)
+        outputs = []
+        for x_t in x.unbind(0):
+            gates = (self.layernorm_i(torch.mm(x_t, self.weight_ih.t()))
+                     + self.layernorm_h(torch.mm(h, self.weight_hh.t())))  # (B, 4H)
+            i, f, g, o = gates.chunk(4, 1)
+            c = self.layernorm_c(torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g))
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        return torch.stack(outputs), (h, c)
+
+
+def _scripted_peer(i, h):
+    with warnings.catch_warnings():  # TorchScript is deprecated in torch 2.x, and still works
+        warnings.simplefilter("ignore")
+        return torch.jit.script(ScriptedLNLSTM(i, h))
+
+
+def _ratios(times, name, ref):
+    """Per-round ratios of ``name``'s time to ``ref``'s (paired: the same round), as min/median/max."""
+    r = [a / b for a, b in zip(times[name]["times"], times[ref]["times"])]
+    return {"min": min(r), "median": statistics.median(r), "max": max(r)}
+
+
+def lstm_engine_name(batch, hidden, device="cpu"):
+    """:func:`lstm_engine` with the number of threads the C kernel splits this batch over, and why when fewer."""
+    name = lstm_engine(device)
+    if not name.startswith("c "):
+        return name
+    n, have = lstm_kernel.threads(batch, hidden), torch.get_num_threads()
+    why = "" if n == have else (": one row cannot be split" if batch == 1 else ": too little work per step to share")
+    return f"c, {n} of {have} thread{'s' if have > 1 else ''}{why}"
+
+
+def thread_comparison(size="full", threads=(1,), device="cpu"):
+    """At each thread count: the C layer norm / ``F.layer_norm`` and the LN-LSTM / ``nn.LSTM`` and the peer.
+
+    For each count in ``threads`` (``torch.set_num_threads``; restored after):
+
+    * layer norm, float32, forward and backward, at the widths of :data:`THREAD_SHAPES`: the
+      C kernel's time over ``F.layer_norm``'s, per round, inverted to a speed ratio (> 1: C is faster);
+    * for each LSTM shape (T, B, I, H): a training step (forward, loss, backward) of
+      ``LSTM(norm='layer')``, ``nn.LSTM`` and the scripted peer (:class:`ScriptedLNLSTM`),
+      and the forward pass alone under ``torch.no_grad()`` of the first two; each
+      as per-round time ratios to ``nn.LSTM`` (< 1: faster than ``nn.LSTM``).
+
+    Returns:
+        a list, one dict per thread count: ``threads``, ``layer_norm`` (rows with ``width``,
+        ``direction``, ``speed``: min/median/max of F's time over C's) and ``lstm`` (rows with
+        ``shape``, ``engine``, ``train``: name -> min/median/max over nn.LSTM, ``forward``: same).
+    """
+    where = "thread_comparison"
+    shapes = THREAD_SHAPES["tiny" if size == "tiny" else "chapter" if size == "chapter" else "full"]
+    before = torch.get_num_threads()
+    out = []
+    try:
+        for n in threads:
+            torch.set_num_threads(check_int(n, "threads", where, lo=1))
+            part = {"threads": torch.get_num_threads(), "layer_norm": [], "lstm": []}
+            cpu = torch.device(device).type == "cpu"
+            if cpu and c_available()[0]:
+                for width in shapes["widths"]:
+                    x = torch.randn(max(shapes["elements"] // width, 1), width, generator=torch.Generator().manual_seed(0))
+                    for backward in (False, True):
+                        calls = {k: v for k, v in _ln_calls(x, backward, False, device).items()
+                                 if k in ("F.layer_norm", "C kernel")}
+                        t = time_calls(calls, shapes["repeats"], device)
+                        r = _ratios(t, "F.layer_norm", "C kernel")  # F's time / C's: C's speed over F's
+                        part["layer_norm"].append({"width": width, "direction": "backward" if backward else "forward",
+                                                   "speed": r})
+            for (T, B, I, H) in shapes["lstm"]:
+                torch.manual_seed(0)
+                ours, ref, peer = LSTM(I, H, device=device), torch.nn.LSTM(I, H, device=device), _scripted_peer(I, H)
+                peer.to(device)
+                x = torch.randn(T, B, I, generator=torch.Generator().manual_seed(1)).to(device)
+
+                def step(m):
+                    m.zero_grad(set_to_none=True)
+                    m(x)[0].square().mean().backward()
+
+                def infer(m):
+                    with torch.no_grad():
+                        m(x)
+
+                names = {"LSTM(norm='layer')": ours, "nn.LSTM": ref, "scripted LayerNormLSTMCell": peer}
+                for _ in range(2):  # TorchScript profiles its first runs, then optimizes: not part of the timing
+                    step(peer)
+                    infer(peer)
+                train = time_calls({k: (lambda m=m: step(m)) for k, m in names.items()}, shapes["repeats"], device)
+                fwd = time_calls({k: (lambda m=m: infer(m)) for k, m in list(names.items())[:2]}, shapes["repeats"],
+                                 device)
+                part["lstm"].append({
+                    "shape": {"T": T, "B": B, "I": I, "H": H}, "engine": lstm_engine_name(B, H, device),
+                    "train": {k: _ratios(train, k, "nn.LSTM") for k in names if k != "nn.LSTM"},
+                    "forward": {"LSTM(norm='layer')": _ratios(fwd, "LSTM(norm='layer')", "nn.LSTM")},
+                    "nn.LSTM ms": 1e3 * train["nn.LSTM"]["median"]})
+            out.append(part)
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+def thread_targets(parts):
+    """Issue 20's targets per thread count, each ``{"what", "threads", "value", "goal", "met"}`` (medians).
+
+    * LN-LSTM train step / ``nn.LSTM``: <= 1.3 at one thread, <= 1.5 at more, for every shape with
+      B >= 8 (the worst shape is reported); <= 2 at B = 1; below the scripted peer's at every shape;
+    * forward only (``no_grad``) / ``nn.LSTM``: <= 1.5 at B >= 8;
+    * C layer norm's speed over ``F.layer_norm``'s, geometric mean over the widths: >= 0.95 forward, >= 1.0 backward.
+    """
+    out = []
+    for part in parts:
+        n, rows = part["threads"], part["lstm"]
+        big = [r for r in rows if r["shape"]["B"] >= 8]
+        one = [r for r in rows if r["shape"]["B"] == 1]
+
+        def worst(rs, kind):
+            r = max(rs, key=lambda r: r[kind]["LSTM(norm='layer')"]["median"])
+            sh = r["shape"]
+            return r[kind]["LSTM(norm='layer')"]["median"], f"T,B,I,H={sh['T']},{sh['B']},{sh['I']},{sh['H']}"
+
+        goal = 1.3 if n == 1 else 1.5
+        if big:
+            v, at = worst(big, "train")
+            out.append({"what": f"LN-LSTM train step / nn.LSTM, B >= 8 (worst: {at})", "threads": n, "value": v,
+                        "goal": f"<= {goal}", "met": v <= goal})
+            v, at = worst(big, "forward")
+            out.append({"what": f"LN-LSTM forward (no_grad) / nn.LSTM, B >= 8 (worst: {at})", "threads": n,
+                        "value": v, "goal": "<= 1.5", "met": v <= 1.5})
+        if one:
+            v, at = worst(one, "train")
+            out.append({"what": f"LN-LSTM train step / nn.LSTM, B = 1 ({at})", "threads": n, "value": v,
+                        "goal": "<= 2.0", "met": v <= 2.0})
+        if rows:
+            gap = [r["train"]["LSTM(norm='layer')"]["median"] / r["train"]["scripted LayerNormLSTMCell"]["median"]
+                   for r in rows]
+            v = max(gap)
+            out.append({"what": "LN-LSTM train step / scripted LayerNormLSTMCell's, worst shape", "threads": n,
+                        "value": v, "goal": "< 1.0", "met": v < 1.0})
+        for direction, goal in (("forward", 0.95), ("backward", 1.0)):
+            speeds = [r["speed"]["median"] for r in part["layer_norm"] if r["direction"] == direction]
+            if speeds:
+                v = _geomean(speeds)
+                out.append({"what": f"C layer norm / F.layer_norm, {direction} speed, geometric mean over widths",
+                            "threads": n, "value": v, "goal": f">= {goal}", "met": v >= goal})
+    return out
+
+
 def machine(device="cpu"):
     """What the numbers were measured on: cores, threads, device, versions."""
     dev = torch.device(device)
@@ -318,7 +569,7 @@ def machine(device="cpu"):
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
-def run(size="full", device="cpu", threads=None):
+def run(size="full", device="cpu", threads=None, thread_counts=None):
     """The whole benchmark at one of the :data:`SIZES`: a JSON-ready dict.
 
     Args:
@@ -326,11 +577,18 @@ def run(size="full", device="cpu", threads=None):
         device: Default: ``"cpu"``
         threads (int, optional): ``torch.set_num_threads`` for the run (on a
             shared machine one thread gives steadier ratios). Default: leave as is.
+        thread_counts (sequence of int, optional): also run :func:`thread_comparison`
+            at each of these counts (report keys ``threads`` and ``thread_targets``). Default: none
     """
     where = "run"
     size = check_choice(size, "size", SIZES, where)
     if threads is not None:
         torch.set_num_threads(check_int(threads, "threads", where, lo=1))
+    with _SteadyAllocator():
+        return _run(size, device, thread_counts)
+
+
+def _run(size, device, thread_counts):
     s = SIZES[size]
     tic = time.perf_counter()
     ln = []
@@ -342,6 +600,9 @@ def run(size="full", device="cpu", threads=None):
     report = {"size": size, "machine": machine(device), "layer_norm": ln,
               "lstm": {"shape": {"B": b, "T": t, "I": i, "H": h}, "engine": lstm_engine(device), "seconds": lstm}}
     report["targets"] = targets(report)
+    if thread_counts:
+        report["threads"] = thread_comparison(size, thread_counts, device)
+        report["thread_targets"] = thread_targets(report["threads"])
     report["wall_seconds"] = time.perf_counter() - tic
     return report
 
@@ -405,7 +666,40 @@ def _markdown(report):
               "| model | ms (median) | / nn.LSTM | / nn.LSTMCell loop |", "|---|---|---|---|"]
     lines += [f"| {n} | {1e3 * t['median']:.1f} | {t['median'] / ref:.2f} | {t['median'] / loop:.2f} |"
               for n, t in sec.items()]
+    if report.get("threads"):
+        lines += _thread_markdown(report)
     return "\n".join(lines) + "\n"
+
+
+def _mmm(r):
+    return f"{r['min']:.2f} / **{r['median']:.2f}** / {r['max']:.2f}"
+
+
+def _thread_markdown(report):
+    """The thread-count sections of the report: verdicts, then the LSTM and layer-norm ratios."""
+    parts = report["threads"]
+    lines = ["", "## At each thread count (issue 20)", "",
+             "Ratios per round (the two timed in the same round), min / **median** / max over rounds; "
+             "the verdict uses the median.", "",
+             "| target | threads | value | goal | met |", "|---|---|---|---|---|"]
+    lines += [f"| {t['what']} | {t['threads']} | {t['value']:.2f} | {t['goal']} | {'yes' if t['met'] else 'NO'} |"
+              for t in report["thread_targets"]]
+    lines += ["", "### LN-LSTM, time / nn.LSTM's (< 1: faster than nn.LSTM)", "",
+              "| T, B, I, H | threads | engine | train step | scripted LayerNormLSTMCell, train step "
+              "| forward only (no_grad) | nn.LSTM step, ms |", "|---|---|---|---|---|---|---|"]
+    for part in parts:
+        for r in part["lstm"]:
+            sh, ours = r["shape"], "LSTM(norm='layer')"
+            lines.append(f"| {sh['T']}, {sh['B']}, {sh['I']}, {sh['H']} | {part['threads']} | {r['engine']} | "
+                         f"{_mmm(r['train'][ours])} | {_mmm(r['train']['scripted LayerNormLSTMCell'])} | "
+                         f"{_mmm(r['forward'][ours])} | {r['nn.LSTM ms']:.1f} |")
+    lines += ["", "### C layer norm, speed over F.layer_norm's (float32; > 1: faster)", "",
+              "| width | threads | forward | backward |", "|---|---|---|---|"]
+    for part in parts:
+        by = {(r["width"], r["direction"]): r["speed"] for r in part["layer_norm"]}
+        for w in sorted({r["width"] for r in part["layer_norm"]}):
+            lines.append(f"| {w} | {part['threads']} | {_mmm(by[w, 'forward'])} | {_mmm(by[w, 'backward'])} |")
+    return lines
 
 
 def write_report(report, out_dir):
@@ -418,18 +712,30 @@ def write_report(report, out_dir):
 
 
 def main(argv=None):
-    """``python -m helpers.bench [--tiny] [--out DIR] [--threads N] [--device D]``; prints the targets."""
+    """``python -m helpers.bench [--quick] [--out DIR] [--threads 1,all] [--device D]``; prints the targets.
+
+    The process keeps :func:`steady_allocator` on for its whole run (it ends with it).
+    """
     parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
-    parser.add_argument("--tiny", action="store_const", const="tiny", dest="size", help="same as --size tiny")
+    parser.add_argument("--tiny", "--quick", action="store_const", const="tiny", dest="size",
+                        help="same as --size tiny (seconds: for tests)")
     parser.add_argument("--out", default="_build/reports", help="where bench.md and bench.json go")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=parse_threads, default=None,
+                        help="torch thread counts, e.g. 1,all (all: torch's default here, "
+                             f"{_ALL_THREADS}); the first runs the whole benchmark, each runs the thread "
+                             "comparison (default: torch's choice, no comparison)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
-    report = run(args.size, args.device, args.threads)
+    steady_allocator()  # for this process only: it ends with the benchmark
+    counts = args.threads
+    report = run(args.size, args.device, counts[0] if counts else None, counts)
     paths = write_report(report, args.out)
     for t in report["targets"]:
         print(f"{'met    ' if t['met'] else 'NOT met'}  {t['what']}: {t['value']:.2f} (goal {t['goal']})")
+    for t in report.get("thread_targets", []):
+        print(f"{'met    ' if t['met'] else 'NOT met'}  [{t['threads']} thread{'s' if t['threads'] > 1 else ''}] "
+              f"{t['what']}: {t['value']:.2f} (goal {t['goal']})")
     print("wrote", *paths)
     return 0
 
