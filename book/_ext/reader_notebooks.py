@@ -157,14 +157,43 @@ def stub_fill_in(code: str, label: str) -> str:
     return "\n".join(out)
 
 
+GLUE_ROLE_RE = re.compile(r"\{glue(?::\w+)?\}(?:`([^`:]+)|[ \t]+(\w+))")  # a role, or a directive's argument
+GLUE_CALL_RE = re.compile(r"""\bglue\(\s*f?(["'])(.+?)\1""")
+
+
+def answer_cells(nb) -> list[int]:
+    """Indices of the code cells that compute exercise answers: ``remove-cell`` cells whose glued values
+    appear only inside ``{solution}`` fences (e.g. the answers to exercises 6.1 and 6.2).
+
+    A cell counts when it glues at least one value and the text outside the solutions refers to none
+    of them (an f-string key such as ``f"ch6x_ex_pp_err_{n}"`` stands for any key it can make).
+    """
+    shown = set()
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            shown.update(role or arg for role, arg in GLUE_ROLE_RE.findall(remove_solutions(cell.source)))
+    found = []
+    for k, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "remove-cell" not in cell.metadata.get("tags", []):
+            continue
+        keys = [re.compile(re.sub(r"\\\{.*?\\\}", r"\\w+", re.escape(key)) + "$")
+                for _, key in GLUE_CALL_RE.findall(cell.source)]
+        if keys and not any(key.match(name) for key in keys for name in shown):
+            found.append(k)
+    return found
+
+
 def student_source(nb, name: str = "notebook", executed: bool = False):
     """The student edition of a MyST notebook: no solutions, fill-in exercises stubbed.
 
+    The cells that compute the exercises' answers (:func:`answer_cells`) are dropped.
     With ``executed=True`` (an executed notebook, for a student site built without
     executing again) the outputs are kept, except those of the fill-in cells and of
     the cells that call their checker, which belonged to the instructor's solution.
     """
     nb = copy.deepcopy(nb)
+    answers = set(answer_cells(nb))
+    nb.cells = [cell for k, cell in enumerate(nb.cells) if k not in answers]
     for k, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
             cell.source = remove_solutions(cell.source)
