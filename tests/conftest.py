@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib
+import os
+import shutil
 import socketserver
 import threading
 from pathlib import Path
@@ -13,6 +16,50 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
+
+
+# --- tools the suite needs: skipped on a laptop without them, a failure under CI=true -----------
+
+def in_ci() -> bool:
+    """Whether the tests run in CI (``CI=true``, as CI services and ``.ci/run`` set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def missing_tool(what: str, how: str):
+    """Skip the current test for want of ``what`` -- except under ``CI=true``, where it fails.
+
+    CI installs every tool the README lists, so a missing one there is a broken setup, not a
+    reason to pass quietly. ``how`` says how to install it.
+    """
+    message = f"{what} is not available: {how}"
+    if in_ci():
+        pytest.fail(f"{message} (CI=true: a missing tool is a failure, not a skip)", pytrace=False)
+    pytest.skip(message)
+
+
+#: Node.js, which runs the explorables' JavaScript against the Python helpers (None without it).
+NODE = shutil.which("node") or ("/usr/bin/node" if os.path.exists("/usr/bin/node") else None)
+HOW_NODE = "install Node.js (`apt-get install nodejs`; `make` installs it with the browser tools)"
+
+#: Marks a test that runs ``node``: see :func:`missing_tool`.
+needs_node = pytest.mark.needs_node
+
+
+def import_or_missing(module: str, how: str):
+    """``importlib.import_module(module)``, or :func:`missing_tool` if it is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing_tool(f"the Python module {module}", how)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_node: runs Node.js (skipped without it, failed under CI=true)")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("needs_node") is not None and NODE is None:
+        missing_tool("node", HOW_NODE)
 
 
 def toc_files() -> list[str]:

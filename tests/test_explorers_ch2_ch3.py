@@ -9,8 +9,6 @@ and these tests make sure the two implementations agree before a page exists.
 
 import json
 import math
-import os
-import shutil
 import subprocess
 
 import numpy as np
@@ -28,9 +26,7 @@ from helpers.widgets import (
 from helpers.widgets import invariance_explorer as iv_mod
 from helpers.widgets import weight_growth as wg_mod
 from helpers.widgets.base import JS_DIR, esm_source
-
-NODE = shutil.which("node") or ("/usr/bin/node" if os.path.exists("/usr/bin/node") else None)
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
+from conftest import NODE, needs_node  # skipped without node; under CI=true a failure
 
 EX = invariance_example()
 P = geometry.toy_regression_problem()

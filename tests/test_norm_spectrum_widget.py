@@ -1,7 +1,6 @@
 """Chapter 6's explorable (helpers.widgets.norm_spectrum): its JavaScript against helpers.norm_groups."""
 
 import json
-import shutil
 import subprocess
 
 import numpy as np
@@ -11,9 +10,7 @@ from helpers import norm_groups
 from helpers.widgets import NormSpectrumExplorer, norm_spectrum_view
 from helpers.widgets.base import esm_source
 from helpers.widgets.norm_spectrum import GROUP_CHOICES, SHAPE
-
-NODE = shutil.which("node")
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
+from conftest import NODE, needs_node  # skipped without node; under CI=true a failure
 
 
 @needs_node

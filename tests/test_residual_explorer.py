@@ -1,8 +1,6 @@
 """The Transformer chapter's explorable (helpers.widgets.residual_stream): Python view, state, and its JavaScript."""
 
 import json
-import os
-import shutil
 import subprocess
 
 import numpy as np
@@ -12,9 +10,7 @@ from helpers import residual
 from helpers.widgets import ResidualStreamExplorer, residual_stream_view
 from helpers.widgets import residual_stream as rs_mod
 from helpers.widgets.base import InvalidState, esm_source
-
-NODE = shutil.which("node") or ("/usr/bin/node" if os.path.exists("/usr/bin/node") else None)
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
+from conftest import NODE, needs_node  # skipped without node; under CI=true a failure
 
 
 def test_view_is_the_library_for_both_placements():

@@ -9,8 +9,6 @@ Python twin, at the sliders' extremes too.
 import doctest
 import itertools
 import json
-import os
-import shutil
 import subprocess
 
 import numpy as np
@@ -23,8 +21,8 @@ from helpers.widgets import Explorable, RNNDynamicsExplorer, rnn_dynamics_view
 from helpers.widgets import rnn_dynamics as rd_mod
 from helpers.widgets.base import esm_source
 from helpers.widgets.rnn_dynamics import LIMITS
+from conftest import NODE, needs_node  # skipped without node; under CI=true a failure
 
-NODE = shutil.which("node") or ("/usr/bin/node" if os.path.exists("/usr/bin/node") else None)
 NET = dynamics.example_rnn(hidden=16, inputs=4, max_length=300, seed=0)
 ARRAYS = [NET[k] for k in ("w_hh", "w_xh", "x", "h0", "readout")]
 OUTPUT_KEYS = {"h", "delta", "h_norm", "grad_norm", "steps_run", "overflow", "h_norm_last", "grad_norm_first",
@@ -167,7 +165,7 @@ def _run_node(tmp_path, cases):
     return json.loads(lines[0]), json.loads(lines[1])
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed")
+@needs_node
 def test_joined_module_is_valid_javascript(tmp_path):
     path = tmp_path / "rnn_dynamics.mjs"
     path.write_text(esm_source("rnn_dynamics.js"))
@@ -175,7 +173,7 @@ def test_joined_module_is_valid_javascript(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed")
+@needs_node
 def test_javascript_matches_python_step_by_step(tmp_path):
     """What the browser test checks, for every slider extreme and a few inner points, without a browser."""
     cases = [list(c) for c in EXTREMES] + [[1.0, 200, 1.0, n, nl] for n in ("none", "layer") for nl in ("linear", "tanh")]
@@ -195,7 +193,7 @@ def test_javascript_matches_python_step_by_step(tmp_path):
     assert texts == ["0", "1230", "2.50×10⁻¹²⁰", "3.00×10⁴⁵", "NaN"]
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed")
+@needs_node
 def test_javascript_free_running_agrees_where_not_chaotic(tmp_path):
     """Short tanh runs agree without teacher forcing too (only tanh's last bit differs)."""
     cases = [[r, 30, s, n, "tanh"] for r in (0.5, 1.0, 3.0) for s in (0.0, 1.0) for n in ("none", "layer")]

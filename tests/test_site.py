@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
-from conftest import ROOT, toc_files
+from conftest import ROOT, import_or_missing, toc_files
 
 pytestmark = [pytest.mark.site, pytest.mark.browser]
 
@@ -39,7 +39,7 @@ WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'
 
 @pytest.fixture(scope="session")
 def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
+    playwright = import_or_missing("playwright.sync_api", "pip install -r requirements.txt (playwright)")
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install chromium)")
     with playwright.sync_playwright() as p:

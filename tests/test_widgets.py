@@ -7,8 +7,6 @@ run head-less against :func:`norm_axis_view`.
 
 import json
 import math
-import os
-import shutil
 import subprocess
 import sys
 
@@ -33,8 +31,8 @@ from helpers.widgets import (  # noqa: E402
     norm_axis_view,
 )
 from helpers.widgets.base import JS_DIR, esm_source  # noqa: E402
+from conftest import NODE, needs_node  # skipped without node; under CI=true a failure
 
-NODE = shutil.which("node") or ("/usr/bin/node" if os.path.exists("/usr/bin/node") else None)
 X = example_activations()  # (16, 8)
 R, H = X.shape
 KEYS = {"axis", "batch_size", "example", "eps", "x", "x_used", "mu", "sigma", "y",
@@ -190,14 +188,14 @@ def _module_file(tmp_path, name="norm_axis.js", extra=""):
     return path
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed")
+@needs_node
 def test_joined_module_is_valid_javascript(tmp_path):
     for js in sorted(p.name for p in JS_DIR.glob("*.js") if p.name != "lib.js"):
         proc = subprocess.run([NODE, "--check", str(_module_file(tmp_path, js))], capture_output=True, text=True)
         assert proc.returncode == 0, f"{js}: {proc.stderr}"
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed")
+@needs_node
 def test_javascript_maths_matches_python(tmp_path):
     """Run the widget's own compute function in Node and compare with norm_axis_view."""
     cases = [(axis, B, ex, eps) for axis in ("batch", "layer") for B in (1, 2, 7, 16)
