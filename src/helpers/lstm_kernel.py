@@ -31,6 +31,10 @@ __all__ = ["available", "supports", "load", "threads", "forward_no_grad", "LNLST
 
 _SIGNATURES = _native.signatures(lnlstm_forward=(3, 1, 14), lnlstm_backward=(3, 0, 17))
 
+#: Below this batch size the backward pass keeps dL/da of every step, (T, B, 4H), and computes dL/dW_hh in
+#: one matrix product after the loop: T products of B rows each are much slower than one of T * B rows.
+WHOLE_BELOW = 32
+
 #: Rows times hidden units each thread should get at least: below it, waking a thread costs more than it saves.
 ROW_WORK = 512
 
@@ -122,19 +126,26 @@ class LNLSTMRecurrenceC(torch.autograd.Function):
         d_out, w = d_out.contiguous(), w_hh.detach()
         dc = d_cn.contiguous().clone()  # dL/dc_t, carried down the steps
         dh = d_out.new_zeros(B, H)  # dL/dh_t through the recurrence, carried
-        dz, da = torch.empty_like(act), act.new_empty(B, 4 * H)  # (T, B, 4H) returned; (B, 4H) reused
+        need_w = ctx.needs_input_grad[3]
+        # dL/da of every step kept for one product dL/dW_hh after the loop where the batch is small (T small
+        # products are slow there), else one (B, 4H) buffer reused and dL/dW_hh summed step by step.
+        whole = need_w and B < WHOLE_BELOW
+        dz, das = torch.empty_like(act), act.new_empty(T if whole else 1, B, 4 * H)  # (T, B, 4H) returned
         P = ctx.threads
         grads = [d_out.new_zeros(P, n) for n in (4 * H, 4 * H, H, H)]  # dg_hh, db_hh, dg_c, db_c: one row per block
         gains = [g.detach().contiguous() for g in (g_hh, g_c)]
         fixed = [dh.data_ptr(), dc.data_ptr()]
         after = [g.data_ptr() for g in gains]
-        pgrad = [da.data_ptr()] + [g.data_ptr() for g in grads]
+        pgrad = [g.data_ptr() for g in grads]
         pd, pact, pk, pch, px, pr, pc, pdz = map(_ptrs, (d_out, act, k, chat, xhat, rstd, c_all, dz))
+        pda, da_t = (_ptrs(das), das.unbind(0)) if whole else (_ptrs(das) * T, das.unbind(0) * T)
         hs = h_all.unbind(0)
-        d_w = w.new_zeros(4 * H, H) if ctx.needs_input_grad[3] else None  # summed step by step
+        d_w = w.new_zeros(4 * H, H) if need_w and not whole else None  # summed step by step
         for t in range(T - 1, -1, -1):
-            bwd(B, H, P, pd[t], *fixed, pact[t], pk[t], pch[t], px[t], pr[t], pc[t], *after, pdz[t], *pgrad)
-            torch.mm(da, w, out=dh)  # (B, 4H) @ (4H, H) -> (B, H)
+            bwd(B, H, P, pd[t], *fixed, pact[t], pk[t], pch[t], px[t], pr[t], pc[t], *after, pdz[t], pda[t], *pgrad)
+            torch.mm(da_t[t], w, out=dh)  # (B, 4H) @ (4H, H) -> (B, H)
             if d_w is not None:
-                d_w.addmm_(da.t(), hs[t])  # += (4H, B) @ (B, H): no (T, B, 4H) buffer for dL/da
+                d_w.addmm_(da_t[t].t(), hs[t])  # += (4H, B) @ (B, H): no (T, B, 4H) buffer for dL/da
+        if whole:
+            d_w = torch.mm(das.view(T * B, 4 * H).t(), h_all[:-1].reshape(T * B, H))  # (4H, TB) @ (TB, H)
         return (dz, dh, dc, d_w, *(g.sum(0) for g in grads), None)  # (P, n) -> (n,)
