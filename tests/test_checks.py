@@ -102,7 +102,8 @@ def test_check_instance_and_tensor():
     t = torch.ones(2)
     assert check_instance(t, torch.Tensor, "x", "f", "a tensor") is t
     assert check_tensor(t, "x", "f") is t
-    assert check_tensor(torch.ones(2, dtype=torch.long), "x", "f", floating=False) is not None
+    n = torch.ones(2, dtype=torch.long)
+    assert check_tensor(n, "x", "f", floating=False) is n  # mutant: floating=False returning x.double() fails
     with pytest.raises(ArgTypeError, match=r"^f: x must be a torch.Tensor, got list$"):
         check_tensor([1.0], "x", "f")
     with pytest.raises(ArgTypeError, match=r"^f: x must be a floating-point tensor, got dtype torch.int64$"):
