@@ -65,6 +65,13 @@ def test_view_matches_helpers_rnn_cell():
 
 
 def test_reference_of_a_view_is_the_view():
+    """Stepping from the page's own states (teacher forcing) reproduces a correct page exactly.
+
+    Not Python against itself: ``reference`` takes each step from the page's state before it, so a
+    misaligned teacher fails. Mutant: ``reference`` passing ``teacher_h=result["h"][:1] + result["h"][:-1]``
+    (each step from the state one step too early) fails here. That the views themselves are right is
+    checked against ``helpers.dynamics`` and ``helpers.rnn.RNNCell`` by the tests above.
+    """
     v = view(1.2, 300, 0.3, "layer", "tanh")
     ref = RNNDynamicsExplorer.reference(v)
     for key in RNNDynamicsExplorer.checked_keys:

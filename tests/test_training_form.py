@@ -22,13 +22,17 @@ class FakeTrainRun:
     """Stands in for experiments.sequences.train_run: records its calls and what the bars showed meanwhile."""
 
     def __init__(self, box):
-        self.box, self.calls, self.seen = box, [], []
+        self.box, self.calls, self.seen, self.updates = box, [], [], {}
 
     def __call__(self, task, model, budget, *, sizes, device, lr, progress):
         self.calls.append((task, model, budget, sizes, lr))
         bars = self.box.children[1].children
+        bar = bars[len(self.calls) - 1]
+        self.updates[model] = 0
         for step in range(1, sizes["steps"] + 1):
+            before = bar.value
             progress(step, sizes["steps"])
+            self.updates[model] += bar.value != before  # how often the page's bar is redrawn
             if step in (1, sizes["steps"] // 2):
                 self.seen.append((model, [b.value for b in bars], [b.description for b in bars]))
         return None, run(sizes["steps"] // sizes["log_every"])
@@ -41,13 +45,14 @@ def figure_of(box):
 
 
 def test_form_shape_and_kernel_only_mark():
+    """Mutant: offering only one learning rate (``options=LEARNING_RATES[2:3]``) fails; an ``or`` hid it."""
     box = training_form({"lstm": run(), "ln-lstm": run(scale=0.5)}, title="adding, lr 0.01")
     form, bars, out = box.children
     assert "lnb-kernel-only" in form._dom_classes and isinstance(out, ipywidgets.Output)
     dropdowns = [w for row in form.children for w in row.children if isinstance(w, ipywidgets.Dropdown)]
     assert [d.description for d in dropdowns] == ["task", "cell", "learning rate", "steps", "hidden H"]
     assert [o[1] for o in dropdowns[0].options] == [v for _, v in TASKS]
-    assert list(dropdowns[2].options) == [str(v) for v in LEARNING_RATES] or dropdowns[2].value in LEARNING_RATES
+    assert list(dropdowns[2].options) == list(LEARNING_RATES) and dropdowns[2].value in LEARNING_RATES
     assert dropdowns[3].value in STEPS and dropdowns[4].value in HIDDEN
     button = form.children[1].children[-1]
     assert button.description == "Train" and button.icon == "play"  # the icon font must load offline (test_site)
@@ -85,7 +90,8 @@ def test_train_shows_a_progress_bar_per_run_and_then_the_figure(monkeypatch):
     assert [b.value for b in bars] == [1000, 1000] and all(b.max == 1000 for b in bars)
     assert [b.bar_style for b in bars] == ["success", "success"]
     assert "gru and ln-gru" in figure_of(box) and not form.children[1].children[-1].disabled
-    assert UPDATES_PER_RUN <= 1000
+    # 1000 steps move each bar UPDATES_PER_RUN times, not once a step (mutant: every = 1 gives 1000)
+    assert fake.updates == {"gru": UPDATES_PER_RUN, "ln-gru": UPDATES_PER_RUN}
 
 
 def test_a_failing_run_leaves_the_button_usable():

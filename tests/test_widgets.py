@@ -288,7 +288,12 @@ def test_importing_widgets_does_not_load_pyplot():
 
 @pytest.mark.parametrize("kind", sorted(Explorable.registry))
 def test_every_explorable_follows_the_shape(kind):
-    """Mounted by lnbMount with its kind, bounds declared on traits and sent in spec, Python agrees with itself."""
+    """Mounted by lnbMount with its kind, bounds declared on traits and sent in spec.
+
+    (Its last block, ``reference(view())`` against ``view()``, compared Python with itself and is gone:
+    each explorable's reference is tested against its JavaScript and an independent computation in its
+    own test file.)
+    """
     cls = Explorable.registry[kind]
     assert f'lnbMount(ctx, "{kind}"' in cls._esm and cls.checked_keys
     w = cls()
@@ -308,10 +313,6 @@ def test_every_explorable_follows_the_shape(kind):
         if name in cls.input_names() and isinstance(trait, traitlets.Float):
             with pytest.raises(ValueError, match=name):
                 setattr(w, name, float("nan"))
-    v = w.view()
-    ref = cls.reference(v)
-    for key in cls.checked_keys:
-        np.testing.assert_allclose(np.asarray(ref[key], float), np.asarray(v[key], float), rtol=0, atol=0)
     # no hand-written per-trait checkers left: at most one validator, for bounds that depend on other traits
     validators = [n for n, f in vars(cls).items() if getattr(f, "_traitlets_validate", False) or
                   type(f).__name__ == "ValidateHandler"]
