@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
 
-from conftest import ROOT, toc_files
+from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "book"))
 import print_pdf  # noqa: E402
 
 
-def test_prints_the_table_of_contents_in_reading_order():
-    assert print_pdf.toc_docs() == toc_files()
+def test_prints_the_table_of_contents_in_reading_order(tmp_path):
+    """Against the order of the ``root:``/``file:`` lines in ``_toc.yml``, read as text (not the same walk
+    of the parsed YAML, which conftest.toc_files copies), and on a nested table of contents.
+
+    Mutant: ``toc_docs`` appending a document after its sections (or skipping sections) fails.
+    """
+    def by_lines(text):
+        return re.findall(r"^\s*(?:-\s*)?(?:root|file):\s*(\S+)\s*$", text, re.M)
+
+    real = (ROOT / "_toc.yml").read_text()
+    assert print_pdf.toc_docs() == by_lines(real)
+    chapters = [d for d in print_pdf.toc_docs() if d.startswith("chapters/")]
+    assert chapters == sorted(chapters) and len(chapters) >= 9
+    nested = ("format: jb-book\nroot: intro\nparts:\n  - caption: A\n    chapters:\n      - file: a\n"
+              "        sections:\n          - file: a1\n            sections:\n              - file: a1x\n"
+              "          - file: a2\n      - file: b\n  - caption: B\n    chapters:\n      - file: c\n")
+    (tmp_path / "_toc.yml").write_text(nested)
+    assert print_pdf.toc_docs(tmp_path) == by_lines(nested) == ["intro", "a", "a1", "a1x", "a2", "b", "c"]
 
 
 @pytest.mark.site
