@@ -107,7 +107,8 @@ def results_table(sources, claims=None) -> list[dict]:
                 describe_record(record)  # refuses a record that does not say how it was made
                 rows.append({"section": c.section, "claim": c.statement, "paper": c.paper_evidence,
                              "size": _size_text(c), "effect": _effect_cell(c, out), "threshold": out["threshold"],
-                             "source": _short_source(label, record), "verdict": out["verdict"],
+                             "source": "—" if c.size is None else _short_source(label, record),
+                             "verdict": out["verdict"],
                              "measurement": out["measurement"]})
                 found = True
         if not found:
