@@ -303,6 +303,12 @@ def robust_to_batch_size(record):
     return text, list(100 * (change["layer"] - change["batch"]))
 
 
+def _epochs_ratio(a, b):
+    """Per seed, epochs ``a / b`` to a target: ``inf`` if only ``a`` never got there, 0 if only ``b``, 1 if neither."""
+    both_never = np.isinf(a) & np.isinf(b)
+    return np.where(both_never, 1.0, a / np.where(both_never, 1.0, b))  # (n_seeds,)
+
+
 #: The training NLL that counts as "converged" for the speed claim (nats per example).
 TARGET_NLL = 0.05
 
@@ -326,8 +332,7 @@ def converges_faster(record):
         ln = _per_seed(record, f"layer/{bs}", lambda c: epochs_to_reach(c, TARGET_NLL))
         bn = _per_seed(record, f"batch/{bs}", lambda c: epochs_to_reach(c, TARGET_NLL))
         parts.append(f"batch size {bs}: layer norm {_pm(ln, 1)}, batch norm {_pm(bn, 1)}")
-        both_never = np.isinf(ln) & np.isinf(bn)
-        ratios.append(np.where(both_never, 1.0, ln / np.where(both_never, 1.0, bn)))  # (n_seeds,), inf: LN never
+        ratios.append(_epochs_ratio(ln, bn))
     text = f"epochs to a training NLL of {TARGET_NLL}: " + "; ".join(parts) + f" ({_seeds_budget(record)})"
     return text, list(np.max(ratios, axis=0))
 
@@ -344,8 +349,7 @@ def control_hidden_only(record):
     bs = max(BATCH_SIZES)
     ln = _per_seed(record, f"layer/{bs}", lambda c: epochs_to_reach(c, TARGET_NLL))
     bnh = _per_seed(record, f"batch-hidden/{bs}", lambda c: epochs_to_reach(c, TARGET_NLL))
-    both_never = np.isinf(ln) & np.isinf(bnh)
-    ratio = np.where(both_never, 1.0, ln / np.where(both_never, 1.0, bnh))  # (n_seeds,)
+    ratio = _epochs_ratio(ln, bnh)
     text = (f"epochs to a training NLL of {TARGET_NLL} at batch size {bs}: layer norm {_pm(ln, 1)}, batch norm on "
             f"the hidden layers {_pm(bnh, 1)}, batch norm on every layer "
             f"{_pm(_per_seed(record, f'batch/{bs}', lambda c: epochs_to_reach(c, TARGET_NLL)), 1)} "
