@@ -48,7 +48,7 @@ def tiny(monkeypatch):
 
 
 #: Experiments whose first step on the device comes before any training, so need no tiny sizes.
-MOVES_FIRST = {"transformer_grads", "transformer_lm"}
+MOVES_FIRST = {"transformer_grads", "transformer_lm", "post_ln_rescue"}
 
 
 def test_every_training_experiment_is_covered():

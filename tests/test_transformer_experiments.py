@@ -70,3 +70,24 @@ def test_helpers_refuse_cuda_without_a_gpu(monkeypatch):
         train_lm(cfg, corpus.train, corpus.val, steps=1, lr=1e-3, device="cuda")
     with pytest.raises(ValueError, match="train_lm: device must be"):
         train_lm(cfg, corpus.train, corpus.val, steps=1, lr=1e-3, device="gpu please")
+
+
+def test_stall_threshold_and_stalled():
+    """A run stalls when its last validation loss is within STALL_MARGIN_BITS of the unigram entropy.
+
+    Mutant: comparing nats with bits (no / log 2) makes the second case stall.
+    """
+    import math
+
+    from helpers.experiments import transformer as tx
+
+    unigram = 4.0 * math.log(2)  # 4 bits
+    threshold = tx.stall_threshold(unigram)
+    assert threshold == pytest.approx(4.0 - tx.STALL_MARGIN_BITS)
+    bits = lambda b: {"diverged": False, "val_loss": [9.0, b * math.log(2)]}  # noqa: E731
+    assert tx.stalled(bits(3.9), threshold) and not tx.stalled(bits(3.5), threshold)
+    assert tx.stalled({"diverged": True, "val_loss": [0.1]}, threshold)
+    with pytest.raises(ValueError, match="unigram_nats"):
+        tx.stall_threshold(-1.0)
+    with pytest.raises(TypeError, match="history must be"):
+        tx.stalled([1.0], threshold)

@@ -25,13 +25,17 @@ records are ``helpers/data_files/experiments/transformer_grads.json`` and
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from .._checks import check_instance, check_real
 from ..corpus import decode, encode, load_char_corpus
 from ..transformer import GPTConfig, generate, grad_norms_at_init, train_lm
 from . import experiment, sizes
 
-__all__ = ["MODEL", "TRAIN", "WARMUP", "RUNS", "model_config"]
+__all__ = ["MODEL", "TRAIN", "WARMUP", "RUNS", "RESCUE", "STALL_MARGIN_BITS", "model_config", "stall_threshold",
+           "stalled"]
 
 #: The model of every run, less ``vocab_size`` (the corpus's); see :class:`helpers.transformer.GPTConfig`.
 MODEL = dict(block_size=32, n_layer=6, n_head=4, n_embd=32, init="xavier")
@@ -45,6 +49,29 @@ RUNS = {
     "pre/0": ("pre", "layer", 0), f"pre/{WARMUP}": ("pre", "layer", WARMUP),
     "rms": ("pre", "rms", 0), "dyt": ("pre", "dyt", 0), "none": ("pre", None, 0),
 }
+
+
+#: A run has *stalled* when its final validation loss is not at least this many bits per character
+#: below the entropy of the character frequencies: it learned little beyond which characters are common.
+STALL_MARGIN_BITS = 0.15
+
+
+def stall_threshold(unigram_nats: float) -> float:
+    """The final validation loss (bits per character) at or above which a run counts as stalled.
+
+    Args:
+        unigram_nats (float): the entropy of the training text's character frequencies, in nats.
+    """
+    unigram_nats = check_real(unigram_nats, "unigram_nats", "stall_threshold", lo=0.0)
+    return unigram_nats / math.log(2) - STALL_MARGIN_BITS
+
+
+def stalled(history: dict, threshold_bits: float) -> bool:
+    """Whether a :func:`~helpers.transformer.train_lm` history stalled (or diverged) at ``threshold_bits``."""
+    check_instance(history, dict, "history", "stalled", "a train_lm history")
+    if history["diverged"]:
+        return True
+    return not history["val_loss"][-1] / math.log(2) <= threshold_bits
 
 
 def model_config(vocab_size, **changes) -> GPTConfig:
@@ -97,4 +124,34 @@ def transformer_lm(budget, seed, device):
         idx = generate(models[name].cpu(), prompt, 200, temperature=0.8,
                        generator=torch.Generator().manual_seed(0))
         out["samples"][name] = decode(idx[0], corpus.vocab)
+    return out
+
+
+#: The post-LN runs of chapter 8's exercises on warm-up and QK-norm: name -> (learning rate, warm-up steps, QK-norm).
+RESCUE = {
+    "lr0.001": (1e-3, 0, False), "lr0.003": (3e-3, 0, False), "lr0.005": (5e-3, 0, False),
+    "lr0.005/warmup10": (5e-3, 10, False), "lr0.005/warmup30": (5e-3, 30, False),
+    "lr0.005/warmup60": (5e-3, 60, False), "lr0.005/qk": (5e-3, 0, True),
+}
+
+
+@experiment("post_ln_rescue",
+            quick=dict(runs=list(RESCUE), steps=TRAIN["steps"]),
+            full=dict(runs=list(RESCUE), steps=TRAIN["steps"]),
+            engine="helpers.transformer.GPT, torch operations",
+            summary="Transformer: post-LN at three learning rates, with warm-up, with QK-norm (chapter 8's exercises)")
+def post_ln_rescue(budget, seed, device):
+    """Every run of :data:`RESCUE` for one seed, and each block's MLP gradient norm at initialization with and
+    without QK-norm (the chapter's model; the same runs at both budgets)."""
+    sizes("post_ln_rescue", budget)
+    corpus = load_char_corpus()
+    out = {"runs": {}, "grad_norms": {}}
+    for name, (lr, warmup, qk) in RESCUE.items():
+        cfg = model_config(len(corpus.vocab), placement="post", qk_norm=qk)
+        _, h = train_lm(cfg, corpus.train, corpus.val, warmup=warmup, seed=seed, device=device, **{**TRAIN, "lr": lr})
+        out["runs"][name] = _history(h)
+    for qk in (False, True):
+        cfg = model_config(len(corpus.vocab), placement="post", qk_norm=qk)
+        out["grad_norms"]["qk" if qk else "plain"] = grad_norms_at_init(cfg, corpus.train, seed=seed, batches=4,
+                                                                         batch_size=32, device=device)
     return out
