@@ -249,7 +249,7 @@ def two_threads():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("batch, hidden", [(8, 130), (67, 64)])
+@pytest.mark.parametrize("batch, hidden", [(16, 520), (67, 128)])
 def test_c_engine_on_two_threads_equals_the_cell_stepped(batch, hidden, two_threads):
     """The batch split in two blocks (one per thread); gain and bias gradients summed over the blocks."""
     assert lstm_kernel.threads(batch, hidden) == 2  # the threaded path is the one checked

@@ -35,8 +35,10 @@ _SIGNATURES = _native.signatures(lnlstm_forward=(3, 1, 14), lnlstm_backward=(3, 
 #: one matrix product after the loop: T products of B rows each are much slower than one of T * B rows.
 WHOLE_BELOW = 32
 
-#: Rows times hidden units each thread should get at least: below it, waking a thread costs more than it saves.
-ROW_WORK = 512
+#: Rows times hidden units each thread should get at least: below it, waking a thread costs more than it saves
+#: (each step forks and joins the threads twice, once in the kernel and once in torch's matrix product, and on
+#: a busy machine a join can wait for a time slice of the scheduler).
+ROW_WORK = 4096
 
 
 def threads(batch, hidden):
