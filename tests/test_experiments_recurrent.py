@@ -78,10 +78,29 @@ def test_same_seed_same_record(tiny):
 
 
 def test_every_claim_checks_a_real_record(tiny_records):
+    """Each claim reads its record seed by seed: with the two seeds' runs swapped, its effects swap.
+
+    Mutant: a claim's check computing every seed's effect from ``record["runs"][0]`` (or returning
+    constants while seeds differ) fails the swap or the "seeds differ" check.
+    """
+    import copy
+
+    tested, differing = 0, 0
     for c in experiments.claims():
-        if c.experiment in tiny_records:
-            text, verdict = c.verdict(tiny_records[c.experiment])
-            assert verdict in experiments.VERDICTS and text
+        if c.experiment not in tiny_records:
+            continue
+        record = tiny_records[c.experiment]
+        out = c.evaluate(record)
+        assert out["verdict"] in experiments.VERDICTS and out["measurement"]
+        if c.size is None:
+            assert out["verdict"] == "not testable in miniature"
+            continue
+        swapped = copy.deepcopy(record)
+        swapped["runs"] = swapped["runs"][::-1]
+        assert c.evaluate(swapped)["effects"] == out["effects"][::-1], c.statement
+        tested += 1
+        differing += out["effects"][0] != out["effects"][1]
+    assert tested and differing, (tested, differing)
 
 
 # --- building blocks against independent references ------------------------------
