@@ -254,3 +254,10 @@ def test_convnet_train_one_builds_the_given_network():
 
     model, curves = cn.train_one("layer", channels=4, steps=2, n_logs=1, net=Spy)
     assert built == [("layer", 4)] and isinstance(model, Spy) and len(curves["step"]) == 2
+
+
+def test_epochs_ratio_bounds_a_side_that_never_got_there():
+    """Mutant: returning 0 for 'b never' (LN / inf) instead of the bound a / total fails the first assert."""
+    inf = math.inf
+    r = ff._epochs_ratio([2.0, inf, 3.0, inf], [4.0, 5.0, inf, inf], total=10.0)
+    assert r.tolist() == [0.5, 2.0, 0.3, 1.0]
