@@ -133,15 +133,22 @@ def _cell(text) -> str:
 
 
 def results_markdown(rows) -> str:
-    """The rows of :func:`results_table` as a Markdown (GFM) table, verdicts in bold."""
+    """The rows of :func:`results_table` as a Markdown (GFM) table, verdicts in bold.
+
+    Six columns, so the table fits a laptop's text column: the paper's size goes with its
+    evidence, and the threshold with the effect.
+    """
     if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
         raise ArgTypeError("results_markdown: rows must be a list of dicts from results_table")
-    head = "| § | Claim | Paper's evidence | The paper's size | Effect per seed: median (min to max) | Threshold | Source | Verdict |"
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    head = ("| § | Claim | Paper's evidence; its size | Effect per seed: median (min to max); threshold "
+            "| Source | Verdict |")
+    lines = [head, "|---|---|---|---|---|---|"]
     for row in rows:
         if not isinstance(row, dict) or set(COLUMNS) - set(row):
             raise ValueError(f"results_markdown: each row must be a dict with keys {COLUMNS}")
-        cells = [_cell(row[k]) for k in COLUMNS]
-        cells[-1] = f"**{cells[-1]}**"
+        c = {k: _cell(row[k]) for k in COLUMNS}
+        paper = f"{c['paper']}. *Size:* {c['size']}" if c["size"] else c["paper"]
+        effect = f"{c['effect']}; threshold {c['threshold']}" if c["threshold"] else c["effect"]
+        cells = [c["section"], c["claim"], paper, effect, c["source"], f"**{c['verdict']}**"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
