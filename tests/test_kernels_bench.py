@@ -110,15 +110,6 @@ def test_c_layer_norm_float32_and_without_grad():
     torch.testing.assert_close(kernels.c_layer_norm(nc, w, b), y)
 
 
-@pytest.fixture
-def two_threads():
-    """torch on two threads for one test (the C kernels follow torch's setting), restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("shape", [(4099, 33), (3, 20000), (257, 300)])
 def test_c_layer_norm_on_two_threads_is_torch_layer_norm(shape, two_threads):
     """Rows split into two blocks (one per thread), the column sums of dw and db in one row per block."""

@@ -240,15 +240,6 @@ def test_without_grad_the_c_engine_keeps_nothing_and_agrees(mode, monkeypatch):
     torch.testing.assert_close((out_nograd, c_nograd), (out.detach(), c.detach()), rtol=0, atol=0)
 
 
-@pytest.fixture
-def two_threads():
-    """torch on two threads for one test (the C kernel follows torch's setting), restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("batch, hidden", [(16, 520), (67, 128)])
 def test_c_engine_on_two_threads_equals_the_cell_stepped(batch, hidden, two_threads):
     """The batch split in two blocks (one per thread); gain and bias gradients summed over the blocks."""
