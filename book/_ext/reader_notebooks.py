@@ -11,7 +11,8 @@ HTML build this extension writes, for each chapter, a *reader notebook*:
   their numbers; admonitions as block quotes; exercises numbered as on the site;
   solutions folded in ``<details>``; figure captions under their code cells;
 * the setup cell's install source filled in from ``_config.yml`` (see
-  :func:`helpers_source`); code cells without outputs.
+  :func:`helpers_source`); code cells without outputs; the build's own checks (cells tagged
+  ``build-check``: timings and seed-dependent claims the text relies on) left out.
 
 It writes two editions of each: the instructor edition (solutions folded) and the
 student edition (solutions removed, fill-in exercises replaced by a
@@ -58,6 +59,9 @@ BUNDLE = "downloads/lnbook-classroom.zip"
 PUBLISH_ENV_VAR = "LNBOOK_PUBLISH"
 
 FILL_IN_TAG = "fill-in"
+#: Cells that check the text's claims for the website's build (timings, seed-dependent results); a reader's
+#: machine has no use for them and a slow or different one could fail them, so reader notebooks leave them out.
+BUILD_CHECK_TAG = "build-check"
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 
 
@@ -186,14 +190,16 @@ def answer_cells(nb) -> list[int]:
 def student_source(nb, name: str = "notebook", executed: bool = False):
     """The student edition of a MyST notebook: no solutions, fill-in exercises stubbed.
 
-    The cells that compute the exercises' answers (:func:`answer_cells`) are dropped.
+    The cells that compute the exercises' answers (:func:`answer_cells`) and the build's checks
+    (cells tagged ``build-check``) are dropped.
     With ``executed=True`` (an executed notebook, for a student site built without
     executing again) the outputs are kept, except those of the fill-in cells and of
     the cells that call their checker, which belonged to the instructor's solution.
     """
     nb = copy.deepcopy(nb)
     answers = set(answer_cells(nb))
-    nb.cells = [cell for k, cell in enumerate(nb.cells) if k not in answers]
+    nb.cells = [cell for k, cell in enumerate(nb.cells)
+                if k not in answers and BUILD_CHECK_TAG not in cell.metadata.get("tags", [])]
     for k, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
             cell.source = remove_solutions(cell.source)
@@ -366,7 +372,7 @@ def to_reader(nb, ctx: Context, intro: str):
         if cell.cell_type == "markdown":
             reader.cells.append(nbformat.v4.new_markdown_cell(convert_markdown(ctx, cell.source)))
             continue
-        if cell.cell_type != "code":
+        if cell.cell_type != "code" or BUILD_CHECK_TAG in cell.metadata.get("tags", []):
             continue
         source = SETUP_SOURCE_RE.sub(lambda m: f'{m.group(1)}"{ctx.source}"', cell.source)
         meta = {"tags": list(cell.metadata.get("tags", []))} if cell.metadata.get("tags") else {}
