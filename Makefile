@@ -21,6 +21,8 @@ PORT   ?= 8000
 # pytest workers for `make test` (pytest-xdist): the browser tests dominate and run two pages at a time on 2 cores
 TEST_WORKERS ?= 2
 JB_FLAGS := --all -W -n --keep-going
+# chapters executed at once before the website build (book/execute_chapters.py); those that time code run alone
+BOOK_JOBS ?= 2
 LAB_OVERRIDES := binder/jupyterlab-overrides.json
 
 .PHONY: help install assets book student publish serve lab test test-unit test-site browser-deps strip clean bench
@@ -55,6 +57,8 @@ book: $(STAMP) assets
 	@h=$$( (echo "budget=$${LNBOOK_BUDGET:-} gpus=$${CUDA_VISIBLE_DEVICES-all}"; cat requirements.txt $$(find src -type f -not -path '*/__pycache__/*' -not -path '*.egg-info/*' | sort)) | sha256sum | cut -c1-16); \
 	if [ "$$(cat $(BUILD)/.helpers-hash 2>/dev/null)" != "$$h" ]; then rm -rf $(CACHE); echo "$$h" > $(BUILD)/.helpers-hash; fi
 	@start=$$(date +%s); \
+	export LNBOOK_BOOK_JOBS=$(BOOK_JOBS); \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python book/execute_chapters.py --jobs $(BOOK_JOBS); \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . $(JB_FLAGS); \
 	echo "Built in $$(( $$(date +%s) - start )) s. Open $(CURDIR)/$(HTML)/index.html, or run: make serve"
 

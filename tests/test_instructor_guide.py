@@ -94,7 +94,11 @@ def test_gpu_lines_reject_malformed(bad):
 def test_build_setting_reads_the_cache_variables(monkeypatch):
     monkeypatch.setenv("LNBOOK_BUDGET", "quick")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("LNBOOK_BOOK_JOBS", raising=False)
     assert course_facts.build_setting() == "budget quick, no GPU visible"
+    monkeypatch.setenv("LNBOOK_BOOK_JOBS", "2")  # `make book` executes two chapters at a time
+    assert course_facts.build_setting() == ("budget quick, no GPU visible, 2 chapters executed at a time "
+                                            "(those that time code alone)")
 
 
 def test_kernel_peak_is_measured_per_document(tmp_path):

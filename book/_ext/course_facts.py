@@ -149,7 +149,10 @@ def build_setting() -> str:
     budget = os.environ.get("LNBOOK_BUDGET") or "default (quick on a CPU, full on a GPU)"
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
     gpu_text = "no GPU visible" if gpus == "" else ("GPUs as found" if gpus is None else f"GPUs {gpus}")
-    return f"budget {budget}, {gpu_text}"
+    jobs = os.environ.get("LNBOOK_BOOK_JOBS", "1")  # set by `make book` (book/execute_chapters.py)
+    together = (f", {jobs} chapters executed at a time (those that time code alone)"
+                if jobs.isdigit() and int(jobs) > 1 else "")
+    return f"budget {budget}, {gpu_text}{together}"
 
 
 # --- the measurement ------------------------------------------------------------------
