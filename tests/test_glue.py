@@ -98,6 +98,7 @@ def test_glue_takes_numpy_and_torch_scalars_as_python_numbers(capsys, monkeypatc
         out = glue("x", value)
         assert type(out) is type(expected) and out == expected
     assert glue("s", "text") == "text"
+    assert capsys.readouterr().out == ""  # silent outside the website build (it printed "x = 1.5" before)
     for bad in (np.ones(2), torch.ones(1, 1), torch.ones(3)):
         with pytest.raises(ValueError, match="scalar"):
             glue("x", bad)

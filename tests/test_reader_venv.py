@@ -14,6 +14,7 @@ unpacked there, and its reader notebooks are executed in that environment:
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -107,6 +108,11 @@ def test_reader_notebooks_run_from_the_bundle_in_a_bare_environment(classroom):
     seconds_first = time.time() - t0
     errors = [o for c in first.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    # no glue plumbing reaches the reader: no "name = value" lines, no echoed values of glue calls
+    printed = "".join(o.get("text", "") for c in first.cells if c.cell_type == "code" for o in c.outputs
+                      if o.output_type == "stream")
+    glued = [line for line in printed.splitlines() if re.match(r"ch\d+\w* = ", line)]
+    assert not glued, f"glue lines printed: {glued[:3]}"
     installed = subprocess.run([str(python), "-c", "import helpers, sys; print(helpers.__file__)"],
                                capture_output=True, text=True, check=True).stdout
     assert "site-packages" in installed and str(ROOT) not in installed, installed

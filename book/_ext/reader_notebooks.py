@@ -11,8 +11,10 @@ HTML build this extension writes, for each chapter, a *reader notebook*:
   their numbers; admonitions as block quotes; exercises numbered as on the site;
   solutions folded in ``<details>``; figure captions under their code cells;
 * the setup cell's install source filled in from ``_config.yml`` (see
-  :func:`helpers_source`); code cells without outputs; the build's own checks (cells tagged
-  ``build-check``: timings and seed-dependent claims the text relies on) left out.
+  :func:`helpers_source`); code cells without outputs; ``glue(...)`` calls left out (their
+  values are in the text), and with them the hidden cells that only fed the text and the
+  build's own checks (cells tagged ``build-check``: timings and seed-dependent claims the text
+  relies on); see :func:`reader_code`.
 
 It writes two editions of each: the instructor edition (solutions folded) and the
 student edition (solutions removed, fill-in exercises replaced by a
@@ -37,6 +39,7 @@ the chapters again)::
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import os
@@ -213,6 +216,90 @@ def student_source(nb, name: str = "notebook", executed: bool = False):
     return nb
 
 
+# --- code a reader does not need ----------------------------------------------------
+
+def parse_code(source: str) -> ast.Module:
+    """A code cell as Python: IPython's ``%magic`` and ``!shell`` lines read as ``pass``."""
+    return ast.parse("\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in source.split("\n")))
+
+
+def defined_names(tree: ast.Module) -> set[str]:
+    """The names a cell's top-level statements bind (comprehension variables stay inside their comprehension)."""
+    names = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(stmt.name)
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in stmt.names)
+        else:
+            targets = {ast.Assign: lambda s: s.targets, ast.AugAssign: lambda s: [s.target],
+                       ast.AnnAssign: lambda s: [s.target], ast.For: lambda s: [s.target],
+                       ast.With: lambda s: [i.optional_vars for i in s.items if i.optional_vars]}
+            for target in targets.get(type(stmt), lambda s: [])(stmt):
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def _is_glue(stmt: ast.stmt) -> bool:
+    return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+            and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == "glue")
+
+
+def strip_glue(source: str) -> str:
+    """``source`` without its top-level ``glue(...)`` statements (their values are written into the text).
+
+    A glue call inside a block (an ``if``) stays: it prints nothing outside the website build. If the
+    cell ended on a glue call, the new last expression gets a ``;`` so that it does not echo its value.
+    Comment lines directly above a removed call go with it; a cell left with nothing to run becomes "".
+    """
+    tree = parse_code(source)
+    glued = [stmt for stmt in tree.body if _is_glue(stmt)]
+    if not glued:
+        return source
+    lines = source.split("\n")
+    drop = set()
+    for stmt in glued:
+        drop.update(range(stmt.lineno - 1, stmt.end_lineno))
+        k = stmt.lineno - 2
+        while k >= 0 and lines[k].strip().startswith("#") and k not in drop:
+            drop.add(k)
+            k -= 1
+    kept = [line for k, line in enumerate(lines) if k not in drop]
+    while kept and not kept[-1].strip():
+        kept.pop()
+    if not [line for line in kept if line.strip() and not line.strip().startswith("#")]:
+        return ""
+    last = parse_code("\n".join(kept)).body[-1]
+    echoes = isinstance(last, ast.Expr) and not (isinstance(last.value, ast.Call)
+                                                 and getattr(last.value.func, "id", None) == "print")
+    if _is_glue(tree.body[-1]) and echoes and not kept[-1].rstrip().endswith(";"):
+        kept[-1] = kept[-1].rstrip() + ";"
+    return "\n".join(kept)
+
+
+def reader_code(cells) -> list[str | None]:
+    """The code a reader notebook shows for each code cell of ``cells`` (``None``: leave the cell out).
+
+    Glue calls go (:func:`strip_glue`). A cell the website hides (``remove-cell``) stays only if a
+    later cell uses a name it defines; the build's checks (``build-check``) never stay.
+    """
+    out: list[str | None] = []
+    used_later: set[str] = set()
+    for cell in reversed(cells):
+        tags = cell.metadata.get("tags", [])
+        if BUILD_CHECK_TAG in tags:
+            out.append(None)
+            continue
+        code = strip_glue(cell.source)
+        tree = parse_code(code)
+        if "remove-cell" in tags and not defined_names(tree) & used_later:
+            code = ""
+        out.append(code if code.strip() else None)
+        if code.strip():
+            used_later |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return out[::-1]
+
+
 # --- MyST to Jupyter markdown ------------------------------------------------
 
 class Context:
@@ -368,13 +455,15 @@ def to_reader(nb, ctx: Context, intro: str):
     """A MyST notebook (sources) as a reader notebook: plain Markdown, numbers written in, no outputs."""
     reader = nbformat.v4.new_notebook(metadata=copy.deepcopy(nb.metadata))
     reader.metadata.pop("widgets", None)
+    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+    code = dict(zip(map(id, code_cells), reader_code(code_cells)))
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             reader.cells.append(nbformat.v4.new_markdown_cell(convert_markdown(ctx, cell.source)))
             continue
-        if cell.cell_type != "code" or BUILD_CHECK_TAG in cell.metadata.get("tags", []):
+        if cell.cell_type != "code" or code[id(cell)] is None:
             continue
-        source = SETUP_SOURCE_RE.sub(lambda m: f'{m.group(1)}"{ctx.source}"', cell.source)
+        source = SETUP_SOURCE_RE.sub(lambda m: f'{m.group(1)}"{ctx.source}"', code[id(cell)])
         meta = {"tags": list(cell.metadata.get("tags", []))} if cell.metadata.get("tags") else {}
         reader.cells.append(nbformat.v4.new_code_cell(source, metadata=meta))
         figure = cell.metadata.get("mystnb", {}).get("figure", {})

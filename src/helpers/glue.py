@@ -5,7 +5,8 @@ into the prose with MyST's ``{glue:text}`` role (for example
 ``{glue:text}`name:.3f```), so it
 changes when the code does. :func:`glue` hands a value to ``myst_nb.glue`` when
 the notebook is executed by the book build; where ``myst_nb`` is not installed
-(Colab, a bare Jupyter), it prints ``name = value`` so the reader still sees it.
+(Colab, a bare Jupyter) it does nothing: the reader notebooks have every glued
+value written into their text, and leave the glue calls out.
 
 Very small or large numbers read better in the prose as ``7.6 × 10⁻⁴`` than as
 ``7.6e-04``: :func:`sci` formats them so, and the chapter glues the string,
@@ -40,8 +41,7 @@ def glue(name: str, value, display: bool = False):
     value = _python_scalar(value, name)
     try:
         from myst_nb import glue as _myst_glue
-    except ImportError:  # no book toolchain: show the value instead
-        print(f"{name} = {value}")
+    except ImportError:  # no book toolchain: the value is already in the reader notebook's text
         return value
     _myst_glue(name, value, display=display)
     return value
