@@ -2,7 +2,7 @@
 #   make book    build the website into _build/html (creates .venv, installs, executes every notebook)
 #   make test    everything CI checks: unit tests, build, notebook execution, browser, links
 #   make serve   serve the built website on http://127.0.0.1:8000
-#   make lab     JupyterLab on the chapters
+#   make lab     JupyterLab on the student notebooks (EDITION=instructor: with solutions)
 #   make student the student edition: notebooks without solutions and a site without them, in _build/student
 #   make publish the publication build (refuses a placeholder repository URL) and the notebooks branch tree
 #   make bench   time layer norm and the LN-LSTM; report in _build/reports/bench.md (.json)
@@ -25,7 +25,7 @@ JB_FLAGS := --all -W -n --keep-going
 BOOK_JOBS ?= 2
 LAB_OVERRIDES := binder/jupyterlab-overrides.json
 
-.PHONY: help install assets book student publish serve lab test test-unit test-site browser-deps strip clean bench
+.PHONY: help install assets book student publish serve lab lab-sources test test-unit test-site browser-deps strip clean bench
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# //'
@@ -93,9 +93,24 @@ serve:
 	@test -f $(HTML)/index.html || { echo "No site yet: run make book"; exit 1; }
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(HTML)
 
+# `make lab` opens the reader notebooks of one edition (EDITION=student, the default, or instructor),
+# copied into work/<edition>/ where a student's work survives later builds (files already there are
+# kept). `make lab-sources` opens the MyST sources in chapters/, for authors.
+EDITION ?= student
+LAB_DIR ?= work/$(EDITION)
+# Jupyter refuses to run as root without --allow-root (containers, CI machines, classroom images).
+LAB_CMD ?= $(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 lab: $(STAMP)
-	@# Jupyter refuses to run as root without --allow-root (containers, CI machines, classroom images).
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) chapters/
+	@case "$(EDITION)" in student|instructor) ;; \
+	  *) echo "make lab: EDITION must be student or instructor, got '$(EDITION)'" >&2; exit 2;; esac
+	@test -d $(BUILD)/notebooks/$(EDITION)/chapters || $(MAKE) book
+	@mkdir -p $(LAB_DIR) && cp -n $(BUILD)/notebooks/$(EDITION)/chapters/*.ipynb $(LAB_DIR)/
+	@echo "The $(EDITION) edition's notebooks, in $(LAB_DIR)/ (yours to edit; a rebuild does not touch them)."
+	@echo "Authors: make lab-sources opens the sources in chapters/."
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(LAB_CMD) $(LAB_DIR)
+
+lab-sources: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(LAB_CMD) chapters/
 
 # The built website printed to one PDF by Debian's Chromium: _build/pdf/layer-norm-book.pdf.
 .PHONY: pdf

@@ -337,3 +337,28 @@ def test_student_site_has_no_solutions():
             if name.endswith(".ipynb"):
                 text = z.read(name).decode()
                 assert "Solution to Exercise" not in text and "BEGIN SOLUTION" not in text, name
+
+
+@site
+def test_make_lab_opens_the_reader_notebooks_of_an_edition(tmp_path):
+    """`make lab` copies the edition's reader notebooks into a work folder and opens that (not chapters/)."""
+    def lab(*args):
+        return subprocess.run(["make", "-s", "-o", ".venv/.installed", "lab", "LAB_CMD=echo opening", *args],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    for edition in rn.EDITIONS:
+        folder = tmp_path / edition
+        run = lab(f"EDITION={edition}", f"LAB_DIR={folder}")
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip().splitlines()[-1] == f"opening {folder}", run.stdout
+        copied = sorted(folder.glob("*.ipynb"))
+        assert [p.name for p in copied] == [p.name for p in chapter_notebooks()]
+        text = "\n".join(_text(nbformat.read(p, as_version=4)) for p in copied)
+        assert ("BEGIN SOLUTION" in text) == (edition == "instructor"), edition
+        assert not [m for m in RAW_MYST if m in text], edition
+    mine = tmp_path / "student" / copied[0].name
+    mine.write_text(mine.read_text().replace("Layer", "My notes on layer", 1))
+    lab("EDITION=student", f"LAB_DIR={tmp_path / 'student'}")
+    assert "My notes on layer" in mine.read_text()  # a student's work survives
+    bad = lab("EDITION=teacher")
+    assert bad.returncode == 2 and "EDITION must be student or instructor" in bad.stderr, bad
