@@ -4,7 +4,7 @@
 #   make serve   serve the built website on http://127.0.0.1:8000
 #   make lab     JupyterLab on the student notebooks (EDITION=instructor: with solutions)
 #   make student the student edition: notebooks without solutions and a site without them, in _build/student
-#   make publish the publication build (refuses a placeholder repository URL) and the notebooks branch tree
+#   make publish the publication build (refuses a placeholder repository URL) and the notebooks branches' trees
 #   make bench   time layer norm and the LN-LSTM; report in _build/reports/bench.md (.json)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -84,10 +84,12 @@ student: $(STAMP) assets
 # the reader notebooks in place of the sources, so that Colab, Binder and JupyterHub open them.
 publish: $(STAMP)
 	LNBOOK_PUBLISH=1 $(MAKE) book
-	@rm -rf $(BUILD)/publish && mkdir -p $(BUILD)/publish
-	git archive HEAD | tar -x -C $(BUILD)/publish
-	cp $(BUILD)/notebooks/instructor/chapters/*.ipynb $(BUILD)/publish/chapters/
-	@echo "Push $(BUILD)/publish to the notebooks branch named in _config.yml (lnbook_notebooks_branch)."
+	@rm -rf $(BUILD)/publish
+	@for edition in instructor student; do \
+	  mkdir -p $(BUILD)/publish/$$edition && git archive HEAD | tar -x -C $(BUILD)/publish/$$edition && \
+	  cp $(BUILD)/notebooks/$$edition/chapters/*.ipynb $(BUILD)/publish/$$edition/chapters/; done
+	@echo "Push $(BUILD)/publish/instructor to the branch lnbook_notebooks_branch and $(BUILD)/publish/student" \
+	  "to lnbook_student_branch (both named in _config.yml)."
 
 serve:
 	@test -f $(HTML)/index.html || { echo "No site yet: run make book"; exit 1; }
@@ -137,6 +139,15 @@ bench: $(STAMP)
 gpu-check: $(STAMP)
 	@mkdir -p $(BUILD)/reports
 	$(BIN)/python -m helpers.gpu_check --out $(BUILD)/reports
+
+# --- grading -----------------------------------------------------------------
+# Otter-Grader assignments of the chapters' fill-in exercises (book/_ext/otter_assignments.py): per
+# chapter, _build/otter/<chapter>/ with source/ (the master notebook), autograder/ (solutions and the
+# autograder zip) and student/; `otter assign` runs every solution against its test (the book's checker).
+.PHONY: otter
+otter: $(STAMP)
+	@rm -rf $(BUILD)/otter
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python book/_ext/otter_assignments.py chapters $(BUILD)/otter
 
 # --- tests -----------------------------------------------------------------
 # Headless Chromium for the browser test (Debian's package).

@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "book" / "_ext"))
 from nbgitpuller_links import nbgitpuller_links  # noqa: E402
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
-BRANCH = CONFIG["sphinx"]["config"]["lnbook_notebooks_branch"]
+BRANCH = CONFIG["sphinx"]["config"]["lnbook_student_branch"]  # students pull the edition without solutions
 CHAPTERS = [p.relative_to(ROOT).as_posix() for p in chapter_notebooks()]
 
 
@@ -48,6 +48,13 @@ def test_no_links_while_the_repository_or_the_hub_is_unset(repo, hub):
 def test_the_branch_is_required():
     with pytest.raises(ValueError, match="branch"):
         nbgitpuller_links("https://github.com/a/b", "https://hub", "", CHAPTERS)
+
+
+def test_the_links_pull_the_student_branch():
+    """Mutant: the directive on the instructor branch would put the solutions in every student's home."""
+    source = (ROOT / "book" / "_ext" / "nbgitpuller_links.py").read_text()
+    assert "self.config.lnbook_student_branch" in source and "lnbook_notebooks_branch," not in source
+    assert BRANCH != CONFIG["sphinx"]["config"]["lnbook_notebooks_branch"]
 
 
 def test_the_guide_shows_the_links_and_the_config_keeps_them_off_until_set():

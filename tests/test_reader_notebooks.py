@@ -152,6 +152,24 @@ def test_launch_urls_open_the_notebooks_branch():
     assert "Colab" not in rn.launch_urls("https://gitlab.com/me/book", "nb", "c.ipynb", launch)
 
 
+@pytest.mark.parametrize("edition, branch", [("instructor", "notebooks"), ("student", "notebooks-student")])
+def test_launch_buttons_open_the_branch_of_the_site_edition(edition, branch):
+    """The student site's buttons must open the notebooks without solutions (mutant: one branch for both)."""
+    class Config:
+        lnbook_notebooks_branch, lnbook_student_branch = "notebooks", "notebooks-student"
+        html_theme_options = {"launch_buttons": {"colab_url": "https://colab.research.google.com"}}
+
+    class App:
+        config, lnbook_url, lnbook_edition = Config(), "https://github.com/me/book", edition
+
+    context = {"header_buttons": [{"label": "launch-buttons", "buttons": [{"text": "Colab", "url": "#"}]}]}
+    rn.retarget_launch_buttons(App(), "chapters/01_x", "page.html", context, None)
+    url = context["header_buttons"][0]["buttons"][0]["url"]
+    assert url == f"https://colab.research.google.com/github/me/book/blob/{branch}/chapters/01_x.ipynb"
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
+    assert (config["lnbook_notebooks_branch"], config["lnbook_student_branch"]) == ("notebooks", "notebooks-student")
+
+
 def _sphinx_project(tmp_path: Path, url: str) -> Path:
     (tmp_path / "conf.py").write_text(
         f"import sys\nsys.path.insert(0, {str(ROOT / 'book' / '_ext')!r})\n"
@@ -295,8 +313,10 @@ def test_student_edition_has_no_solutions_and_stubbed_fill_ins(capsys):
 
 
 @site
-def test_classroom_bundle(site):
-    bundle = site / rn.BUNDLE
+@pytest.mark.parametrize("edition", rn.EDITIONS)
+def test_classroom_bundles(site, edition):
+    """The instructor site carries both bundles; the student one holds no solution (what a student gets)."""
+    bundle = site / rn.BUNDLES[edition]
     assert bundle.exists(), f"no classroom bundle at {bundle}"
     with zipfile.ZipFile(bundle) as z:
         names = z.namelist()
@@ -304,10 +324,15 @@ def test_classroom_bundle(site):
         assert wheels == [f"lnbook_helpers-{rn._version(ROOT)}-py3-none-any.whl"], names
         assert sorted(n for n in names if n.startswith("chapters/")) == [
             f"chapters/{p.name}" for p in chapter_notebooks()]
-        assert "README.txt" in names
+        readme = z.read("README.txt").decode()
+        assert ("not for students" in readme) == (edition == "instructor"), readme.splitlines()[0]
+        text = ""
         for n in names:
             if n.startswith("chapters/"):
-                assert z.read(n) == (BUILD / "notebooks" / "instructor" / n).read_bytes()
+                assert z.read(n) == (BUILD / "notebooks" / edition / n).read_bytes()
+                text += z.read(n).decode()
+        has_solutions = "Solution to Exercise" in text or "BEGIN SOLUTION" in text
+        assert has_solutions == (edition == "instructor"), edition
         with z.open(wheels[0]) as w, zipfile.ZipFile(w) as wheel:
             members = wheel.namelist()
         for needed in ("helpers/__init__.py", "helpers/norms.py", "helpers/widgets/js/lib.js", "helpers/lstm_kernel.c"):
@@ -332,7 +357,8 @@ def test_student_site_has_no_solutions():
         assert "Solution to" in instructor_page, f"{doc}: the instructor site should show solutions"
         served = nbformat.read(STUDENT_SITE / "_sources" / f"{doc}.ipynb", as_version=4)
         assert "Solution to Exercise" not in _text(served) and "BEGIN SOLUTION" not in _text(served)
-    with zipfile.ZipFile(STUDENT_SITE / rn.BUNDLE) as z:
+    assert not (STUDENT_SITE / rn.BUNDLES["instructor"]).exists(), "the instructor bundle on the student site"
+    with zipfile.ZipFile(STUDENT_SITE / rn.BUNDLES["student"]) as z:
         for name in z.namelist():
             if name.endswith(".ipynb"):
                 text = z.read(name).decode()

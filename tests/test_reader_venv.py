@@ -30,7 +30,7 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.site
 
-BUNDLE = ROOT / "_build" / "html" / "downloads" / "lnbook-classroom.zip"
+BUNDLE = ROOT / "_build" / "html" / "downloads" / "lnbook-instructor.zip"  # every cell runs (fill-ins solved)
 BESIDE = ("torch", "numpy", "matplotlib", "ipywidgets", "ipykernel")
 REPORT = ROOT / "_build" / "reports" / "reader-venv.md"
 

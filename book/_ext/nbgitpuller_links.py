@@ -2,13 +2,13 @@
 
 ``{lnb-nbgitpuller-links}`` (a directive, no content) renders a list: each chapter
 of the table of contents with the link that makes the hub clone (or update) the
-repository's notebooks branch into the student's home and open the chapter's
-reader notebook in JupyterLab::
+repository's student notebooks branch into the student's home and open the chapter's
+reader notebook (student edition: no solutions) in JupyterLab::
 
     https://HUB/hub/user-redirect/git-pull?repo=REPO&urlpath=lab/tree/REPO_DIR/chapters/CHAPTER.ipynb&branch=BRANCH
 
 (query values URL-encoded). The repository is ``repository.url``, the branch
-``lnbook_notebooks_branch`` and the hub ``launch_buttons.jupyterhub_url`` in
+``lnbook_student_branch`` and the hub ``launch_buttons.jupyterhub_url`` in
 ``_config.yml``; the links are the JupyterHub launch buttons' own
 (``reader_notebooks.launch_urls``). While the repository or the hub is unset there
 are no links, as there are no launch buttons: the directive then says what to set.
@@ -60,7 +60,7 @@ class FillLinks(SphinxPostTransform):
         launch = options.get("launch_buttons") or {}
         chapters = [d for d in _toc_order(env) if str(env.doc2path(d)).endswith(".ipynb")]
         links = nbgitpuller_links(repository_url(options), (launch.get("jupyterhub_url") or "").strip(),
-                                  self.config.lnbook_notebooks_branch, [f"{d}.ipynb" for d in chapters],
+                                  self.config.lnbook_student_branch, [f"{d}.ipynb" for d in chapters],
                                   launch.get("notebook_interface", "jupyterlab"))
         if not links:
             para = nodes.paragraph(classes=["lnb-nbgitpuller-unset"])

@@ -21,14 +21,17 @@ student edition (solutions removed, fill-in exercises replaced by a
 ``raise NotImplementedError``; see :func:`student_source`). The edition of the
 site being built is what the page's download button serves (``_sources/``); both
 go to ``_build/notebooks/<edition>/``, and the site's edition, with the helpers
-wheel, is zipped into ``downloads/lnbook-classroom.zip``.
+wheel, is zipped into a classroom bundle per edition (:data:`BUNDLES`: the instructor site carries
+both, ``lnbook-instructor.zip`` with the solutions and ``lnbook-student.zip`` without; the student
+site only the student one).
 
 It also derives everything that names the repository from the one URL in
 ``_config.yml`` (``repository.url``): with no URL configured the repository and
 launch buttons are hidden and the install line points at the helpers wheel; a
 publication build (``LNBOOK_PUBLISH=1``, ``make publish``) refuses to run
-without a real URL. Launch buttons open the reader notebooks, published on the
-branch ``lnbook_notebooks_branch`` by ``make publish``.
+without a real URL. Launch buttons open the reader notebooks of the site's edition, published by
+``make publish`` on the branch ``lnbook_notebooks_branch`` (instructor edition) or
+``lnbook_student_branch`` (student edition; :func:`edition_branch`).
 
 Run as a script, it writes the student edition of the sources, or of the executed
 chapters (for ``make student``, which builds the student site without executing
@@ -57,7 +60,9 @@ PLACEHOLDER_URLS = ("", "https://github.com/lnbook/layer-norm-book")
 #: The variable the setup cell installs the helpers from.
 SETUP_SOURCE_RE = re.compile(r'^(\s*HELPERS = )"[^"\n]*"', re.M)
 #: Where the classroom bundle lands inside the built site.
-BUNDLE = "downloads/lnbook-classroom.zip"
+#: Where each edition's classroom bundle lands inside the built site: the instructor site carries both
+#: (the instructor hands out the student one), the student site only its own.
+BUNDLES = {"instructor": "downloads/lnbook-instructor.zip", "student": "downloads/lnbook-student.zip"}
 #: Environment variable that makes a build a publication build.
 PUBLISH_ENV_VAR = "LNBOOK_PUBLISH"
 
@@ -555,6 +560,11 @@ INTRO = {
 }
 
 
+def edition_branch(config, edition: str) -> str:
+    """The notebooks branch that holds ``edition``'s reader notebooks (``make publish`` fills both)."""
+    return config.lnbook_student_branch if edition == "student" else config.lnbook_notebooks_branch
+
+
 def _edition() -> str:
     edition = os.environ.get(EDITION_ENV_VAR, "instructor").strip() or "instructor"
     if edition not in EDITIONS:
@@ -588,12 +598,12 @@ def configure(app, config) -> None:
 
 
 def retarget_launch_buttons(app, pagename, templatename, context, doctree) -> None:
-    """html-page-context: launch buttons open the reader notebook on the notebooks branch."""
+    """html-page-context: launch buttons open the reader notebook on the site edition's notebooks branch."""
     group = next((b for b in context.get("header_buttons", []) if b.get("label") == "launch-buttons"), None)
     if group is None or not app.lnbook_url:
         return
     path = f"{pagename}.ipynb"
-    urls = launch_urls(app.lnbook_url, app.config.lnbook_notebooks_branch, path,
+    urls = launch_urls(app.lnbook_url, edition_branch(app.config, app.lnbook_edition), path,
                        app.config.html_theme_options.get("launch_buttons", {}))
     for button in group.get("buttons", []):
         if button.get("text") in urls:
@@ -615,7 +625,9 @@ def build_wheel(root: Path, dist: Path) -> Path:
     return wheel
 
 
-BUNDLE_README = """Layer Normalization, an interactive book: classroom bundle ({edition} edition)
+BUNDLE_EDITION = {"instructor": "instructor edition: WITH the exercise solutions, not for students",
+                  "student": "student edition: no solutions, for students"}
+BUNDLE_README = """Layer Normalization, an interactive book: classroom bundle ({edition})
 
 chapters/   the chapters as Jupyter notebooks (plain Markdown, numbers written in)
 {wheel}   the book's helpers, the Python package every chapter imports
@@ -642,7 +654,7 @@ def write_reader_notebooks(app, exception) -> None:
     version = _version(root)
     source = helpers_source(app.lnbook_url, version)
     editions = EDITIONS if app.lnbook_edition == "instructor" else ("student",)
-    chapters = []
+    chapters = {edition: [] for edition in editions}
     for doc in sorted(env.found_docs):
         path = Path(env.doc2path(doc))
         if path.suffix != ".ipynb":
@@ -659,25 +671,27 @@ def write_reader_notebooks(app, exception) -> None:
             target = build / "notebooks" / edition / f"{doc}.ipynb"
             target.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(reader, target)
+            chapters[edition].append((doc, target))
             if edition == app.lnbook_edition:
                 download = Path(app.outdir) / "_sources" / f"{doc}.ipynb"
                 download.parent.mkdir(parents=True, exist_ok=True)
                 nbformat.write(reader, download)
-                chapters.append((doc, target))
     dist = build / "dist"
     dist.mkdir(parents=True, exist_ok=True)
     wheel = build_wheel(root, dist)
-    bundle = Path(app.outdir) / BUNDLE
-    bundle.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("README.txt", BUNDLE_README.format(edition=app.lnbook_edition, wheel=wheel.name))
-        z.write(wheel, wheel.name)
-        for doc, path in chapters:
-            z.write(path, f"chapters/{Path(doc).name}.ipynb")
+    for edition, written in chapters.items():
+        bundle = Path(app.outdir) / BUNDLES[edition]
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("README.txt", BUNDLE_README.format(edition=BUNDLE_EDITION[edition], wheel=wheel.name))
+            z.write(wheel, wheel.name)
+            for doc, path in written:
+                z.write(path, f"chapters/{Path(doc).name}.ipynb")
 
 
 def setup(app):
     app.add_config_value("lnbook_notebooks_branch", "notebooks", "html")
+    app.add_config_value("lnbook_student_branch", "notebooks-student", "html")
     app.connect("config-inited", configure, priority=400)
     app.connect("html-page-context", retarget_launch_buttons, priority=600)
     app.connect("build-finished", write_reader_notebooks)
