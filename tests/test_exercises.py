@@ -457,3 +457,29 @@ def test_checks_is_read_only_and_described():
     with pytest.raises(TypeError):
         exercises.CHECKS["new"] = "x"
     assert exercises.names() == tuple(exercises.CHECKS)
+
+
+def test_a_wrong_answer_reads_as_one_line_in_jupyter():
+    """IPython renders ``_render_traceback_``: the verdict alone for a wrong value (no frame of
+    helpers/exercises.py), and the reader's own frames first when their function raised."""
+    import numpy as np
+
+    from helpers.exercises import CheckFailed, check
+
+    def wrong(a, gain, eps=1e-5):
+        return np.asarray(a) * 2.0
+
+    with pytest.raises(CheckFailed) as info:
+        check("rms_norm", wrong)
+    lines = info.value._render_traceback_()
+    assert len(lines) == 1 and lines[0].startswith("CheckFailed: case ") and "is wrong" in lines[0], lines
+    assert isinstance(info.value, AssertionError) and info.value.__cause__ is None
+
+    def raises(a, gain, eps=1e-5):
+        return np.sqrt(a, axis=-1)  # a mistake inside the reader's own code
+
+    with pytest.raises(CheckFailed) as info:
+        check("rms_norm", raises)
+    text = "\n".join(info.value._render_traceback_())
+    assert "np.sqrt(a, axis=-1)" in text and "helpers/exercises.py" not in text, text
+    assert text.splitlines()[-1].startswith("CheckFailed: case ") and "raised TypeError" in text

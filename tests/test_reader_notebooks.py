@@ -388,3 +388,17 @@ def test_make_lab_opens_the_reader_notebooks_of_an_edition(tmp_path):
     assert "My notes on layer" in mine.read_text()  # a student's work survives
     bad = lab("EDITION=teacher")
     assert bad.returncode == 2 and "EDITION must be student or instructor" in bad.stderr, bad
+
+
+@site
+def test_stubs_name_their_exercise_as_the_site_numbers_it():
+    """A stub says "Exercise 5.5: this is yours to write", the number the website shows above that fill-in."""
+    for path in chapter_notebooks():
+        doc = f"chapters/{path.stem}"
+        page = (BUILD / "html" / f"{doc}.html").read_text()
+        title = r'<span class="caption-number">(Exercise \d+\.\d+) </span>'  # an exercise's heading
+        on_site = [re.findall(title, page[: m.start()])[-1] for m in re.finditer("BEGIN SOLUTION", page)]
+        student = rn.student_source(nbformat.read(path, as_version=4), doc)
+        stubs = [m for c in student.cells if rn.FILL_IN_TAG in c.metadata.get("tags", [])
+                 for m in re.findall(r'NotImplementedError\("(Exercise \d+\.\d+): this is yours to write"\)', c.source)]
+        assert stubs and stubs == on_site[: len(stubs)], (doc, stubs, on_site)

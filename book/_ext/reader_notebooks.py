@@ -195,6 +195,28 @@ def answer_cells(nb) -> list[int]:
     return found
 
 
+EXERCISE_RE = re.compile(r"^\s*(?::::+|```+)\{exercise\}", re.M)
+
+
+def exercise_names(nb, name: str = "notebook") -> dict[int, str]:
+    """``{id(cell): "Exercise 5.2"}`` for each code cell: the exercise above it, numbered as the site numbers
+    it (the chapter's number from its file name, then the exercise's place in the chapter).
+
+    A cell above the first exercise, or in a notebook whose name has no chapter number, is named by
+    ``name`` and its cell index instead.
+    """
+    chapter = re.match(r"(?:.*/)?0*(\d+)_", name)
+    count, out = 0, {}
+    for k, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            count += len(EXERCISE_RE.findall(cell.source))
+        elif chapter and count:
+            out[id(cell)] = f"Exercise {chapter.group(1)}.{count}"
+        else:
+            out[id(cell)] = f"{name}, cell {k}"
+    return out
+
+
 def student_source(nb, name: str = "notebook", executed: bool = False):
     """The student edition of a MyST notebook: no solutions, fill-in exercises stubbed.
 
@@ -205,6 +227,7 @@ def student_source(nb, name: str = "notebook", executed: bool = False):
     the cells that call their checker, which belonged to the instructor's solution.
     """
     nb = copy.deepcopy(nb)
+    exercise = exercise_names(nb, name)
     answers = set(answer_cells(nb))
     nb.cells = [cell for k, cell in enumerate(nb.cells)
                 if k not in answers and BUILD_CHECK_TAG not in cell.metadata.get("tags", [])]
@@ -212,7 +235,7 @@ def student_source(nb, name: str = "notebook", executed: bool = False):
         if cell.cell_type == "markdown":
             cell.source = remove_solutions(cell.source)
         elif FILL_IN_TAG in cell.metadata.get("tags", []):
-            cell.source = stub_fill_in(cell.source, f"{name}, cell {k}")
+            cell.source = stub_fill_in(cell.source, exercise[id(cell)])
             cell.outputs, cell.execution_count = [], None
         elif cell.cell_type == "code" and "exercises.check(" in cell.source:
             cell.outputs, cell.execution_count = [], None

@@ -9,9 +9,11 @@ own cells in :mod:`helpers.rnn`.
 * While the function still raises :class:`NotImplementedError`, :func:`check`
   prints one line saying what to do and returns ``False``, so a notebook with
   unfinished exercises still runs from top to bottom.
-* A wrong answer raises :class:`AssertionError` naming the case and what is
-  wrong with it: the shape of an output, or its values (largest error, and
-  where it is).
+* A wrong answer raises :class:`CheckFailed` (an :class:`AssertionError`) naming
+  the case and what is wrong with it: the shape of an output, or its values
+  (largest error, and where it is). In Jupyter that is one line, with no frames
+  of this module; if your function itself raised, the frames of your code come
+  first.
 * When every case passes it prints ``All N cases passed.`` and returns ``True``.
 
 The checkers are named after what the function computes, listed in
@@ -41,6 +43,8 @@ Example::
 from __future__ import annotations
 
 import math
+import traceback
+from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, NamedTuple
 
@@ -48,7 +52,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CHECKS", "names", "check"]
+__all__ = ["CHECKS", "names", "check", "CheckFailed"]
 
 # Tolerances |got - expected| <= ATOL + RTOL * |expected|, by the dtype of the case's inputs.
 _TOLERANCES = {np.dtype(np.float64): (1e-7, 1e-9), np.dtype(np.float32): (1e-4, 1e-5)}
@@ -546,6 +550,26 @@ def _compare(case, fn_name, checker, got):
             )
 
 
+class CheckFailed(AssertionError):
+    """A fill-in answer that does not match the reference, or that raised.
+
+    IPython renders an exception through its ``_render_traceback_`` when it has one: here the verdict
+    in one line, after the frames of the reader's own function if it raised (never this module's).
+    """
+
+    def __init__(self, message, error=None):
+        super().__init__(message)
+        self.error = error
+
+    def _render_traceback_(self):
+        lines = []
+        if self.error is not None:
+            here = Path(__file__).resolve()
+            frames = [f for f in traceback.extract_tb(self.error.__traceback__) if Path(f.filename).resolve() != here]
+            lines = "".join(traceback.format_list(frames)).splitlines()
+        return [*lines, f"CheckFailed: {self}"]
+
+
 def check(name, fn):
     """Run ``fn`` on the cases of checker ``name`` and compare it with the reference.
 
@@ -561,9 +585,9 @@ def check(name, fn):
         ``Exercise not done yet: ...``).
 
     Raises:
-        AssertionError: on the first case ``fn`` gets wrong, naming the case and
-            what is wrong (an exception ``fn`` raised, an output's shape, its
-            values, or an argument it changed in place).
+        CheckFailed: (an ``AssertionError``) on the first case ``fn`` gets wrong,
+            naming the case and what is wrong (an exception ``fn`` raised, an
+            output's shape, its values, or an argument it changed in place).
         ValueError: if ``name`` is not a checker.
         TypeError: if ``fn`` is not callable.
     """
@@ -582,15 +606,14 @@ def check(name, fn):
             print(f"Exercise not done yet: {checker.todo}")
             return False
         except Exception as err:
-            raise AssertionError(
-                f"case {case.name!r}: {fn_name} raised {type(err).__name__}: {err}"
-            ) from err
+            raise CheckFailed(f"case {case.name!r}: {fn_name} raised {type(err).__name__}: {err}", err) from err
         for arg_name, before, after in zip(checker.arg_names, case.args, args):
             if not _same(before, after):
-                raise AssertionError(
-                    f"case {case.name!r}: {fn_name} changed its argument {arg_name!r} in place; "
-                    "compute new arrays instead"
-                )
-        _compare(case, fn_name, checker, got)
+                raise CheckFailed(f"case {case.name!r}: {fn_name} changed its argument {arg_name!r} in place; "
+                                  "compute new arrays instead")
+        try:
+            _compare(case, fn_name, checker, got)
+        except AssertionError as err:
+            raise CheckFailed(str(err)) from None
     print(f"All {len(cases)} cases passed.")
     return True
