@@ -317,3 +317,20 @@ def test_every_explorable_follows_the_shape(kind):
     validators = [n for n, f in vars(cls).items() if getattr(f, "_traitlets_validate", False) or
                   type(f).__name__ == "ValidateHandler"]
     assert len(validators) <= 1, validators
+
+
+@pytest.mark.parametrize("kind", sorted(__import__("helpers.widgets.base", fromlist=["Explorable"]).Explorable.registry))
+def test_explorables_refuse_misspelled_inputs_and_describe_themselves(kind):
+    """A misspelled input raises TypeError (it was set as a plain attribute and did nothing); a front end
+    without widgets (nbconvert, a console, a viewer) gets text saying what the explorable is and its state."""
+    from helpers.widgets.base import Explorable
+
+    cls = Explorable.registry[kind]
+    with pytest.raises(TypeError, match=r"unexpected argument\(s\) 'batchsize'"):
+        cls(batchsize=4)
+    data = cls()._repr_mimebundle_()
+    data = data[0] if isinstance(data, tuple) else data
+    assert "application/vnd.jupyter.widget-view+json" in data
+    text = data["text/plain"]
+    assert text.startswith(f"{cls.__name__}: ") and "inputs: " in text and "explorable" in text
+    assert "object at 0x" not in text and "_esm" not in text and len(text) < 800, text

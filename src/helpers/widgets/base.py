@@ -168,7 +168,37 @@ class Explorable(anywidget.AnyWidget):
     spec = traitlets.Dict().tag(sync=True)
 
     def __init__(self, **kwargs):
+        unknown = sorted(set(kwargs) - set(self.input_names()) - {"layout"})
+        if unknown:  # a misspelled input would otherwise be set as a plain attribute and do nothing
+            raise TypeError(f"{type(self).__name__}() got unexpected argument(s) {', '.join(map(repr, unknown))}; "
+                            f"its inputs are: {', '.join(self.input_names())}")
         super().__init__(spec=self.page_spec(), **kwargs)
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The widget for a front end that draws widgets; for one that cannot (nbconvert, a plain console,
+        a notebook viewer, the PDF), ``text/plain`` saying what it is and the numbers of its state."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, tuple):  # (data, metadata)
+            data, meta = bundle
+        else:
+            data, meta = bundle, None
+        data = dict(data or {})
+        data["text/plain"] = self.describe()
+        return (data, meta) if meta is not None else data
+
+    def describe(self) -> str:
+        """What this explorable is, in words: its first docstring line, its inputs, and where it draws."""
+        cls = next((c for c in type(self).__mro__ if "kind" in c.__dict__), type(self))  # not a traitlets subclass
+        doc = (cls.__doc__ or "").strip().split("\n")[0]
+        shown = []
+        for name in (n for n in cls.input_names() if not n.startswith("_")):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                value = f"<{np.asarray(value).shape} array>"
+            shown.append(f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}")
+        return (f"{cls.__name__}: {doc}\n  inputs: {', '.join(shown)}\n"
+                "  (an explorable: it draws and computes in JupyterLab, Jupyter Notebook, Colab, VS Code "
+                "or on the book's website; this front end shows only this text)")
 
     @classmethod
     def input_names(cls) -> list[str]:
