@@ -92,12 +92,16 @@ def test_glue_takes_numpy_and_torch_scalars_as_python_numbers(capsys, monkeypatc
             raise ImportError(name)
         return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_myst)
+    import myst_nb
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=False: glued.__setitem__(name, value))
     for value, expected in ((np.float32(1.5), 1.5), (np.int64(3), 3), (np.array(2.5), 2.5),
                             (torch.tensor(0.25), 0.25), (torch.tensor(7), 7)):
-        out = glue("x", value)
-        assert type(out) is type(expected) and out == expected
-    assert glue("s", "text") == "text"
+        assert glue("x", value) is None  # no echo of the value under a cell that ends with glue
+        assert type(glued["x"]) is type(expected) and glued["x"] == expected
+    monkeypatch.setattr(builtins, "__import__", no_myst)
+    assert glue("s", "text") is None
     assert capsys.readouterr().out == ""  # silent outside the website build (it printed "x = 1.5" before)
     for bad in (np.ones(2), torch.ones(1, 1), torch.ones(3)):
         with pytest.raises(ValueError, match="scalar"):

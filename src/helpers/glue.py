@@ -23,8 +23,9 @@ __all__ = ["glue", "sci"]
 _SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def glue(name: str, value, display: bool = False):
-    """Record ``value`` under ``name`` for the prose; return ``value``.
+def glue(name: str, value, display: bool = False) -> None:
+    """Record ``value`` under ``name`` for the prose. Returns ``None`` (as ``myst_nb.glue`` does), so a
+    cell that ends with a glue call shows no echo of the value.
 
     NumPy and torch scalars (and 0-d arrays and tensors) are glued as the
     Python numbers they hold, so ``glue("err", np.abs(d).max())`` needs no
@@ -42,9 +43,9 @@ def glue(name: str, value, display: bool = False):
     try:
         from myst_nb import glue as _myst_glue
     except ImportError:  # no book toolchain: the value is already in the reader notebook's text
-        return value
+        return None
     _myst_glue(name, value, display=display)
-    return value
+    return None
 
 
 def _python_scalar(value, name):
