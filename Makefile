@@ -157,6 +157,16 @@ browser-deps:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
 	fi
 
+# Slurm and munge for the sweep test's one-node cluster (tests/slurm_cluster.py; Debian's packages, as
+# .ci/run installs them). Not a prerequisite of `make test`: without them that test is skipped here
+# (and fails under CI=true).
+.PHONY: slurm-deps
+slurm-deps:
+	@if [ ! -x /usr/sbin/slurmctld ] || [ ! -x /usr/sbin/munged ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q slurm-wlm munge; \
+	fi
+
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not site" -q
 

@@ -29,6 +29,7 @@ import torch
 __all__ = [
     "ArgTypeError",
     "check_int",
+    "check_int_ranges",
     "check_shape",
     "check_real",
     "check_eps",
@@ -87,6 +88,39 @@ def check_int(value, name, where, lo=None, hi=None, *, hint=None):
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ValueError(f"{where}: {name} must be {need}, got {value!r}{_hint(hint)}")
     return int(value)
+
+
+def check_int_ranges(text, name, where, lo=0):
+    """A text of ints and ranges, ``"0-9"``, ``"0,2,5"`` or ``"0-4,7"``, as a list of distinct ints >= ``lo``.
+
+    A range ``a-b`` includes both ends and needs ``a <= b``; the ints keep the order written.
+    A value that is not a str raises :class:`ArgTypeError`; an empty text, a malformed item, a
+    value below ``lo`` or one written twice raises :class:`ValueError`.
+
+    Example::
+
+        >>> check_int_ranges("0-3,7", "seeds", "sweep")
+        [0, 1, 2, 3, 7]
+        >>> check_int_ranges("3-1", "seeds", "sweep")
+        Traceback (most recent call last):
+        ValueError: sweep: seeds must be ints >= 0 and ranges a-b with a <= b (e.g. 0-9 or 0,2,5), got '3-1'
+    """
+    need = f"ints >= {lo} and ranges a-b with a <= b (e.g. 0-9 or 0,2,5)"
+    if not isinstance(text, str):
+        raise ArgTypeError(f"{where}: {name} must be a str of {need}, got {type(text).__name__} {_show(text)}")
+    out = []
+    for item in text.replace(" ", "").split(","):
+        first, dash, last = item.partition("-")
+        if not (first.isdigit() and (not dash or last.isdigit())) or (dash and int(first) > int(last)):
+            raise ValueError(f"{where}: {name} must be {need}, got {_show(text)}")
+        values = range(int(first), int(last) + 1) if dash else [int(first)]
+        if min(values) < lo:
+            raise ValueError(f"{where}: {name} must be {need}, got {_show(text)}")
+        out.extend(values)
+    if len(set(out)) != len(out):
+        twice = sorted({v for v in out if out.count(v) > 1})
+        raise ValueError(f"{where}: {name} must be distinct, got {twice[0]} twice in {_show(text)}")
+    return out
 
 
 def check_shape(shape, name, where):
