@@ -4,10 +4,14 @@ Serves ``_build/html`` on 127.0.0.1, opens every page of the table of contents i
 headless Chromium (``/usr/bin/chromium`` through Playwright, no downloaded
 browser), waits until the maths is typeset and every widget has rendered, prints
 the page with print styles (no header, sidebars or navigation; light theme;
-dropdowns such as the worked solutions opened; links within the site kept as
-text, since they would point at the temporary server) and merges the pages, in reading
-order and with one bookmark per page, into ``_build/pdf/layer-norm-book.pdf``.
-No request leaves the local server.
+dropdowns such as the worked solutions opened, but code the website hides behind
+"Show code cell source" left out, and so are the ``glue(...)`` lines that hand numbers
+to the text; links within the site kept as text, since they would point at the
+temporary server; page numbers running through the book and the page's title at the
+foot of every page) and merges the pages, in reading order, into
+``_build/pdf/layer-norm-book.pdf``, with a bookmark per page and, under it, one per
+section (Chromium's own outline of the page's headings, from a tagged PDF). No request leaves the local
+server.
 
 Usage: python book/print_pdf.py [--html DIR] [--out FILE] [--only DOC ...]
 """
@@ -18,6 +22,7 @@ import argparse
 import functools
 import http.server
 import io
+import re
 import socketserver
 import sys
 import threading
@@ -86,8 +91,44 @@ def serve(directory: Path) -> tuple[_Server, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def render_page(page, url: str) -> tuple[str, list[str]]:
-    """Open ``url``, wait for maths and widgets, apply the print styles; returns (title, problems)."""
+#: Run in the page before printing: what a printed book should not carry.
+PRINT_JS = """() => {
+    document.documentElement.dataset.theme = 'light';
+    document.documentElement.dataset.mode = 'light';
+    // Code the website hides ("Show code cell source") stays hidden on paper; its outputs stay.
+    document.querySelectorAll('details.hide.above-input').forEach(d => d.remove());
+    document.querySelectorAll('details').forEach(d => d.open = true);
+    document.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
+    // glue(...) statements hand numbers to the text: plumbing, not teaching. Drop them (with their
+    // continuation lines, up to the closing parenthesis) from every code cell; an emptied cell goes.
+    document.querySelectorAll('div.cell_input pre').forEach(pre => {
+        const lines = pre.innerHTML.split('\\n'), kept = [];
+        let depth = 0;
+        for (const line of lines) {
+            const text = line.replace(/<[^>]*>/g, '').replace(/&[a-z]+;/g, 'x');
+            if (depth === 0 && !/^glue\\(/.test(text)) { kept.push(line); continue; }
+            for (const c of text) depth += c === '(' ? 1 : c === ')' ? -1 : 0;
+        }
+        pre.innerHTML = kept.join('\\n');
+        if (!pre.textContent.trim()) pre.closest('div.cell_input').remove();
+    });
+    // Links into the site would point at this temporary server: keep their text, drop the link.
+    document.querySelectorAll('a[href]').forEach(a => { if (a.host === location.host) a.removeAttribute('href'); });
+}"""
+
+
+def page_css(first_page: int, title: str) -> str:
+    """Page numbers that run through the book (this page starts at ``first_page``) and the page's title,
+    in the paper margins (CSS page-margin boxes, which Chromium prints)."""
+    quoted = title.replace("\\", "\\\\").replace('"', '\\"')
+    return (f"html {{ counter-reset: page {first_page - 1}; }}\n"
+            "@page { @bottom-right { content: counter(page); font: 9pt system-ui, sans-serif; color: #555; }\n"
+            f'        @bottom-left {{ content: "{quoted}"; font: 9pt system-ui, sans-serif; color: #555; }} }}\n')
+
+
+def render_page(page, url: str, first_page: int = 1) -> tuple[str, list[str]]:
+    """Open ``url``, wait for maths and widgets, apply the print styles (numbering its pages from
+    ``first_page``); returns (title, problems)."""
     problems: list[str] = []
     page.goto(url, wait_until="networkidle")
     waits = []
@@ -102,19 +143,40 @@ def render_page(page, url: str) -> tuple[str, list[str]]:
             page.wait_for_function(condition, timeout=TIMEOUT_MS)
         except Exception as exc:  # print what there is, but say so
             problems.append(f"{url}: not {what} within {TIMEOUT_MS // 1000} s ({type(exc).__name__})")
-    page.evaluate("""() => {
-        document.documentElement.dataset.theme = 'light';
-        document.documentElement.dataset.mode = 'light';
-        document.querySelectorAll('details').forEach(d => d.open = true);
-        document.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
-        // Links into the site would point at this temporary server: keep their text, drop the link.
-        document.querySelectorAll('a[href]').forEach(a => { if (a.host === location.host) a.removeAttribute('href'); });
-    }""")
-    page.add_style_tag(content=PRINT_CSS)
+    page.evaluate(PRINT_JS)
+    title = page.title().split(" — ")[0].strip() or url
+    page.add_style_tag(content=PRINT_CSS + page_css(first_page, title))
     page.emulate_media(media="print", color_scheme="light")
     page.wait_for_timeout(300)
-    title = page.title().split(" — ")[0].strip() or url
     return title, problems
+
+
+def clean_heading(title: str) -> str:
+    """A heading as Chromium's outline gives it, tidied: some come doubled ("1.2. 1.2. TitleTitle")."""
+    title = " ".join(title.replace("#", " ").split())
+    doubled = re.fullmatch(r"(\d+(?:\.\d+)*\.\s)\1(.+)\2", title)
+    if doubled:
+        return doubled.group(1) + doubled.group(2)
+    half = len(title) // 2
+    return title[:half] if len(title) % 2 == 0 and title[:half] == title[half:] else title
+
+
+def headings(reader) -> list[tuple[int, str, int]]:
+    """(depth, title, page index) of the sections in a page's PDF outline (Chromium's, from the headings
+    of a tagged PDF): below the page's own title (h1), without the theme's "Contents" heading."""
+    out = []
+
+    def walk(items, depth):
+        for k, item in enumerate(items):
+            if isinstance(item, list):
+                walk(item, depth + 1)
+                continue
+            title = clean_heading(item.title)
+            if depth >= 1 and title and title != "Contents":
+                out.append((depth - 1, title, reader.get_destination_page_number(item)))
+
+    walk(reader.outline, 0)
+    return out
 
 
 def print_book(html: Path, out: Path, docs: list[str]) -> dict:
@@ -144,12 +206,18 @@ def print_book(html: Path, out: Path, docs: list[str]) -> dict:
             context.route("**/*", route)
             page = context.new_page()
             for doc in docs:
-                title, page_problems = render_page(page, f"{base}/{doc}.html")
-                problems += page_problems
-                pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
                 first = len(writer.pages)
-                writer.append(PdfReader(io.BytesIO(pdf)))
-                writer.add_outline_item(title=title, page_number=first)
+                title, page_problems = render_page(page, f"{base}/{doc}.html", first + 1)
+                problems += page_problems
+                pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True,
+                               outline=True, tagged=True)
+                reader = PdfReader(io.BytesIO(pdf))
+                writer.append(reader, import_outline=False)
+                parent = writer.add_outline_item(title=title, page_number=first)
+                for depth, heading, number in headings(reader):  # the sections, under the page's bookmark
+                    node = writer.add_outline_item(title=heading, page_number=first + number,
+                                                   parent=parent if depth == 0 else last[depth - 1])
+                    last = {**(last if depth else {}), depth: node}
                 print(f"  {doc}: {len(writer.pages) - first} pages", flush=True)
             browser.close()
     finally:

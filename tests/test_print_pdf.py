@@ -47,7 +47,35 @@ def test_prints_a_page_with_typeset_maths(site, tmp_path):
     text = " ".join(page.extract_text() for page in reader.pages)
     assert "Notation" in text
     assert "\\mathbb" not in text and "$" not in text, "raw TeX in the PDF: MathJax had not typeset the page"
-    assert [item.title for item in reader.outline] == ["Notation", "How to use this book"]  # a bookmark a page
+    top = [item.title for item in reader.outline if not isinstance(item, list)]
+    assert top == ["Notation", "How to use this book"]  # a bookmark a page (sections nest under it)
     uris = [a.get_object()["/A"].get("/URI", "") for page in reader.pages for a in page.get("/Annots", [])
             if "/A" in a.get_object()]
     assert not [u for u in uris if "127.0.0.1" in u], "links to the temporary print server left in the PDF"
+
+
+@pytest.mark.site
+@pytest.mark.browser
+def test_a_printed_chapter_reads_as_a_book(site, tmp_path):
+    """A chapter after another page: page numbers that run on from the first page, section bookmarks
+    under the chapter's, no "Show code cell source" toggle or hidden code, no glue(...) plumbing."""
+    from pypdf import PdfReader
+
+    chapter = "chapters/01_from_batch_norm_to_layer_norm"
+    out = tmp_path / "chapter.pdf"
+    summary = print_pdf.print_book(site, out, ["book/notation", chapter])
+    assert summary["problems"] == [] and summary["external"] == []
+    reader = PdfReader(out)
+    feet = [[m.group(1) for m in re.finditer(r"^\s*(?:Notation|1\. From batch norm to layer norm)\s+(\d+)\s*$",
+                                             page.extract_text(extraction_mode="layout"), re.M)]
+            for page in reader.pages]  # the running foot: the page's title, then its number
+    assert feet == [[str(k)] for k in range(1, len(reader.pages) + 1)], feet
+    top = [item for item in reader.outline if not isinstance(item, list)]
+    sections = [item for group in reader.outline if isinstance(group, list) for item in group
+                if not isinstance(item, list)]
+    assert [t.title for t in top] == ["Notation", "1. From batch norm to layer norm"]
+    assert "1.7. Exercises" in [s.title for s in sections] and all(s.title.startswith("1.") for s in sections)
+    text = " ".join(page.extract_text() for page in reader.pages)
+    assert "code cell source" not in text and "glue(" not in text
+    source = (site / f"{chapter}.html").read_text()
+    assert "Show code cell source" in source and '<span class="n">glue</span><span class="p">(' in source  # it has both
