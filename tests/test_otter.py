@@ -47,7 +47,9 @@ def test_every_fill_in_is_a_question_with_the_student_editions_stub_and_the_book
             # The solution is the instructor's code: Otter's solution notebook runs it as the chapter does.
             body = fill.source.split(rn.BEGIN, 1)[1].split(rn.END, 1)[0]
             assert body in q.solution, (name, q.check)
-            assert q.prompt.startswith("**") and "{" not in re.sub(r"\$\$.*?\$\$|\$[^$]*\$", "", q.prompt, flags=re.S), (name, q.prompt)
+            # The prompt is the exercise, numbered as the site numbers it, with no MyST role left.
+            assert re.match(r"\*\*Exercise \d+\.\d+: ", q.prompt), (name, q.prompt[:80])
+            assert "{" not in re.sub(r"\$\$.*?\$\$|\$[^$]*\$", "", q.prompt, flags=re.S), (name, q.prompt)
             total += 1
     assert total >= 9
 

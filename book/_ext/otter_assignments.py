@@ -184,7 +184,9 @@ def questions(nb, name: str, cite=None) -> list[Question]:
         if fn not in DEF_RE.findall(code):
             raise ValueError(f"{name}, cell {k}: the check tests {fn!r}, which the fill-in cell does not define")
         title, body = _exercise_before(nb, k)
-        prompt = f"**{plain_roles(title, cite)}**\n\n{plain_roles(body, cite)}"
+        number = re.search(r'NotImplementedError\("(Exercise [\d.]+):', stub)  # as the site numbers it
+        head = f"{number.group(1)}: {plain_roles(title, cite)}" if number else plain_roles(title, cite)
+        prompt = f"**{head}**\n\n{plain_roles(body, cite)}"
         out.append(Question(check, fn, title, prompt, otter_solution(code, stub)))
     return out
 
@@ -293,7 +295,8 @@ def _main(argv: list[str]) -> int:
         print(f"otter_assignments.py: {err}", file=sys.stderr)
         return 2
     for folder in folders:
-        print(f"{folder}: autograder/ (solutions, autograder zip), student/")
+        print(f"{folder}: " + ("source/ (the master notebook)" if args.no_assign
+                               else "autograder/ (solutions, autograder zip), student/"))
     return 0
 
 
