@@ -385,7 +385,9 @@ def test_handwriting_and_retrieval_claims_on_synthetic_records():
     assert verdict == "holds" and "median 0.33" in text and "last quarter" not in text  # own bests: 10 vs 30
     late = dict(oe, ln=dict(oe["ln"], best_step=40))
     text, verdict = _claim("order_embeddings", "speeds up").verdict(_record("order_embeddings", [late, oe]))
-    assert verdict == "inconclusive" and "in 1 of 2 seeds a best model came in the last quarter" in text
+    assert verdict == "undecided" and "in 1 of 2 seeds a model found its best in the last quarter" in text
+    ours = _claim("order_embeddings", "baseline's best validation R-sum sooner")
+    assert ours.kind == "reading" and ours.verdict(rec)[1] == "holds"  # LN passes 300 at step 0: ratio 0/30
     assert _claim("order_embeddings", "improves retrieval").verdict(rec)[1] == "holds"
 
 
@@ -401,7 +403,7 @@ def test_results_table_one_row_per_claim_and_source():
     full = _record("draw", [fast] * 5)
     quick = dict(_record("draw", [fast] * 2), budget="quick")
     rows = experiments.results_table({"shipped": [full], "this build": quick})
-    assert [tuple(r) for r in rows] == [table.COLUMNS + ("measurement",)] * len(rows)
+    assert [tuple(r) for r in rows] == [table.COLUMNS + ("measurement", "label", "kind")] * len(rows)
     draw_rows = [r for r in rows if r["section"] == "6.4"]
     assert len(draw_rows) == 2 * 2  # two claims, two sources
     assert draw_rows[0]["threshold"] == "≤ 0.60" and draw_rows[0]["verdict"] == "holds"  # 0.4 in every seed

@@ -42,7 +42,7 @@ import torch
 from .._checks import ArgTypeError, check_choice, check_device, check_instance, check_int
 from ..repro import BUDGETS, pick_device, seed_everything
 from . import provenance as _provenance
-from .stats import Size, effect_text, judge
+from .stats import VERDICTS, Size, effect_text, judge
 
 __all__ = [
     "MODULES",
@@ -81,8 +81,6 @@ REFERENCE_DIR = pathlib.Path(__file__).resolve().parent.parent / "data_files" / 
 _REGISTRY: dict[str, "Experiment"] = {}
 _CLAIMS: list["Claim"] = []
 
-#: What a claim's check can conclude (the rule: :data:`helpers.experiments.stats.RULE`).
-VERDICTS = ("holds", "holds in direction, not in size", "does not hold", "inconclusive", "not testable in miniature")
 _LOADED = False
 
 
@@ -266,10 +264,17 @@ def load_reference(name: str) -> dict:
 class Claim:
     """One claim of the paper, the paper's evidence and size, and how a record of ``experiment`` tests it.
 
-    ``check(record) -> (measurement, effects)``: ``measurement`` is a short text for the
-    chapter, ``effects`` one number per seed of the record, judged against :attr:`size` by
-    the book's one rule (:func:`helpers.experiments.stats.judge`). A claim the miniature
-    cannot test has ``size=None`` and its check returns ``effects=None``.
+    ``check(record) -> (measurement, effects)`` or ``(measurement, effects, undecided)``:
+    ``measurement`` is a short text for the chapter, ``effects`` one number per seed of the
+    record, judged against :attr:`size` by the book's one rule
+    (:func:`helpers.experiments.stats.judge`); ``undecided`` (one bool per seed) marks seeds
+    whose measure cannot be read. A claim the miniature cannot test has ``size=None`` and
+    its check returns ``effects=None``.
+
+    :attr:`kind` says whose claim it is: ``"paper"`` (the paper's own), ``"reading"`` (our
+    reading of a sentence of the paper, or our measure of it, labelled so in the statement) or
+    ``"control"`` (the book's control experiment, not a claim of the paper). Chapters count
+    the paper's claims apart from the others.
     """
 
     experiment: str
@@ -278,12 +283,14 @@ class Claim:
     paper_evidence: str
     size: Size | None
     check: Callable[[dict], tuple] = field(repr=False)
+    kind: str = "paper"
 
     def evaluate(self, record: dict) -> dict:
         """What the results table shows for ``record``: measurement, effects, effect ± spread, threshold, verdict."""
         if record.get("name") != self.experiment:
             raise ValueError(f"Claim: a record of {self.experiment!r} is needed, got one of {record.get('name')!r}")
-        measurement, effects = self.check(record)
+        measurement, effects, *rest = self.check(record)
+        undecided = rest[0] if rest else None
         if self.size is None or effects is None:
             if not (self.size is None and effects is None):
                 raise ValueError(f"claim {self.statement[:40]!r}: a size needs effects, and effects a size")
@@ -292,8 +299,10 @@ class Claim:
         effects = [float(e) for e in effects]
         if len(effects) != len(record["runs"]):
             raise ValueError(f"claim {self.statement[:40]!r}: {len(effects)} effects for {len(record['runs'])} seeds")
+        if undecided is not None:
+            undecided = [bool(u) for u in undecided]
         return {"measurement": str(measurement), "effects": effects, "effect": effect_text(effects),
-                "threshold": self.size.threshold_text(), "verdict": judge(effects, self.size)}
+                "threshold": self.size.threshold_text(), "verdict": judge(effects, self.size, undecided)}
 
     def verdict(self, record: dict) -> tuple[str, str]:
         """``(measurement, verdict)`` for ``record`` (which must be a record of :attr:`experiment`)."""
@@ -301,7 +310,11 @@ class Claim:
         return out["measurement"], out["verdict"]
 
 
-def claim(experiment: str, *, section: str, statement: str, paper_evidence: str, size: Size | None):
+KINDS = ("paper", "reading", "control")
+
+
+def claim(experiment: str, *, section: str, statement: str, paper_evidence: str, size: Size | None,
+          kind: str = "paper"):
     """Register the decorated ``check(record) -> (measurement, effects)`` as a :class:`Claim`.
 
     Used in the experiment modules, next to the experiment the claim is about::
@@ -312,14 +325,15 @@ def claim(experiment: str, *, section: str, statement: str, paper_evidence: str,
 
     ``size`` is a :class:`~helpers.experiments.stats.Size` (its ``threshold`` ``None`` where the
     paper states no size, saying so in its ``paper`` text), or ``None`` for a claim the miniature
-    cannot test.
+    cannot test. ``kind`` is ``"paper"``, ``"reading"`` or ``"control"`` (see :class:`Claim`).
     """
     if size is not None and not isinstance(size, Size):
         raise ArgTypeError(f"claim: size must be a Size or None, got {type(size).__name__}")
+    check_choice(kind, "kind", KINDS, "claim")
 
     def register(check):
         if not any(c.check is check for c in _CLAIMS):
-            _CLAIMS.append(Claim(experiment, section, statement, paper_evidence, size, check))
+            _CLAIMS.append(Claim(experiment, section, statement, paper_evidence, size, check, kind))
         return check
 
     return register

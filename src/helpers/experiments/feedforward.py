@@ -353,7 +353,7 @@ def converges_faster(record):
        paper_evidence="None: the paper's batch norm normalizes the logits too, which caps the network's confidence "
                       "until its gain grows; this control separates that from batch statistics",
        size=Size("epochs to the target training NLL at batch size 128, layer norm / batch norm on the hidden layers",
-                 "lower", 1.0, None, "not the paper's claim, so no size; judged by direction"))
+                 "lower", 1.0, None, "not the paper's claim, so no size; judged by direction"), kind="control")
 def control_hidden_only(record):
     """Per seed, the epochs to :data:`TARGET_NLL` at batch size 128, layer norm vs batch norm on the hidden layers."""
     bs = max(BATCH_SIZES)

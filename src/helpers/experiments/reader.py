@@ -397,7 +397,7 @@ def _reader_gain(record):
        paper_evidence="Text: 'layer normalization is not sensitive to the initial scale in the same way that "
                       "recurrent BN is'; BN at gain 1.0 is not shown",
        size=Size("|BN 0.1 − BN 1.0| minus |LN 0.1 − LN 1.0|, final validation error (percentage points)",
-                 "higher", 0.0, None, "no size stated; judged by direction in every seed"))
+                 "higher", 0.0, None, "no size stated; judged by direction in every seed"), kind="reading")
 def _reader_gain_sensitivity(record):
     def gap(r, a, b):
         return abs(_final(r, a) - _final(r, b))

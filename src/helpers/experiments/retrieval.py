@@ -243,10 +243,25 @@ def _time_to_target(run, variant, frac=0.95):
 def _oe_faster(record):
     ln = per_seed(record, lambda r: r["ln"]["best_step"])
     base = per_seed(record, lambda r: r["baseline"]["best_step"])
-    late = sum(still_improving(r) for r in record["runs"])
-    note = "" if not late else (f"; in {late} of {len(ln)} seeds a best model came in the last quarter of "
-                                "training, so that model may still have been improving")
+    late = per_seed(record, still_improving)
+    note = "" if not any(late) else (
+        f"; in {sum(late)} of {len(ln)} seeds a model found its best in the last quarter of training, so its "
+        "best may be yet to come and the measure cannot be read there (undecided)")
     return (f"steps to each model's own best validation R-sum, LN / baseline: {ratio_text(ln, base)}{note}",
+            [a / b for a, b in zip(ln, base)], late)
+
+
+@claim("order_embeddings", section="6.1",
+       statement="Our measure, while the paper's is undecided: LN reaches the baseline's best validation R-sum "
+                 "sooner than the baseline does",
+       paper_evidence="Fig. 1 (the paper measures time to each model's own best; ours holds its size, 60%, to "
+                      "the steps LN needs to match the baseline's best)",
+       size=Size("steps to the baseline's best validation R-sum, LN / baseline", "lower", 1.0, 0.6,
+                 "'60% of the time', read on our measure: a ratio of at most 0.6"), kind="reading")
+def _oe_faster_to_baseline(record):
+    ln = per_seed(record, lambda r: _time_to_target(r, "ln", frac=1.0))
+    base = per_seed(record, lambda r: r["baseline"]["best_step"])
+    return (f"steps to the baseline's best validation R-sum, LN / baseline: {ratio_text(ln, base)}",
             [a / b for a, b in zip(ln, base)])
 
 

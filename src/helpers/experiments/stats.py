@@ -13,9 +13,15 @@ The rule (:func:`judge`), written once and printed on the results page:
 * **holds in direction, not in size** -- every seed is on the claimed side of
   "no effect", but not every seed clears the paper's size;
 * **does not hold** -- no seed is on the claimed side, and none clears the size;
-* **inconclusive** -- the seeds disagree.
+* **does not hold in size** -- the paper states a size and no seed reaches it, though
+  some seeds lie on the claimed side;
+* **inconclusive** -- the seeds disagree;
+* **undecided** -- in some seed the measure cannot be read (say, a model was still
+  improving when training stopped, so its best is yet to come): no verdict either way.
 
-A seed exactly at "no effect" (a tie) is not on the claimed side.
+A seed exactly at "no effect" (a tie) is not on the claimed side. A size the paper
+gives as one run's number is taken as the threshold itself: a model whose true
+effect sat exactly there would clear it in about half the seeds.
 
 "Every seed" is deliberately strict: with five seeds, a claim holds only if it
 held five times out of five. It needs no distributional assumption, and the
@@ -33,15 +39,23 @@ import numpy as np
 
 from .._checks import check_choice
 
-__all__ = ["RULE", "Size", "judge", "clearly_less", "seed_band", "effect_text"]
+__all__ = ["RULE", "VERDICTS", "Size", "judge", "clearly_less", "seed_band", "effect_text"]
 
 #: The rule in one paragraph, for the page that shows the results table.
 RULE = ("A claim **holds** when every seed's effect clears the paper's size (where the paper states no "
         "size, when every seed's effect lies on the claimed side of no effect); it **holds in direction, "
         "not in size** when every seed lies on the claimed side of no effect but not every seed clears the "
         "size; it **does not hold** when no seed lies on the claimed side of no effect and none clears the "
-        "size; otherwise (the seeds disagree) it is **inconclusive**. A seed exactly at no effect (a tie) "
-        "is not on the claimed side.")
+        "size; it **does not hold in size** when the paper states a size and no seed reaches it (though some "
+        "lie on the claimed side); otherwise (the seeds disagree) it is **inconclusive**. It is **undecided** "
+        "when the measure cannot be read in some seed (a model still improving when training stopped). A "
+        "seed exactly at no effect (a tie) is not on the claimed side. A size the paper gives as one run's "
+        "number is the threshold itself, so a model whose true effect sat exactly there would clear it in "
+        "about half the seeds.")
+
+#: Every verdict the results table can show.
+VERDICTS = ("holds", "holds in direction, not in size", "does not hold", "does not hold in size",
+            "inconclusive", "undecided", "not testable in miniature")
 
 DIRECTIONS = ("lower", "higher")
 
@@ -63,8 +77,10 @@ class Size:
     Example::
 
         >>> s = Size("LN / baseline steps", "lower", 1.0, 0.6, "'almost twice as fast': at most 0.6")
-        >>> judge([0.5, 0.55], s), judge([0.5, 0.8], s), judge([0.9, 1.2], s), judge([1.1, 1.3], s)
+        >>> judge([0.5, 0.55], s), judge([0.5, 0.8], s), judge([0.5, 1.2], s), judge([1.1, 1.3], s)
         ('holds', 'holds in direction, not in size', 'inconclusive', 'does not hold')
+        >>> judge([0.9, 1.2], s), judge([0.5, 0.55], s, undecided=[False, True])
+        ('does not hold in size', 'undecided')
     """
 
     effect: str
@@ -101,20 +117,28 @@ def _values(effects, where):
     return v
 
 
-def judge(effects, size: Size) -> str:
+def judge(effects, size: Size, undecided=None) -> str:
     """The verdict of the book's rule (:data:`RULE`) for one effect per seed.
 
     Args:
         effects: one number per seed; ``inf`` (or ``-inf``) stands for "never got there"
             and counts as the worst value in the claimed direction.
         size (Size): what the claim asserts.
+        undecided (sequence of bool, optional): per seed, whether its measure cannot be read
+            (e.g. a model still improving at the end); any such seed makes the verdict ``"undecided"``.
 
     Returns:
-        ``"holds"``, ``"holds in direction, not in size"``, ``"does not hold"`` or ``"inconclusive"``.
+        one of :data:`VERDICTS` but ``"not testable in miniature"``.
     """
     if not isinstance(size, Size):
         raise TypeError(f"judge: size must be a Size, got {type(size).__name__}")
     v = _values(effects, "judge")
+    if undecided is not None:
+        flags = np.asarray(undecided)
+        if flags.dtype != bool or flags.shape != v.shape:
+            raise ValueError(f"judge: undecided must be one bool per seed ({v.size}), got {undecided!r}")
+        if flags.any():
+            return "undecided"
     sign = 1.0 if size.better == "lower" else -1.0
     v, null = sign * v, sign * size.null  # now lower is better
     direction = v < null  # (seeds,) on the claimed side of no effect
@@ -128,6 +152,8 @@ def judge(effects, size: Size) -> str:
         return "holds in direction, not in size"
     if not (direction | clears).any():
         return "does not hold"
+    if size.threshold is not None and not clears.any():
+        return "does not hold in size"
     return "inconclusive"
 
 

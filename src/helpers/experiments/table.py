@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from .._checks import ArgTypeError, check_instance
 
-__all__ = ["COLUMNS", "NOT_RUN", "results_table", "results_markdown", "describe_record", "describe_sources"]
+__all__ = ["COLUMNS", "NOT_RUN", "results_table", "results_markdown", "describe_record", "describe_sources",
+           "verdict_counts"]
 
 #: The table's columns, in order: the keys of each row of :func:`results_table`.
 COLUMNS = ("section", "claim", "paper", "size", "effect", "threshold", "source", "verdict")
@@ -90,8 +91,10 @@ def results_table(sources, claims=None) -> list[dict]:
             registered one (:func:`helpers.experiments.claims`, in the order of the paper).
 
     Returns:
-        list of dict with keys :data:`COLUMNS` and ``"measurement"`` (the claim's longer text). A claim with no record of its
-        experiment in any source gets one row with verdict :data:`NOT_RUN`.
+        list of dict with keys :data:`COLUMNS`, ``"measurement"`` (the claim's longer text), ``"label"``
+        (the source's label, also for a claim the miniature cannot test, whose Source cell is "—") and
+        ``"kind"`` (the claim's :attr:`~helpers.experiments.Claim.kind`). A claim with no record of
+        its experiment in any source gets one row with verdict :data:`NOT_RUN` and label ``""``.
     """
     from . import claims as registered
 
@@ -109,13 +112,33 @@ def results_table(sources, claims=None) -> list[dict]:
                              "size": _size_text(c), "effect": _effect_cell(c, out), "threshold": out["threshold"],
                              "source": "—" if c.size is None else _short_source(label, record),
                              "verdict": out["verdict"],
-                             "measurement": out["measurement"]})
+                             "measurement": out["measurement"], "label": label, "kind": c.kind})
                 found = True
         if not found:
             rows.append({"section": c.section, "claim": c.statement, "paper": c.paper_evidence,
                          "size": _size_text(c), "effect": "no record", "threshold": "",
-                         "source": "", "verdict": NOT_RUN, "measurement": "no record"})
+                         "source": "", "verdict": NOT_RUN, "measurement": "no record", "label": "",
+                         "kind": c.kind})
     return rows
+
+
+def verdict_counts(rows, label) -> dict[str, dict[str, int]]:
+    """How many rows from source ``label`` got each verdict: ``{"paper": {...}, "book": {...}}``, the
+    paper's own claims apart from the book's readings and controls. Every verdict of
+    :data:`~helpers.experiments.stats.VERDICTS` is a key (0 where none); the counts add up to the rows.
+    """
+    from .stats import VERDICTS
+
+    if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
+        raise ArgTypeError("verdict_counts: rows must be a list of dicts from results_table")
+    out = {"paper": dict.fromkeys(VERDICTS, 0), "book": dict.fromkeys(VERDICTS, 0)}
+    for row in rows:
+        if row.get("label") != label:
+            continue
+        if row["verdict"] not in VERDICTS:
+            raise ValueError(f"verdict_counts: unknown verdict {row['verdict']!r}")
+        out["paper" if row["kind"] == "paper" else "book"][row["verdict"]] += 1
+    return out
 
 
 def _size_text(c) -> str:
