@@ -107,9 +107,13 @@ def _cli(*args):
         (["run", "x", "--seeds", "-2"], "seed must be an int >= 0"),
         (["run", "x", "--seeds", "a"], "seed must be an int"),
         (["frobnicate"], "invalid choice"),
+        (["run", "skip_thoughts", "--seeds", "99999999999999999999"], "seed must be an int >= 0 and <= 4294967295"),
+        (["run", "skip_thoughts", "--out", "/"], "is a folder"),
+        (["run", "skip_thoughts", "--out", "/nonexistent-lnbook/dir/r.json"], "does not exist"),
     ],
 )
 def test_cli_bad_arguments_exit_2_with_one_line(args, msg):
+    """Each refused before any training (the --out cases took minutes to fail, after the run)."""
     out = _cli(*args)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()

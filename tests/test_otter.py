@@ -98,6 +98,7 @@ WRONG = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.drop")  # otter 7.0.0 under pandas 3.1
 def test_otter_assign_and_local_grading_full_marks_and_a_named_failing_case(tmp_path):
     otter_api = import_or_missing("otter.api", "pip install -r requirements.txt (otter-grader)")
     folders = oa.write(ROOT / "chapters", tmp_path, list(WRONG), run_tests=False)

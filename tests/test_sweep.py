@@ -32,7 +32,9 @@ def _cli(argv, capsys):
 
 @pytest.mark.parametrize("argv, says", [
     (["sweep", "no_such_experiment"], "unknown experiment 'no_such_experiment'"),
-    (["sweep", NAME, "--seeds", "3-1"], "--seeds must be ints >= 0"),
+    (["sweep", NAME, "--seeds", "3-1"], "--seeds must be ints in [0, 4294967295]"),
+    (["sweep", NAME, "--seeds", "0-99999999999999999999"], "--seeds must be ints in [0, 4294967295]"),
+    (["sweep", NAME, "--seeds", "0-20000"], "--seeds must name at most 10000 values"),
     (["sweep", NAME, "--seeds", "0,0"], "--seeds must be distinct"),
     (["sweep", NAME, "--executor", "pbs"], "invalid choice: 'pbs'"),
     (["sweep", NAME, "--partition", "gpu"], "--partition is a Slurm setting"),

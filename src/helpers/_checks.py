@@ -90,12 +90,13 @@ def check_int(value, name, where, lo=None, hi=None, *, hint=None):
     return int(value)
 
 
-def check_int_ranges(text, name, where, lo=0):
-    """A text of ints and ranges, ``"0-9"``, ``"0,2,5"`` or ``"0-4,7"``, as a list of distinct ints >= ``lo``.
+def check_int_ranges(text, name, where, lo=0, hi=None, *, max_count=None):
+    """A text of ints and ranges, ``"0-9"``, ``"0,2,5"`` or ``"0-4,7"``, as a list of distinct ints in ``[lo, hi]``.
 
     A range ``a-b`` includes both ends and needs ``a <= b``; the ints keep the order written.
     A value that is not a str raises :class:`ArgTypeError`; an empty text, a malformed item, a
-    value below ``lo`` or one written twice raises :class:`ValueError`.
+    value outside ``[lo, hi]``, one written twice, or more than ``max_count`` of them (counted
+    before any range is expanded) raises :class:`ValueError`.
 
     Example::
 
@@ -105,18 +106,22 @@ def check_int_ranges(text, name, where, lo=0):
         Traceback (most recent call last):
         ValueError: sweep: seeds must be ints >= 0 and ranges a-b with a <= b (e.g. 0-9 or 0,2,5), got '3-1'
     """
-    need = f"ints >= {lo} and ranges a-b with a <= b (e.g. 0-9 or 0,2,5)"
+    need = f"ints{_interval(lo, hi)} and ranges a-b with a <= b (e.g. 0-9 or 0,2,5)"
     if not isinstance(text, str):
         raise ArgTypeError(f"{where}: {name} must be a str of {need}, got {type(text).__name__} {_show(text)}")
-    out = []
+    bounds = []
     for item in text.replace(" ", "").split(","):
         first, dash, last = item.partition("-")
-        if not (first.isdigit() and (not dash or last.isdigit())) or (dash and int(first) > int(last)):
+        if not (first.isdigit() and (not dash or last.isdigit())):
             raise ValueError(f"{where}: {name} must be {need}, got {_show(text)}")
-        values = range(int(first), int(last) + 1) if dash else [int(first)]
-        if min(values) < lo:
+        a, b = int(first), int(last if dash else first)
+        if a > b or a < lo or (hi is not None and b > hi):
             raise ValueError(f"{where}: {name} must be {need}, got {_show(text)}")
-        out.extend(values)
+        bounds.append((a, b))
+    count = sum(b - a + 1 for a, b in bounds)
+    if max_count is not None and count > max_count:
+        raise ValueError(f"{where}: {name} must name at most {max_count} values, got {count} in {_show(text)}")
+    out = [v for a, b in bounds for v in range(a, b + 1)]
     if len(set(out)) != len(out):
         twice = sorted({v for v in out if out.count(v) > 1})
         raise ValueError(f"{where}: {name} must be distinct, got {twice[0]} twice in {_show(text)}")
@@ -298,7 +303,7 @@ def check_device(device, name, where):
         raise ValueError(f"{where}: {name} must be {need}, got {_show(device)}")
     if not _device_available(dev.type):
         raise ValueError(f"{where}: {name} {_show(device)} was asked for but this machine has no {dev.type} device; "
-                         f"pass 'cpu' (or None to pick the best available)")
+                         f"use 'cpu', or leave the device unset to pick the best available")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ValueError(f"{where}: {name} {_show(device)} was asked for but this machine has "
                          f"{torch.cuda.device_count()} CUDA device(s)")

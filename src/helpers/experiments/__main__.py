@@ -13,6 +13,8 @@ Bad arguments print one line and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import os
+import pathlib
 import sys
 
 from . import get, names, run, save
@@ -27,14 +29,29 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+SEED_MAX = 2**32 - 1  # NumPy's seeds stop here
+
+
 def _seed(text):
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"seed must be an int >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed must be an int >= 0, got {value}")
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"seed must be an int >= 0 and <= {SEED_MAX}, got {value}")
     return value
+
+
+def _writable_file(path) -> str | None:
+    """Why ``path`` cannot take the record (checked before any training), or ``None`` if it can."""
+    target = pathlib.Path(path)
+    if target.is_dir():
+        return f"--out {path} is a folder; give a file name, e.g. {target / 'record.json'}"
+    if not target.parent.is_dir():
+        return f"--out {path}: the folder {target.parent} does not exist"
+    if not os.access(target.parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        return f"--out {path}: not writable"
+    return None
 
 
 def _count(lo):
@@ -60,7 +77,8 @@ def _sweep(parser, args) -> int:
     if len(set(args.names)) != len(args.names):
         parser.error(f"experiments must be distinct, got {' '.join(args.names)}")
     try:
-        seeds = list(SEEDS[args.budget]) if args.seeds is None else check_int_ranges(args.seeds, "--seeds", "sweep")
+        seeds = list(SEEDS[args.budget]) if args.seeds is None else check_int_ranges(
+            args.seeds, "--seeds", "sweep", lo=0, hi=2**32 - 1, max_count=10_000)  # NumPy's seeds stop at 2**32 - 1
     except ValueError as err:
         parser.error(str(err))
     if args.executor != "slurm" and args.partition is not None:
@@ -122,6 +140,8 @@ def main(argv=None) -> int:
         parser.error(f"unknown experiment {args.name!r}; known: {', '.join(names()) or 'none'}")
     if args.seeds is not None and len(set(args.seeds)) != len(args.seeds):
         parser.error(f"seeds must be distinct, got {args.seeds}")
+    if args.out and (why := _writable_file(args.out)):  # before minutes of training, not after
+        parser.error(why)
     try:
         record = run(args.name, args.budget, args.seeds, device=args.device, progress=True)
     except (ValueError, RuntimeError) as err:  # e.g. an unavailable device
