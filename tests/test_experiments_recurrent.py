@@ -382,7 +382,7 @@ def test_handwriting_and_retrieval_claims_on_synthetic_records():
           "ln": _curve("rsum", [310, 300, 290, 280], test={**test, "image_r1": 60.0}, best_rsum=310, best_step=10)}
     rec = _record("order_embeddings", [oe, oe])
     text, verdict = _claim("order_embeddings", "speeds up").verdict(rec)
-    assert verdict == "holds" and "median 0.33" in text and "last quarter" not in text  # own bests: 10 vs 30
+    assert verdict == "holds" and "LN / baseline: 0.33 (0.33 to 0.33)" in text and "last quarter" not in text  # 10 vs 30
     late = dict(oe, ln=dict(oe["ln"], best_step=40))
     text, verdict = _claim("order_embeddings", "speeds up").verdict(_record("order_embeddings", [late, oe]))
     assert verdict == "undecided" and "in 1 of 2 seeds a model found its best in the last quarter" in text

@@ -289,7 +289,7 @@ def _final(key):
        statement="Layer norm is robust to the batch size: going from batch size 128 to 4 "
                  "costs it less test error than it costs batch norm",
        paper_evidence="Fig. 6: at batch size 4 batch norm's test error and training NLL are "
-                      "clearly worse than at 128, layer norm's hardly change (one run each)",
+                      "clearly worse than at 128, layer norm's hardly change (one curve each)",
        size=Size("change of the final test error from batch size 128 to 4, layer norm minus batch norm "
                  "(percentage points)", "lower", 0.0, None,
                  "'Layer normalization is robust to the batch-sizes': no size stated"))
@@ -324,7 +324,7 @@ TARGET_NLL = 0.05
        statement="Layer norm converges faster than batch norm (at both batch sizes; the paper's batch norm "
                  "also normalizes the logits: see the control below)",
        paper_evidence="Fig. 6: layer norm's training NLL falls faster than batch norm's at "
-                      "batch sizes 128 and 4 (one run each)",
+                      "batch sizes 128 and 4 (one curve each)",
        size=Size("epochs to the target training NLL, layer norm / batch norm, the larger of the two batch sizes' "
                  "ratios", "lower", 1.0, None,
                  "'exhibits a faster training convergence comparing to batch normalization': no size stated"))

@@ -189,7 +189,7 @@ def _steps_to(run, v):
 
 @claim("handwriting", section="6.5",
        statement="At batch size 8 on long sequences, LN reaches the baseline's log likelihood much faster",
-       paper_evidence="Fig. 5: train and test NLL of one run each, no numbers in the text",
+       paper_evidence="Fig. 5: train and test NLL of one model each, no numbers in the text",
        size=Size("steps to the baseline's final NLL, LN / baseline", "lower", 1.0, 2 / 3,
                  "'much faster': no number; we read it as a ratio of steps of at most 2/3 (a speed-up of at least 1.5)"))
 def _hw_faster(record):
@@ -203,7 +203,7 @@ COMPARABLE_NATS = 0.05
 
 @claim("handwriting", section="6.5",
        statement="LN converges to a log likelihood comparable to the baseline's (no worse)",
-       paper_evidence="Fig. 5: the final curves of one run each lie close together",
+       paper_evidence="Fig. 5: the final curves of one model each lie close together",
        size=Size("final NLL, LN minus baseline (nats per point)", "lower", 0.0, COMPARABLE_NATS,
                  f"'comparable': no number; we read it as no worse than the baseline by more than "
                  f"{COMPARABLE_NATS} nats per point"))

@@ -352,7 +352,7 @@ _PAPER_62 = ("'not only trains faster but converges to a better validation resul
 
 
 @claim("reader", section="6.2", statement="LN trains faster than the plain LSTM and than recurrent batch norm",
-       paper_evidence="Fig. 2: validation error of one run each, BN curves taken from Cooijmans et al.",
+       paper_evidence="Fig. 2: validation error of one model each, the BN curves taken from Cooijmans et al. (2016)",
        size=Size("steps to the LSTM's final error, LN / the faster of LSTM and BN (gain 0.1)", "lower", 1.0, None,
                  _PAPER_62))
 def _reader_faster(record):
@@ -368,7 +368,7 @@ def _reader_faster(record):
 
 
 @claim("reader", section="6.2", statement="LN converges to a lower validation error than the LSTM and recurrent BN",
-       paper_evidence="Fig. 2: one run each; the paper gives no numbers",
+       paper_evidence="Fig. 2: one curve each; the paper gives no numbers",
        size=Size("final validation error (%), LN minus the better of LSTM and BN (gain 0.1)", "lower", 0.0, None,
                  _PAPER_62))
 def _reader_better(record):

@@ -44,7 +44,7 @@ def skip_thoughts(budget, seed, device):
 
 @claim("skip_thoughts", section="6.3",
        statement="LN speeds up skip-thoughts training and improves its downstream scores",
-       paper_evidence="Fig. 3 and Table 3: e.g. MR 79.5 vs 77.3, SICK(r) 0.854 vs 0.842 after 1M updates, one run each",
+       paper_evidence="Fig. 3 and Table 3: e.g. MR 79.5 vs 77.3, SICK(r) 0.854 vs 0.842 after 1M updates, one model each",
        size=None)
 def _skip(record):
     return "not measured: see the chapter's section on skip-thoughts", None

@@ -170,7 +170,8 @@ def results_markdown(rows) -> str:
         if not isinstance(row, dict) or set(COLUMNS) - set(row):
             raise ValueError(f"results_markdown: each row must be a dict with keys {COLUMNS}")
         c = {k: _cell(row[k]) for k in COLUMNS}
-        paper = f"{c['paper']}. *Size:* {c['size']}" if c["size"] else c["paper"]
+        stop = "" if c["paper"].endswith(".") else "."  # "... Cooijmans et al." takes no second period
+        paper = f"{c['paper']}{stop} *Size:* {c['size']}" if c["size"] else c["paper"]
         effect = f"{c['effect']}; threshold {c['threshold']}" if c["threshold"] else c["effect"]
         cells = [c["section"], c["claim"], paper, effect, c["source"], f"**{c['verdict']}**"]
         lines.append("| " + " | ".join(cells) + " |")
