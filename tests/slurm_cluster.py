@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TOOLS = ("munged", "slurmctld", "slurmd", "sbatch", "sinfo", "srun")
+TOOLS = ("munged", "slurmctld", "slurmd", "sbatch", "sinfo", "srun", "squeue", "scancel")
 HOW = "apt-get install slurm-wlm munge (.ci/run and `make slurm-deps` install them)"
 
 CONF = """\
@@ -147,8 +147,44 @@ class Cluster:
         why = "; ".join(f"{p.name}: {_tail(p)}" for p in logs)
         raise ClusterError(f"{what} did not come up within {timeout} s ({why})")
 
+    def _ours(self) -> list[int]:
+        """Processes this cluster started that outlive its daemons (slurmstepd, job scripts, srun): every
+        process but this one whose environment names this cluster's slurm.conf."""
+        mark = f"SLURM_CONF={self.conf}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if mark in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+        return found
+
+    def _drain(self, timeout=20):
+        """Let running jobs end (their steps finish a moment after the result is written), then cancel the rest."""
+        def queued():
+            out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, env=self.env, timeout=10)
+            return out.stdout.split() if out.returncode == 0 else []
+
+        end = time.monotonic() + timeout / 2
+        while queued() and time.monotonic() < end:
+            time.sleep(0.3)
+        jobs = queued()
+        if jobs:
+            subprocess.run(["scancel", "--full", *jobs], capture_output=True, env=self.env, timeout=10)
+            end = time.monotonic() + timeout / 2
+            while queued() and time.monotonic() < end:
+                time.sleep(0.3)
+
     def stop(self):
-        """Stop the daemons (newest first) and remove the folder."""
+        """Let the jobs end (or cancel them), stop the daemons (newest first), end what they left, remove the folder."""
+        if self.procs and all(p.poll() is None for p in self.procs):
+            try:
+                self._drain()
+            except (OSError, subprocess.SubprocessError):
+                pass
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 try:
@@ -162,6 +198,11 @@ class Cluster:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
         self.procs = []
+        for pid in self._ours():  # srun and slurmstepd ignore SIGTERM while their controller is gone
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -119,6 +119,7 @@ def slurm(monkeypatch):
     monkeypatch.setenv("SLURM_CONF", cluster.env["SLURM_CONF"])
     yield cluster
     cluster.stop()
+    assert not cluster._ours(), "the test cluster left processes behind"  # slurmstepd, srun, job scripts
 
 
 def test_slurm_sweep_runs_a_job_array_of_two_seeds(slurm, tmp_path, capsys):
