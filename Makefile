@@ -83,6 +83,7 @@ student: $(STAMP) assets
 # placeholder), and in _build/publish the tree for the notebooks branch: the repository with
 # the reader notebooks in place of the sources, so that Colab, Binder and JupyterHub open them.
 publish: $(STAMP)
+	@$(BIN)/python book/_ext/reader_notebooks.py check-publish _config.yml  # one line, before any build
 	LNBOOK_PUBLISH=1 $(MAKE) book
 	@rm -rf $(BUILD)/publish
 	@for edition in instructor student; do \

@@ -190,6 +190,19 @@ def test_publication_build_refuses_the_placeholder(tmp_path, url):
     assert "publication build refused" in proc.stderr
 
 
+def test_make_publish_refuses_in_one_line_before_building(tmp_path):
+    """`make publish` with the placeholder URL: one line on stderr, exit 2, nothing built (it was line 12
+    of 62, under two tracebacks, after the build had started)."""
+    run = subprocess.run(["make", "-s", "-o", ".venv/.installed", "publish"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode != 0
+    lines = [line for line in run.stderr.splitlines() if not line.startswith("make: ***")]
+    assert len(lines) == 1 and "refused: repository.url" in lines[0] and "placeholder" in lines[0], run.stderr
+    config = tmp_path / "_config.yml"
+    config.write_text("repository:\n  url: https://github.com/me/book\n")
+    assert rn.publish_refusal(config) is None
+
+
 def test_publication_build_accepts_a_real_url(tmp_path):
     src = _sphinx_project(tmp_path, "https://github.com/me/book")
     env = {**os.environ, rn.PUBLISH_ENV_VAR: "1"}

@@ -721,13 +721,32 @@ def setup(app):
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
+def publish_refusal(config_path: Path) -> str | None:
+    """Why a publication build must not run with the configuration ``config_path`` (one line), or ``None``."""
+    import yaml
+
+    url = ((yaml.safe_load(config_path.read_text()) or {}).get("repository") or {}).get("url") or ""
+    if not repository_url({"repository_url": url}):
+        return (f"make publish: refused: repository.url in {config_path.name} is {url!r}, a placeholder; "
+                "set it to the book's real repository")
+    return None
+
+
 def _main(argv: list[str]) -> int:
     """``student-sources SRC OUT [--cache DIR]``: SRC's chapters as their student edition, into OUT.
+    ``check-publish CONFIG``: one line and exit status 2 if CONFIG's repository URL is a placeholder.
 
     With ``--cache`` (the build's jupyter-cache), each chapter gets the outputs of its
     cached execution, so a student site can be built without executing it again.
     """
-    usage = "usage: reader_notebooks.py student-sources SRC_DIR OUT_DIR [--cache CACHE_DIR]"
+    if argv[:1] == ["check-publish"] and len(argv) == 2:
+        why = publish_refusal(Path(argv[1]))
+        if why:
+            print(why, file=sys.stderr)
+            return 2
+        return 0
+    usage = ("usage: reader_notebooks.py student-sources SRC_DIR OUT_DIR [--cache CACHE_DIR]\n"
+             "       reader_notebooks.py check-publish _config.yml")
     cache = None
     if "--cache" in argv:
         k = argv.index("--cache")
