@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from helpers import experiments
+from helpers import experiments, norms
 from helpers.experiments import convnet as cn
 from helpers.experiments import feedforward as ff
 
@@ -94,7 +94,7 @@ def test_conv_norms_are_the_torch_functions():
         "none": x,
     }
     for norm, expected in ref.items():
-        torch.testing.assert_close(cn.make_norm(norm, 8).double()(x), expected)
+        torch.testing.assert_close(norms.make(norm, 8, layout="channels", groups=cn.GROUPS).double()(x), expected)
 
 
 def test_convnet_shapes_and_summed_inputs():

@@ -19,7 +19,7 @@ from helpers import norms
 from helpers.corpus import LICENSE, decode, encode, extract_prose, load_char_corpus
 from helpers.transformer import (
     GPT, MLP, Block, CausalSelfAttention, DyT, GPTConfig, generate, get_batch, grad_norms_at_init, lr_at,
-    make_norm, train_lm,
+    train_lm,
 )
 
 from conftest import ROOT
@@ -128,7 +128,7 @@ def test_norm_switch_and_final_norm(kind, cls):
             assert type(block.ln_1) is cls and type(block.ln_2) is cls
     assert type(pre.transformer.ln_f) is cls
     assert type(post.transformer.ln_f) is torch.nn.Identity  # a post-LN stack already ends in a norm
-    assert make_norm(kind, 5).__class__ is cls
+    assert norms.make(kind, 5).__class__ is cls  # the book's one constructor by name
 
 
 def test_dyt_is_its_formula():

@@ -830,3 +830,106 @@ class RMSNorm(nn.Module):
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+# ---------------------------------------------------------------------------
+# DyT, and one constructor for every norm by name
+# ---------------------------------------------------------------------------
+
+__all__ += ["DyT", "NAMES", "make"]
+
+
+class DyT(nn.Module):
+    r"""Dynamic tanh (Zhu et al., 2025): :math:`y = \gamma \odot \tanh(\alpha x) + \beta`.
+
+    An element-wise stand-in for a normalization layer: no statistics at all.
+    One learnable scalar ``alpha`` squashes every feature through tanh, and a
+    per-feature gain ``weight`` (:math:`\gamma`, init 1) and ``bias``
+    (:math:`\beta`, init 0) follow, as in layer norm.
+
+    Args:
+        normalized_shape (int): features ``C`` (the last dim).
+        alpha (float): the initial ``alpha``, > 0. Default: 0.5 (the paper's default)
+
+    Shape:
+        - Input: :math:`(*, C)`; Output: same shape.
+    """
+
+    def __init__(self, normalized_shape, alpha=0.5):
+        super().__init__()
+        self.normalized_shape = (check_int(normalized_shape, "normalized_shape", "DyT", 1),)
+        alpha = check_real(alpha, "alpha", "DyT", 0.0, lo_open=True)
+        self.alpha = nn.Parameter(torch.tensor(float(alpha)))
+        self.weight = nn.Parameter(torch.ones(self.normalized_shape))
+        self.bias = nn.Parameter(torch.zeros(self.normalized_shape))
+
+    def forward(self, x):
+        return self.weight * torch.tanh(self.alpha * x) + self.bias  # (*, C)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, alpha_init={self.alpha.item():g}"
+
+
+#: Every norm :func:`make` builds, by name: the book's one vocabulary for "which norm".
+#: ``None`` is accepted for ``"none"`` (the Transformer's ``GPTConfig(norm=None)``).
+NAMES = ("none", "layer", "rms", "batch", "group", "instance", "dyt")
+#: What each layout can build.
+_LAYOUTS = {"features": ("none", "layer", "rms", "batch", "dyt"),
+            "channels": ("none", "layer", "batch", "group", "instance")}
+
+
+def make(name, size, *, layout="features", eps=1e-5, groups=4, dyt_alpha=0.5):
+    r"""The normalization module called ``name``, for ``size`` features or channels.
+
+    The one place a model of the book turns a norm's name into a module (the Transformer's blocks,
+    chapter 6's ConvNet, ...), so that every model, experiment and widget spells it the same way.
+
+    ``layout="features"``: inputs :math:`(*, C)`, normalized over the last dim: ``"layer"`` is
+    :class:`LayerNorm`, ``"rms"`` :class:`RMSNorm`, ``"dyt"`` :class:`DyT` (no statistics), ``"batch"``
+    :class:`BatchNorm1d` over the batch axis of :math:`(N, C)`.
+
+    ``layout="channels"``: inputs :math:`(N, C, *)` (feature maps): ``"layer"`` normalizes each example
+    over all of :math:`(C, *)` (``GroupNorm(1, C)``), ``"group"`` over ``groups`` groups of channels,
+    ``"instance"`` each channel of each example alone (``GroupNorm(C, C)``), ``"batch"`` each channel
+    over the batch and positions (``nn.BatchNorm2d``). Every one has a gain and bias per channel.
+
+    Args:
+        name (str or None): one of :data:`NAMES` (``None`` means ``"none"``: ``nn.Identity``).
+        size (int): ``C``, the features (last dim) or the channels (dim 1).
+        layout (str): ``"features"`` (default) or ``"channels"``.
+        eps (float): added to the variance. Default: ``1e-5``
+        groups (int): groups of channels for ``"group"``; must divide ``size``. Default: 4
+        dyt_alpha (float): DyT's initial :math:`\alpha`. Default: 0.5
+
+    Example::
+
+        >>> make("layer", 8)
+        LayerNorm((8,), eps=1e-05, elementwise_affine=True, bias=True)
+        >>> make("group", 8, layout="channels", groups=2)
+        GroupNorm(2, 8, eps=1e-05, affine=True, bias=True)
+    """
+    where = "norms.make"
+    if layout not in _LAYOUTS:
+        raise ValueError(f"{where}: layout must be one of {tuple(_LAYOUTS)}, got {layout!r}")
+    name = "none" if name is None else name
+    if not isinstance(name, str) or name not in NAMES:
+        raise ValueError(f"{where}: name must be one of {NAMES} (or None), got {name!r}")
+    if name not in _LAYOUTS[layout]:
+        raise ValueError(f"{where}: {name!r} is not built for layout={layout!r}; that layout has "
+                         f"{_LAYOUTS[layout]}")
+    size = check_int(size, "size", where, 1)
+    eps = check_eps(eps, where)
+    if name == "none":
+        return nn.Identity()
+    if name == "dyt":
+        return DyT(size, alpha=dyt_alpha)
+    if layout == "features":
+        return {"layer": LayerNorm, "rms": RMSNorm, "batch": BatchNorm1d}[name](size, eps=eps)
+    if name == "batch":
+        return nn.BatchNorm2d(size, eps=eps)
+    if name == "group":
+        groups = check_int(groups, "groups", where, 1)
+        if size % groups:
+            raise ValueError(f"{where}: groups ({groups}) must divide the channels ({size})")
+    n_groups = {"layer": 1, "group": groups, "instance": size}[name]
+    return nn.GroupNorm(n_groups, size, eps=eps)

@@ -43,11 +43,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import norms
+from .norms import DyT  # defined with the other norms; the chapter on Transformers introduces it
 from ._checks import check_choice, check_device, check_int, check_real
 from .repro import seed_everything
 
 __all__ = [
-    "NORMS", "PLACEMENTS", "GPTConfig", "DyT", "make_norm", "CausalSelfAttention", "MLP", "Block", "GPT",
+    "NORMS", "PLACEMENTS", "GPTConfig", "DyT", "CausalSelfAttention", "MLP", "Block", "GPT",
     "get_batch", "lr_at", "train_lm", "evaluate", "grad_norms_at_init", "generate",
 ]
 
@@ -108,50 +109,6 @@ class GPTConfig:
             raise ValueError(f"{where}: qk_norm needs a norm ('layer', 'rms' or 'dyt'), got norm=None")
 
 
-class DyT(nn.Module):
-    r"""Dynamic tanh (Zhu et al., 2025): :math:`y = \gamma \odot \tanh(\alpha x) + \beta`.
-
-    An element-wise stand-in for a normalization layer: no statistics at all.
-    One learnable scalar ``alpha`` squashes every feature through tanh, and a
-    per-feature gain ``weight`` (:math:`\gamma`, init 1) and ``bias``
-    (:math:`\beta`, init 0) follow, as in layer norm.
-
-    Args:
-        normalized_shape (int): features ``C`` (the last dim).
-        alpha (float): the initial ``alpha``, > 0. Default: 0.5 (the paper's default)
-
-    Shape:
-        - Input: :math:`(*, C)`; Output: same shape.
-    """
-
-    def __init__(self, normalized_shape, alpha=0.5):
-        super().__init__()
-        self.normalized_shape = (check_int(normalized_shape, "normalized_shape", "DyT", 1),)
-        alpha = check_real(alpha, "alpha", "DyT", 0.0, lo_open=True)
-        self.alpha = nn.Parameter(torch.tensor(float(alpha)))
-        self.weight = nn.Parameter(torch.ones(self.normalized_shape))
-        self.bias = nn.Parameter(torch.zeros(self.normalized_shape))
-
-    def forward(self, x):
-        return self.weight * torch.tanh(self.alpha * x) + self.bias  # (*, C)
-
-    def extra_repr(self):
-        return f"{self.normalized_shape}, alpha_init={self.alpha.item():g}"
-
-
-def make_norm(kind, size, eps=1e-5, dyt_alpha=0.5):
-    """A normalization module over the last dim of size ``size``, by name (see :data:`NORMS`)."""
-    if kind == "layer":
-        return norms.LayerNorm(size, eps=eps)
-    if kind == "rms":
-        return norms.RMSNorm(size, eps=eps)
-    if kind == "dyt":
-        return DyT(size, alpha=dyt_alpha)
-    if kind is None:
-        return nn.Identity()
-    raise ValueError(f"make_norm: kind must be one of {NORMS}, got {kind!r}")
-
-
 class CausalSelfAttention(nn.Module):
     r"""Multi-head self-attention in which position ``t`` sees only positions ``<= t``.
 
@@ -172,8 +129,8 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(C, 3 * C, bias=config.bias)  # q, k, v for all heads at once
         self.c_proj = nn.Linear(C, C, bias=config.bias)
         hs = C // config.n_head
-        self.q_norm = make_norm(config.norm, hs, config.eps, config.dyt_alpha) if config.qk_norm else nn.Identity()
-        self.k_norm = make_norm(config.norm, hs, config.eps, config.dyt_alpha) if config.qk_norm else nn.Identity()
+        self.q_norm = norms.make(config.norm, hs, eps=config.eps, dyt_alpha=config.dyt_alpha) if config.qk_norm else nn.Identity()
+        self.k_norm = norms.make(config.norm, hs, eps=config.eps, dyt_alpha=config.dyt_alpha) if config.qk_norm else nn.Identity()
         mask = torch.ones(config.block_size, config.block_size, dtype=torch.bool).tril()
         self.register_buffer("mask", mask, persistent=False)  # (block_size, block_size) True where allowed
 
@@ -222,9 +179,9 @@ class Block(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.placement = config.placement
-        self.ln_1 = make_norm(config.norm, config.n_embd, config.eps, config.dyt_alpha)
+        self.ln_1 = norms.make(config.norm, config.n_embd, eps=config.eps, dyt_alpha=config.dyt_alpha)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = make_norm(config.norm, config.n_embd, config.eps, config.dyt_alpha)
+        self.ln_2 = norms.make(config.norm, config.n_embd, eps=config.eps, dyt_alpha=config.dyt_alpha)
         self.mlp = MLP(config)
 
     def forward(self, x):
@@ -265,7 +222,7 @@ class GPT(nn.Module):
             wte=nn.Embedding(config.vocab_size, config.n_embd),
             wpe=nn.Embedding(config.block_size, config.n_embd),
             h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
-            ln_f=make_norm(config.norm, config.n_embd, config.eps, config.dyt_alpha)
+            ln_f=norms.make(config.norm, config.n_embd, eps=config.eps, dyt_alpha=config.dyt_alpha)
             if config.placement == "pre" else nn.Identity(),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import norms
 from .._checks import check_choice, check_instance, check_int
 from ..data import load_digits_images
 from . import claim, experiment, sizes
@@ -48,7 +49,7 @@ from .stats import Size
 _PAPER_67 = ("'layer normalization offers a speedup over the baseline model without normalization, but batch "
              "normalization outperforms the other methods' (preliminary experiments): no size stated")
 
-__all__ = ["NORMS", "GROUPS", "LR", "BATCH_SIZE", "ConvNet", "make_norm", "train_one", "train_convnets",
+__all__ = ["NORMS", "GROUPS", "LR", "BATCH_SIZE", "ConvNet", "train_one", "train_convnets",
            "summed_inputs", "position_stats", "boundary_mask"]
 
 #: The normalizations compared.
@@ -58,17 +59,6 @@ GROUPS = 4
 #: Adam's learning rate and the batch size of every run.
 LR = 3e-3
 BATCH_SIZE = 64
-
-
-def make_norm(norm, channels):
-    """The normalization module ``norm`` for ``channels`` feature maps (see the module docstring)."""
-    norm = check_choice(norm, "norm", NORMS, "make_norm")
-    if norm == "none":
-        return nn.Identity()
-    if norm == "batch":
-        return nn.BatchNorm2d(channels)
-    groups = {"layer": 1, "group": GROUPS, "instance": channels}[norm]
-    return nn.GroupNorm(groups, channels)
 
 
 class ConvNet(nn.Module):
@@ -94,7 +84,7 @@ class ConvNet(nn.Module):
         self.norm_kind = check_choice(norm, "norm", NORMS, "ConvNet")
         widths = (1, channels, channels, 2 * channels)
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(widths, widths[1:]))
-        self.norms = nn.ModuleList(make_norm(norm, b) for b in widths[1:])
+        self.norms = nn.ModuleList(norms.make(norm, b, layout="channels", groups=GROUPS) for b in widths[1:])
         self.readout = nn.Linear(widths[-1], 10)
 
     def forward(self, x):
