@@ -1,12 +1,20 @@
-/* One time step of the layer-normalized LSTM (Ba et al. 2016, eqs. 20-22), fused.
+/* One time step of the layer-normalized LSTM (Ba et al. 2016, eqs. 20-22), fused,
+ * and the whole sequence of steps in one call.
  *
  * helpers/lstm_kernel.py compiles this file with the system's C compiler on first
- * use and calls it through ctypes; the matrix products W_hh h_{t-1} and
- * dL/da W_hh stay in torch (MKL or OpenBLAS). Everything else of one step --
- * two layer norms, four gate non-linearities, the cell update, and their
- * backward pass -- is one loop over the rows here, so each row of B is read
- * from memory once and worked on in cache, instead of one pass over memory per
- * tensor operation.
+ * use and calls it through ctypes. Everything of one step except the matrix
+ * product -- two layer norms, four gate non-linearities, the cell update, and
+ * their backward pass -- is one loop over the rows here (FORWARD_ROW,
+ * BACKWARD_ROW), so each row of B is read from memory once and worked on in
+ * cache, instead of one pass over memory per tensor operation. Two ways to run it:
+ *
+ *  - per step (FORWARD, BACKWARD): torch computes W_hh h_{t-1} and dL/da W_hh
+ *    (MKL or OpenBLAS), then one call here does the rest of the step. For a
+ *    large batch, where the library's matrix product is the faster.
+ *  - whole sequence (FORWARD_SEQ, BACKWARD_SEQ): one call runs all T steps,
+ *    matrix products included (GEMM below, small and plain). For a small
+ *    batch, where a step is so short that calling torch and this file once per
+ *    step costs as much as the step's arithmetic.
  *
  * Layout: row-major, contiguous. B rows (the batch), H hidden units, G = 4H gate
  * pre-activations in torch's order i, f, g, o. Layer norm: biased variance,
@@ -18,10 +26,11 @@
  * general expf. float64 uses the C library's exp and tanh. NaNs propagate.
  *
  * Threads: the caller passes P (torch.get_num_threads(), or fewer for a small
- * batch) and the B rows are cut into P blocks of consecutive rows, one per
- * thread (OpenMP; compiled without it, the pragmas are ignored). The backward
- * pass adds the gains' and biases' gradients of block p into its own row of
- * (P, n) buffers, which the caller sums once after the last step.
+ * batch). The B rows are cut into P blocks of consecutive rows, one per thread,
+ * and in the whole-sequence functions the columns of each matrix product too
+ * (OpenMP; compiled without it, the pragmas are ignored). The backward pass adds
+ * the gains' and biases' gradients of block p into its own row of (P, n)
+ * buffers, which the caller sums once after the last step.
  */
 #include <math.h>
 #include <stddef.h>
@@ -60,126 +69,236 @@ static inline float tanh_f32(float x) {
 static inline double sigmoid_f64(double x) { return 1.0 / (1.0 + exp(-x)); }
 static inline double tanh_f64(double x) { return tanh(x); }
 
-/* FORWARD(t): from a = W_hh h_{t-1} and the normalized input terms u,
+/* FORWARD_ROW: one row of one step. From a = W_hh h_{t-1} and the normalized input terms u,
  *   z = LN(a; g_hh, b_hh) + u,  i, f, o = sigmoid(z_i, z_f, z_o),  g = tanh(z_g),
  *   c = f c_prev + i g,  h = o tanh(LN(c; g_c, b_c)).
  * Writes what the backward pass needs: xhat (normalized a), act (i, f, g, o),
- * chat (normalized c), k = tanh(LN(c)), rstd (B, 2): 1/sigma of both norms. */
-#define FORWARD(NAME, REAL, SIGMOID, TANH)                                                  \
-void NAME(int B, int H, int P, double eps_, const REAL *a, const REAL *u, const REAL *g_hh,\
-          const REAL *b_hh, const REAL *g_c, const REAL *b_c, const REAL *c_prev,           \
-          REAL *xhat, REAL *act, REAL *c, REAL *chat, REAL *k, REAL *h, REAL *rstd) {       \
+ * chat (normalized c), k = tanh(LN(c)), rstd (2): 1/sigma of both norms. */
+#define FORWARD_ROW(NAME, REAL, SIGMOID, TANH)                                              \
+static inline void NAME(int H, REAL eps, const REAL *ar, const REAL *ur, const REAL *g_hh,   \
+                        const REAL *b_hh, const REAL *g_c, const REAL *b_c, const REAL *cp,   \
+                        REAL *xr, REAL *zr, REAL *cr, REAL *chr, REAL *kr, REAL *hr, REAL *rs) { \
     const int G = 4 * H;                                                                    \
-    const REAL eps = (REAL)eps_;                                                            \
-    _Pragma("omp parallel for num_threads(P) schedule(static)") /* P blocks of rows */      \
-    for (int b = 0; b < B; b++) {                                                           \
-        const REAL *ar = a + (size_t)b * G, *ur = u + (size_t)b * G;                        \
-        REAL *xr = xhat + (size_t)b * G, *zr = act + (size_t)b * G;                         \
-        const REAL *cp = c_prev + (size_t)b * H;                                            \
-        REAL *cr = c + (size_t)b * H, *chr = chat + (size_t)b * H;                          \
-        REAL *kr = k + (size_t)b * H, *hr = h + (size_t)b * H;                              \
-        REAL s = 0, v = 0;                                                                  \
-        _Pragma("omp simd reduction(+:s)")                                                  \
-        for (int j = 0; j < G; j++) s += ar[j];                                             \
-        const REAL m1 = s / G;                                                              \
-        _Pragma("omp simd reduction(+:v)")                                                  \
-        for (int j = 0; j < G; j++) v += (ar[j] - m1) * (ar[j] - m1);                       \
-        const REAL r1 = 1 / sqrt(v / G + eps);                                              \
-        _Pragma("omp simd")                                                                 \
-        for (int j = 0; j < G; j++) {                                                       \
-            xr[j] = (ar[j] - m1) * r1;                                                      \
-            zr[j] = xr[j] * g_hh[j] + b_hh[j] + ur[j]; /* pre-activation, for now */        \
-        }                                                                                   \
-        s = 0;                                                                              \
-        _Pragma("omp simd reduction(+:s)")                                                  \
-        for (int j = 0; j < H; j++) {                                                       \
-            REAL i = SIGMOID(zr[j]), f = SIGMOID(zr[H + j]);                                \
-            REAL g = TANH(zr[2 * H + j]), o = SIGMOID(zr[3 * H + j]);                       \
-            zr[j] = i; zr[H + j] = f; zr[2 * H + j] = g; zr[3 * H + j] = o;                 \
-            cr[j] = f * cp[j] + i * g;                                                      \
-            s += cr[j];                                                                     \
-        }                                                                                   \
-        const REAL m2 = s / H;                                                              \
-        v = 0;                                                                              \
-        _Pragma("omp simd reduction(+:v)")                                                  \
-        for (int j = 0; j < H; j++) v += (cr[j] - m2) * (cr[j] - m2);                       \
-        const REAL r2 = 1 / sqrt(v / H + eps);                                              \
-        _Pragma("omp simd")                                                                 \
-        for (int j = 0; j < H; j++) {                                                       \
-            chr[j] = (cr[j] - m2) * r2;                                                     \
-            kr[j] = TANH(chr[j] * g_c[j] + b_c[j]);                                         \
-            hr[j] = zr[3 * H + j] * kr[j];                                                  \
-        }                                                                                   \
-        rstd[2 * b] = r1;                                                                   \
-        rstd[2 * b + 1] = r2;                                                               \
+    REAL s = 0, v = 0;                                                                      \
+    _Pragma("omp simd reduction(+:s)")                                                      \
+    for (int j = 0; j < G; j++) s += ar[j];                                                 \
+    const REAL m1 = s / G;                                                                  \
+    _Pragma("omp simd reduction(+:v)")                                                      \
+    for (int j = 0; j < G; j++) v += (ar[j] - m1) * (ar[j] - m1);                           \
+    const REAL r1 = 1 / sqrt(v / G + eps);                                                  \
+    _Pragma("omp simd")                                                                     \
+    for (int j = 0; j < G; j++) {                                                           \
+        xr[j] = (ar[j] - m1) * r1;                                                          \
+        zr[j] = xr[j] * g_hh[j] + b_hh[j] + ur[j]; /* pre-activation, for now */            \
     }                                                                                       \
+    s = 0;                                                                                  \
+    _Pragma("omp simd reduction(+:s)")                                                      \
+    for (int j = 0; j < H; j++) {                                                           \
+        REAL i = SIGMOID(zr[j]), f = SIGMOID(zr[H + j]);                                    \
+        REAL g = TANH(zr[2 * H + j]), o = SIGMOID(zr[3 * H + j]);                           \
+        zr[j] = i; zr[H + j] = f; zr[2 * H + j] = g; zr[3 * H + j] = o;                     \
+        cr[j] = f * cp[j] + i * g;                                                          \
+        s += cr[j];                                                                         \
+    }                                                                                       \
+    const REAL m2 = s / H;                                                                  \
+    v = 0;                                                                                  \
+    _Pragma("omp simd reduction(+:v)")                                                      \
+    for (int j = 0; j < H; j++) v += (cr[j] - m2) * (cr[j] - m2);                           \
+    const REAL r2 = 1 / sqrt(v / H + eps);                                                  \
+    _Pragma("omp simd")                                                                     \
+    for (int j = 0; j < H; j++) {                                                           \
+        chr[j] = (cr[j] - m2) * r2;                                                         \
+        kr[j] = TANH(chr[j] * g_c[j] + b_c[j]);                                             \
+        hr[j] = zr[3 * H + j] * kr[j];                                                      \
+    }                                                                                       \
+    rs[0] = r1;                                                                             \
+    rs[1] = r2;                                                                             \
 }
 
-/* BACKWARD(t): given dL/dh_t (dh_out, from the output at t, plus dh_rec, from
- * step t+1 through W_hh) and dL/dc_t carried from step t+1 (dc, overwritten
+/* BACKWARD_ROW: one row of one step. Given dL/dh_t (dh_out, from the output at t, plus
+ * dh_rec, from step t+1 through W_hh) and dL/dc_t carried from step t+1 (dc, overwritten
  * with dL/dc_{t-1}), writes dz = dL/d(pre-activations) (= dL/du) and
- * da = dL/d(W_hh h_{t-1}), and adds this step's share to the gains' and
- * biases' gradients. Layer norm backward, per row (chapter 1's closed form):
+ * da = dL/d(W_hh h_{t-1}), and adds the row's share to the gains' and biases'
+ * gradients. Layer norm backward (chapter 1's closed form):
  * dx = rstd (dy - mean(dy) - xhat mean(dy xhat)), with dy = gain * dL/d(output). */
-#define BACKWARD(NAME, REAL)                                                                \
+#define BACKWARD_ROW(NAME, REAL)                                                            \
+static inline void NAME(int H, const REAL *ho, const REAL *hrec, REAL *dcr, const REAL *ar,   \
+                        const REAL *kr, const REAL *chr, const REAL *xr, const REAL *rs,      \
+                        const REAL *cp, const REAL *g_hh, const REAL *g_c, REAL *dzr,         \
+                        REAL *dar, REAL *dg_hh, REAL *db_hh, REAL *dg_c, REAL *db_c) {        \
+    const int G = 4 * H;                                                                    \
+    REAL s1 = 0, s2 = 0;                                                                    \
+    _Pragma("omp simd reduction(+:s1, s2)")                                                 \
+    for (int j = 0; j < H; j++) {                                                           \
+        REAL dh = ho[j] + hrec[j], o = ar[3 * H + j], kk = kr[j];                           \
+        dzr[3 * H + j] = dh * kk * o * (1 - o);                   /* dL/dz_o */             \
+        REAL dcn = dh * o * (1 - kk * kk);                        /* dL/dLN(c) */           \
+        dg_c[j] += dcn * chr[j];                                                            \
+        db_c[j] += dcn;                                                                     \
+        REAL dy = dcn * g_c[j];                                                             \
+        dar[j] = dy;                                              /* scratch */             \
+        s1 += dy;                                                                           \
+        s2 += dy * chr[j];                                                                  \
+    }                                                                                       \
+    REAL mean_dy = s1 / H, mean_dyx = s2 / H;                                               \
+    _Pragma("omp simd")                                                                     \
+    for (int j = 0; j < H; j++) {                                                           \
+        REAL dct = dcr[j] + rs[1] * (dar[j] - mean_dy - chr[j] * mean_dyx); /* dL/dc_t */   \
+        REAL i = ar[j], f = ar[H + j], g = ar[2 * H + j];                                   \
+        dzr[j] = dct * g * i * (1 - i);                                                     \
+        dzr[H + j] = dct * cp[j] * f * (1 - f);                                             \
+        dzr[2 * H + j] = dct * i * (1 - g * g);                                             \
+        dcr[j] = dct * f;                                         /* dL/dc_{t-1} */         \
+    }                                                                                       \
+    s1 = 0; s2 = 0;                                                                         \
+    _Pragma("omp simd reduction(+:s1, s2)")                                                 \
+    for (int j = 0; j < G; j++) {                                                           \
+        dg_hh[j] += dzr[j] * xr[j];                                                         \
+        db_hh[j] += dzr[j];                                                                 \
+        REAL dy = dzr[j] * g_hh[j];                                                         \
+        s1 += dy;                                                                           \
+        s2 += dy * xr[j];                                                                   \
+    }                                                                                       \
+    mean_dy = s1 / G; mean_dyx = s2 / G;                                                    \
+    _Pragma("omp simd")                                                                     \
+    for (int j = 0; j < G; j++)                                                             \
+        dar[j] = rs[0] * (dzr[j] * g_hh[j] - mean_dy - xr[j] * mean_dyx);                   \
+}
+
+/* GEMM: y = x w for the columns n0 <= j < n1 of y (a thread's share), with x (M, K),
+ * w (K, N), y (M, N). Tiles of 4 rows by 2 vectors of columns are summed in eight
+ * vector registers while k runs (GCC's and Clang's vector types; 32 bytes: 8 floats
+ * or 4 doubles, any alignment), then stored; columns left over, one at a time.
+ * Every y[i][j] is summed in the order k = 0, 1, ..., whatever the split. */
+#define GEMM(NAME, REAL)                                                                    \
+typedef REAL NAME##_vec __attribute__((vector_size(32), aligned(sizeof(REAL))));            \
+static void NAME(int M, int N, int K, const REAL *x, const REAL *w, REAL *y, int n0, int n1) { \
+    const int L = (int)(sizeof(NAME##_vec) / sizeof(REAL));                                 \
+    int j0 = n0;                                                                            \
+    for (; j0 + 2 * L <= n1; j0 += 2 * L)                                                   \
+        for (int i0 = 0; i0 < M; i0 += 4) {                                                 \
+            const int m = M - i0 < 4 ? M - i0 : 4;                                          \
+            NAME##_vec acc[4][2] = {{{0}}};                                                 \
+            for (int k = 0; k < K; k++) {                                                   \
+                const NAME##_vec *wk = (const NAME##_vec *)(w + (size_t)k * N + j0);        \
+                for (int i = 0; i < 4; i++) {                                               \
+                    REAL xik = i < m ? x[(size_t)(i0 + i) * K + k] : 0;                     \
+                    acc[i][0] += xik * wk[0];                                               \
+                    acc[i][1] += xik * wk[1];                                               \
+                }                                                                           \
+            }                                                                               \
+            for (int i = 0; i < m; i++) {                                                   \
+                NAME##_vec *yi = (NAME##_vec *)(y + (size_t)(i0 + i) * N + j0);             \
+                yi[0] = acc[i][0];                                                          \
+                yi[1] = acc[i][1];                                                          \
+            }                                                                               \
+        }                                                                                   \
+    for (; j0 < n1; j0++)                                                                   \
+        for (int i = 0; i < M; i++) {                                                       \
+            REAL s = 0;                                                                     \
+            for (int k = 0; k < K; k++) s += x[(size_t)i * K + k] * w[(size_t)k * N + j0];  \
+            y[(size_t)i * N + j0] = s;                                                      \
+        }                                                                                   \
+}
+
+/* Thread q's share of n columns, in whole tiles of 16 (the last share takes the rest). */
+static inline int share(int n, int q, int P) {
+    int tiles = (n + 15) / 16, j = (int)((long long)tiles * q / P) * 16;
+    return j < n ? j : n;
+}
+
+/* FORWARD: one step for all B rows, after torch computed a = W_hh h_{t-1}. rstd is (B, 2). */
+#define FORWARD(NAME, REAL, ROW)                                                            \
+void NAME(int B, int H, int P, double eps, const REAL *a, const REAL *u, const REAL *g_hh,  \
+          const REAL *b_hh, const REAL *g_c, const REAL *b_c, const REAL *c_prev,           \
+          REAL *xhat, REAL *act, REAL *c, REAL *chat, REAL *k, REAL *h, REAL *rstd) {       \
+    const size_t G = 4 * (size_t)H;                                                         \
+    _Pragma("omp parallel for num_threads(P) schedule(static)") /* P blocks of rows */      \
+    for (int b = 0; b < B; b++)                                                             \
+        ROW(H, (REAL)eps, a + b * G, u + b * G, g_hh, b_hh, g_c, b_c, c_prev + b * (size_t)H,\
+            xhat + b * G, act + b * G, c + b * (size_t)H, chat + b * (size_t)H,              \
+            k + b * (size_t)H, h + b * (size_t)H, rstd + 2 * b);                            \
+}
+
+/* BACKWARD: one step for all B rows; torch then computes dL/dh_{t-1} = da W_hh. */
+#define BACKWARD(NAME, REAL, ROW)                                                           \
 void NAME(int B, int H, int P, const REAL *dh_out, const REAL *dh_rec, REAL *dc,          \
           const REAL *act, const REAL *k, const REAL *chat, const REAL *xhat,               \
           const REAL *rstd, const REAL *c_prev, const REAL *g_hh, const REAL *g_c,          \
           REAL *dz, REAL *da, REAL *dg_hh_p, REAL *db_hh_p, REAL *dg_c_p, REAL *db_c_p) {   \
-    const int G = 4 * H;                                                                    \
+    const size_t G = 4 * (size_t)H;                                                         \
     _Pragma("omp parallel for num_threads(P) schedule(static)")                             \
-    for (int p = 0; p < P; p++) {                 /* block p: rows b0 .. b1 - 1 */          \
-    REAL *dg_hh = dg_hh_p + (size_t)p * G, *db_hh = db_hh_p + (size_t)p * G;                \
-    REAL *dg_c = dg_c_p + (size_t)p * H, *db_c = db_c_p + (size_t)p * H;                    \
-    const int b0 = (int)((long long)B * p / P), b1 = (int)((long long)B * (p + 1) / P);     \
-    for (int b = b0; b < b1; b++) {                                                         \
-        const REAL *ar = act + (size_t)b * G, *xr = xhat + (size_t)b * G;                   \
-        const REAL *kr = k + (size_t)b * H, *chr = chat + (size_t)b * H;                    \
-        const REAL *ho = dh_out + (size_t)b * H, *hrec = dh_rec + (size_t)b * H;            \
-        const REAL *cp = c_prev + (size_t)b * H;                                            \
-        REAL *dcr = dc + (size_t)b * H, *dzr = dz + (size_t)b * G, *dar = da + (size_t)b * G; \
-        REAL s1 = 0, s2 = 0;                                                                \
-        _Pragma("omp simd reduction(+:s1, s2)")                                             \
-        for (int j = 0; j < H; j++) {                                                       \
-            REAL dh = ho[j] + hrec[j], o = ar[3 * H + j], kk = kr[j];                       \
-            dzr[3 * H + j] = dh * kk * o * (1 - o);                   /* dL/dz_o */         \
-            REAL dcn = dh * o * (1 - kk * kk);                        /* dL/dLN(c) */       \
-            dg_c[j] += dcn * chr[j];                                                        \
-            db_c[j] += dcn;                                                                 \
-            REAL dy = dcn * g_c[j];                                                         \
-            dar[j] = dy;                                              /* scratch */         \
-            s1 += dy;                                                                       \
-            s2 += dy * chr[j];                                                              \
-        }                                                                                   \
-        REAL mean_dy = s1 / H, mean_dyx = s2 / H, r2 = rstd[2 * b + 1];                     \
-        _Pragma("omp simd")                                                                 \
-        for (int j = 0; j < H; j++) {                                                       \
-            REAL dct = dcr[j] + r2 * (dar[j] - mean_dy - chr[j] * mean_dyx); /* dL/dc_t */  \
-            REAL i = ar[j], f = ar[H + j], g = ar[2 * H + j];                               \
-            dzr[j] = dct * g * i * (1 - i);                                                 \
-            dzr[H + j] = dct * cp[j] * f * (1 - f);                                         \
-            dzr[2 * H + j] = dct * i * (1 - g * g);                                         \
-            dcr[j] = dct * f;                                         /* dL/dc_{t-1} */     \
-        }                                                                                   \
-        s1 = 0; s2 = 0;                                                                     \
-        _Pragma("omp simd reduction(+:s1, s2)")                                             \
-        for (int j = 0; j < G; j++) {                                                       \
-            dg_hh[j] += dzr[j] * xr[j];                                                     \
-            db_hh[j] += dzr[j];                                                             \
-            REAL dy = dzr[j] * g_hh[j];                                                     \
-            s1 += dy;                                                                       \
-            s2 += dy * xr[j];                                                               \
-        }                                                                                   \
-        mean_dy = s1 / G; mean_dyx = s2 / G;                                                \
-        const REAL r1 = rstd[2 * b];                                                        \
-        _Pragma("omp simd")                                                                 \
-        for (int j = 0; j < G; j++)                                                         \
-            dar[j] = r1 * (dzr[j] * g_hh[j] - mean_dy - xr[j] * mean_dyx);                  \
-    }                                                                                       \
+    for (int p = 0; p < P; p++)                   /* block p: rows B p / P .. */            \
+        for (int b = (int)((long long)B * p / P); b < (int)((long long)B * (p + 1) / P); b++) \
+            ROW(H, dh_out + b * (size_t)H, dh_rec + b * (size_t)H, dc + b * (size_t)H,       \
+                act + b * G, k + b * (size_t)H, chat + b * (size_t)H, xhat + b * G,          \
+                rstd + 2 * b, c_prev + b * (size_t)H, g_hh, g_c, dz + b * G, da + b * G,     \
+                dg_hh_p + p * G, db_hh_p + p * G, dg_c_p + p * (size_t)H, db_c_p + p * (size_t)H); \
+}
+
+/* FORWARD_SEQ: all T steps. w_t = W_hh^T (H, 4H); h (T + 1, B, H) holds h_0 and receives
+ * h_1 .. h_T; a (B, 4H) is scratch. With keep, c (T + 1, B, H) receives every c_t and
+ * xhat, act (T, B, 4H), chat, k (T, B, H), rstd (T, B, 2) every step's values for the
+ * backward pass; without it, c is (2, B, H), c_{t-1} and c_t in turn (c_T ends in
+ * c[T % 2]), and the others hold one step, overwritten. Per step: the threads share
+ * the columns of a = h_{t-1} W_hh^T, wait for each other, share the rows, wait. */
+#define FORWARD_SEQ(NAME, REAL, ROW, MATMUL)                                                \
+void NAME(int T, int B, int H, int P, int keep, double eps, const REAL *w_t, const REAL *u,\
+          const REAL *g_hh, const REAL *b_hh, const REAL *g_c, const REAL *b_c, REAL *h,    \
+          REAL *c, REAL *a, REAL *xhat, REAL *act, REAL *chat, REAL *k, REAL *rstd) {       \
+    const size_t G = 4 * (size_t)H, BH = (size_t)B * H, BG = (size_t)B * G;                 \
+    _Pragma("omp parallel num_threads(P)")                                                  \
+    for (int t = 0; t < T; t++) {                                                           \
+        const size_t s = keep ? t : 0, cp = keep ? t : t % 2, cn = keep ? t + 1 : (t + 1) % 2; \
+        _Pragma("omp for schedule(static)")                                                 \
+        for (int q = 0; q < P; q++)                                                         \
+            MATMUL(B, (int)G, H, h + t * BH, w_t, a, share((int)G, q, P), share((int)G, q + 1, P)); \
+        _Pragma("omp for schedule(static)")                                                 \
+        for (int b = 0; b < B; b++)                                                         \
+            ROW(H, (REAL)eps, a + b * G, u + t * BG + b * G, g_hh, b_hh, g_c, b_c,          \
+                c + cp * BH + b * H, xhat + s * BG + b * G, act + s * BG + b * G,           \
+                c + cn * BH + b * H, chat + s * BH + b * H, k + s * BH + b * H,             \
+                h + (t + 1) * BH + b * H, rstd + 2 * (s * B + b));                          \
     }                                                                                       \
 }
 
-FORWARD(lnlstm_forward_f32, float, sigmoid_f32, tanh_f32)
-FORWARD(lnlstm_forward_f64, double, sigmoid_f64, tanh_f64)
-BACKWARD(lnlstm_backward_f32, float)
-BACKWARD(lnlstm_backward_f64, double)
+/* BACKWARD_SEQ: all T steps, from t = T - 1 down to 0, with what FORWARD_SEQ kept.
+ * w = W_hh (4H, H). dh (B, H) enters as zeros and leaves as dL/dh_0; dc enters as
+ * dL/dc_T and leaves as dL/dc_0; dz and da (T, B, 4H) receive every step's. Per step:
+ * the threads share the rows, wait, share the columns of dh = da W_hh, wait. */
+#define BACKWARD_SEQ(NAME, REAL, ROW, MATMUL)                                               \
+void NAME(int T, int B, int H, int P, const REAL *w, const REAL *dh_out, REAL *dh,          \
+          REAL *dc, const REAL *act, const REAL *k, const REAL *chat, const REAL *xhat,     \
+          const REAL *rstd, const REAL *c, const REAL *g_hh, const REAL *g_c, REAL *dz,     \
+          REAL *da, REAL *dg_hh_p, REAL *db_hh_p, REAL *dg_c_p, REAL *db_c_p) {             \
+    const size_t G = 4 * (size_t)H, BH = (size_t)B * H, BG = (size_t)B * G;                 \
+    _Pragma("omp parallel num_threads(P)")                                                  \
+    for (int t = T - 1; t >= 0; t--) {                                                      \
+        _Pragma("omp for schedule(static)")                                                 \
+        for (int p = 0; p < P; p++)                                                         \
+            for (int b = (int)((long long)B * p / P); b < (int)((long long)B * (p + 1) / P); b++) \
+                ROW(H, dh_out + t * BH + b * H, dh + b * H, dc + b * H, act + t * BG + b * G, \
+                    k + t * BH + b * H, chat + t * BH + b * H, xhat + t * BG + b * G,       \
+                    rstd + 2 * (t * B + b), c + t * BH + b * H, g_hh, g_c,                  \
+                    dz + t * BG + b * G, da + t * BG + b * G, dg_hh_p + p * G,              \
+                    db_hh_p + p * G, dg_c_p + p * (size_t)H, db_c_p + p * (size_t)H);       \
+        _Pragma("omp for schedule(static)")                                                 \
+        for (int q = 0; q < P; q++)                                                         \
+            MATMUL(B, H, (int)G, da + t * BG, w, dh, share(H, q, P), share(H, q + 1, P));   \
+    }                                                                                       \
+}
+
+FORWARD_ROW(forward_row_f32, float, sigmoid_f32, tanh_f32)
+FORWARD_ROW(forward_row_f64, double, sigmoid_f64, tanh_f64)
+BACKWARD_ROW(backward_row_f32, float)
+BACKWARD_ROW(backward_row_f64, double)
+GEMM(gemm_f32, float)
+GEMM(gemm_f64, double)
+FORWARD(lnlstm_forward_f32, float, forward_row_f32)
+FORWARD(lnlstm_forward_f64, double, forward_row_f64)
+BACKWARD(lnlstm_backward_f32, float, backward_row_f32)
+BACKWARD(lnlstm_backward_f64, double, backward_row_f64)
+FORWARD_SEQ(lnlstm_forward_seq_f32, float, forward_row_f32, gemm_f32)
+FORWARD_SEQ(lnlstm_forward_seq_f64, double, forward_row_f64, gemm_f64)
+BACKWARD_SEQ(lnlstm_backward_seq_f32, float, backward_row_f32, gemm_f32)
+BACKWARD_SEQ(lnlstm_backward_seq_f64, double, backward_row_f64, gemm_f64)

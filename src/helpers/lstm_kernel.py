@@ -1,4 +1,4 @@
-r"""A fused C kernel for one step of the layer-normalized LSTM, and backpropagation through time with it.
+r"""A fused C kernel for the layer-normalized LSTM, and backpropagation through time with it.
 
 :class:`helpers.rnn.LSTM` runs the recurrence of the layer-normalized LSTM
 (Ba et al. 2016, eqs. (20)-(22)) with one of two engines that compute the same
@@ -6,18 +6,27 @@ thing:
 
 * ``"torch"``: torch operations (fused layer norms, one sigmoid over the gates,
   results written in place), about a dozen calls per time step;
-* ``"c"``: per time step, torch's matrix product ``W_hh h_{t-1}`` and then one
-  call into ``lstm_kernel.c``, which does both layer norms, the gates, the cell
-  update and the output for each row of the batch while it is in cache. Its
-  backward step is one call too, followed by the product ``dL/da W_hh``.
+* ``"c"``: ``lstm_kernel.c``, which does both layer norms, the gates, the cell
+  update and the output for each row of the batch while it is in cache, in one
+  of two ways (:func:`whole_sequence` picks):
+
+  - *per step*, for a large batch: torch's matrix product ``W_hh h_{t-1}`` (its
+    BLAS library), then one call into the kernel; backward, one call and the
+    product ``dL/da W_hh``;
+  - *whole sequence*, for a small batch (fewer than :data:`SEQUENCE_BELOW` rows):
+    one call runs all T steps, the matrix products included (the kernel's own,
+    small and plain), and one call runs all of the backward pass. There a step
+    is so short that calling torch and ``ctypes`` twice per step would cost as
+    much as its arithmetic.
 
 The C file ships with the package and is compiled by the system's C compiler
 on first use (``helpers._native``; the library is cached on disk); nothing
 happens at import. Where there is no compiler, :func:`available` says why and
 the ``"torch"`` engine is used. Only float32 and float64 tensors on a CPU go to C.
 
-Each call splits the batch's rows over torch's threads (:func:`threads`: at most
-``torch.get_num_threads()``, fewer where the batch is too small to share).
+Each call splits the batch's rows over torch's threads, and in the whole-sequence
+path the columns of the matrix products too (:func:`threads`: at most
+``torch.get_num_threads()``, fewer where there is too little work to share).
 """
 
 from __future__ import annotations
@@ -27,23 +36,42 @@ import torch
 from . import _native
 from ._native import data_pointers as _ptrs
 
-__all__ = ["available", "supports", "load", "threads", "forward_no_grad", "LNLSTMRecurrenceC"]
+__all__ = ["available", "supports", "load", "threads", "whole_sequence", "forward_no_grad", "LNLSTMRecurrenceC"]
 
-_SIGNATURES = _native.signatures(lnlstm_forward=(3, 1, 14), lnlstm_backward=(3, 0, 17))
+_SIGNATURES = _native.signatures(lnlstm_forward=(3, 1, 14), lnlstm_backward=(3, 0, 17),
+                                 lnlstm_forward_seq=(5, 1, 14), lnlstm_backward_seq=(4, 0, 18))
 
-#: Below this batch size the backward pass keeps dL/da of every step, (T, B, 4H), and computes dL/dW_hh in
-#: one matrix product after the loop: T products of B rows each are much slower than one of T * B rows.
-WHOLE_BELOW = 32
+#: Below this batch size the whole sequence runs in one C call, matrix products included
+#: (:func:`whole_sequence`); from it on, torch's matrix product runs each step and the kernel the rest.
+SEQUENCE_BELOW = 32
 
-#: Rows times hidden units each thread should get at least: below it, waking a thread costs more than it saves
-#: (each step forks and joins the threads twice, once in the kernel and once in torch's matrix product, and on
-#: a busy machine a join can wait for a time slice of the scheduler).
+#: Rows times hidden units each thread should get at least in the per-step path: below it, waking a thread
+#: costs more than it saves (each step forks and joins the threads twice, once in the kernel and once in
+#: torch's matrix product, and on a busy machine a join can wait for a time slice of the scheduler).
 ROW_WORK = 4096
+
+#: Multiply-adds of one step's matrix product ``B * H * 4H`` each thread should get at least in the
+#: whole-sequence path, where the threads start once per call and meet at two barriers per step.
+SEQUENCE_WORK = 1 << 18
+
+
+def whole_sequence(batch):
+    """Whether a batch of ``batch`` rows runs as one C call for the whole sequence (below
+    :data:`SEQUENCE_BELOW` rows) rather than one per step after torch's matrix product."""
+    return batch < SEQUENCE_BELOW
 
 
 def threads(batch, hidden):
-    """Threads the kernel uses for ``batch`` rows of ``hidden`` units: ``torch.get_num_threads()``, at most
-    one per row, and at most one per :data:`ROW_WORK` of ``batch * hidden`` (so 1 for ``batch == 1``)."""
+    """Threads the kernel uses for ``batch`` rows of ``hidden`` units: ``torch.get_num_threads()`` at most.
+
+    Per step (large batches): at most one per row and one per :data:`ROW_WORK` of ``batch * hidden``.
+    Whole sequence (small batches): the matrix products' columns are shared too, so at most one per
+    :data:`SEQUENCE_WORK` multiply-adds of a step's product, ``batch * 4 * hidden**2``. 1 for ``batch == 1``.
+    """
+    if batch == 1:
+        return 1
+    if whole_sequence(batch):
+        return max(1, min(torch.get_num_threads(), batch * 4 * hidden * hidden // SEQUENCE_WORK))
     return max(1, min(torch.get_num_threads(), batch, batch * hidden // ROW_WORK))
 
 
@@ -70,7 +98,6 @@ def _forward(u, h, c, w_hh, g_hh, b_hh, g_c, b_c, eps, keep):
     ``1/sigma`` are kept in ``(T, ...)`` buffers for the backward pass; without it,
     one step's scratch is reused and only ``c_{t-1}``, ``c_t`` are held.
     """
-    fwd = _native.function("lstm_kernel", _SIGNATURES, "lnlstm_forward", u.dtype)
     T, B, H = u.shape[0], h.shape[0], h.shape[1]
     P = threads(B, H)
     u = u.contiguous()
@@ -83,15 +110,22 @@ def _forward(u, h, c, w_hh, g_hh, b_hh, g_c, b_c, eps, keep):
     h_all[0], c_all[0] = h, c
     a = u.new_empty(B, 4 * H)  # W_hh h_{t-1}, reused every step
     w_t = w_hh.detach().t().contiguous()  # (H, 4H): a contiguous right operand multiplies faster
-    hs = h_all.unbind(0)
-    pa, pg = a.data_ptr(), [p.data_ptr() for p in params]
-    ph, pc, pu = map(_ptrs, (h_all, c_all, u))
-    if not keep:
-        pc = [pc[t % 2] for t in range(T + 1)]  # c_{t-1} and c_t, alternately
-    px, pact, pch, pk, pr = (_ptrs(v) if keep else _ptrs(v) * T for v in (xhat, act, chat, k, rstd))
-    for t in range(T):
-        torch.mm(hs[t], w_t, out=a)  # (B, H) @ (H, 4H) -> (B, 4H)
-        fwd(B, H, P, eps, pa, pu[t], *pg, pc[t], px[t], pact[t], pc[t + 1], pch[t], pk[t], ph[t + 1], pr[t])
+    pg = [p.data_ptr() for p in params]
+    if whole_sequence(B):  # one call: all T steps, matrix products included
+        seq = _native.function("lstm_kernel", _SIGNATURES, "lnlstm_forward_seq", u.dtype)
+        seq(T, B, H, P, int(keep), eps, w_t.data_ptr(), u.data_ptr(), *pg,
+            *(v.data_ptr() for v in (h_all, c_all, a, xhat, act, chat, k, rstd)))
+    else:  # per step: torch's matrix product, then the kernel
+        fwd = _native.function("lstm_kernel", _SIGNATURES, "lnlstm_forward", u.dtype)
+        hs = h_all.unbind(0)
+        pa = a.data_ptr()
+        ph, pc, pu = map(_ptrs, (h_all, c_all, u))
+        if not keep:
+            pc = [pc[t % 2] for t in range(T + 1)]  # c_{t-1} and c_t, alternately
+        px, pact, pch, pk, pr = (_ptrs(v) if keep else _ptrs(v) * T for v in (xhat, act, chat, k, rstd))
+        for t in range(T):
+            torch.mm(hs[t], w_t, out=a)  # (B, H) @ (H, 4H) -> (B, 4H)
+            fwd(B, H, P, eps, pa, pu[t], *pg, pc[t], px[t], pact[t], pc[t + 1], pch[t], pk[t], ph[t + 1], pr[t])
     c_n = c_all[T if keep else T % 2].clone()  # (B, H)
     return h_all[1:], c_n, ((h_all, c_all, xhat, act, chat, k, rstd) if keep else ()), P
 
@@ -123,31 +157,35 @@ class LNLSTMRecurrenceC(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_out, d_cn):
         w_hh, g_hh, g_c, h_all, c_all, xhat, act, chat, k, rstd = ctx.saved_tensors
-        bwd = _native.function("lstm_kernel", _SIGNATURES, "lnlstm_backward", d_out.dtype)
         T, B, H = d_out.shape
-        d_out, w = d_out.contiguous(), w_hh.detach()
+        d_out, w = d_out.contiguous(), w_hh.detach().contiguous()
         dc = d_cn.contiguous().clone()  # dL/dc_t, carried down the steps
         dh = d_out.new_zeros(B, H)  # dL/dh_t through the recurrence, carried
         need_w = ctx.needs_input_grad[3]
-        # dL/da of every step kept for one product dL/dW_hh after the loop where the batch is small (T small
-        # products are slow there), else one (B, 4H) buffer reused and dL/dW_hh summed step by step.
-        whole = need_w and B < WHOLE_BELOW
-        dz, das = torch.empty_like(act), act.new_empty(T if whole else 1, B, 4 * H)  # (T, B, 4H) returned
         P = ctx.threads
         grads = [d_out.new_zeros(P, n) for n in (4 * H, 4 * H, H, H)]  # dg_hh, db_hh, dg_c, db_c: one row per block
         gains = [g.detach().contiguous() for g in (g_hh, g_c)]
-        fixed = [dh.data_ptr(), dc.data_ptr()]
-        after = [g.data_ptr() for g in gains]
         pgrad = [g.data_ptr() for g in grads]
-        pd, pact, pk, pch, px, pr, pc, pdz = map(_ptrs, (d_out, act, k, chat, xhat, rstd, c_all, dz))
-        pda, da_t = (_ptrs(das), das.unbind(0)) if whole else (_ptrs(das) * T, das.unbind(0) * T)
-        hs = h_all.unbind(0)
-        d_w = w.new_zeros(4 * H, H) if need_w and not whole else None  # summed step by step
-        for t in range(T - 1, -1, -1):
-            bwd(B, H, P, pd[t], *fixed, pact[t], pk[t], pch[t], px[t], pr[t], pc[t], *after, pdz[t], pda[t], *pgrad)
-            torch.mm(da_t[t], w, out=dh)  # (B, 4H) @ (4H, H) -> (B, H)
-            if d_w is not None:
-                d_w.addmm_(da_t[t].t(), hs[t])  # += (4H, B) @ (B, H): no (T, B, 4H) buffer for dL/da
-        if whole:
-            d_w = torch.mm(das.view(T * B, 4 * H).t(), h_all[:-1].reshape(T * B, H))  # (4H, TB) @ (TB, H)
+        dz = torch.empty_like(act)  # (T, B, 4H), returned as dL/du
+        if whole_sequence(B):  # one call: all T steps, the products dL/da W_hh included
+            das = torch.empty_like(act)  # dL/da of every step, for one product dL/dW_hh after
+            seq = _native.function("lstm_kernel", _SIGNATURES, "lnlstm_backward_seq", d_out.dtype)
+            seq(T, B, H, P, w.data_ptr(), d_out.data_ptr(), dh.data_ptr(), dc.data_ptr(),
+                *(v.data_ptr() for v in (act, k, chat, xhat, rstd, c_all, *gains, dz, das)), *pgrad)
+            # (4H, TB) @ (TB, H): one product of T * B rows, much faster than T products of B rows
+            d_w = torch.mm(das.view(T * B, 4 * H).t(), h_all[:-1].reshape(T * B, H)) if need_w else None
+        else:  # per step: the kernel, then torch's products with W_hh; dL/dW_hh summed step by step
+            bwd = _native.function("lstm_kernel", _SIGNATURES, "lnlstm_backward", d_out.dtype)
+            da = act.new_empty(B, 4 * H)  # dL/da of one step, reused
+            fixed = [dh.data_ptr(), dc.data_ptr()]
+            after = [g.data_ptr() for g in gains]
+            pd, pact, pk, pch, px, pr, pc, pdz = map(_ptrs, (d_out, act, k, chat, xhat, rstd, c_all, dz))
+            hs = h_all.unbind(0)
+            d_w = w.new_zeros(4 * H, H) if need_w else None
+            for t in range(T - 1, -1, -1):
+                bwd(B, H, P, pd[t], *fixed, pact[t], pk[t], pch[t], px[t], pr[t], pc[t], *after, pdz[t],
+                    da.data_ptr(), *pgrad)
+                torch.mm(da, w, out=dh)  # (B, 4H) @ (4H, H) -> (B, H)
+                if d_w is not None:
+                    d_w.addmm_(da.t(), hs[t])  # += (4H, B) @ (B, H): no (T, B, 4H) buffer for dL/da
         return (dz, dh, dc, d_w, *(g.sum(0) for g in grads), None)  # (P, n) -> (n,)
