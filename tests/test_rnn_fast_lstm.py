@@ -87,8 +87,11 @@ def test_float32_agrees_with_the_cell_to_float_tolerance(engine):
     torch.testing.assert_close(g_fast, lstm.cell.weight_hh.grad, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_gradcheck_of_the_hand_written_backward(engine):
+@pytest.mark.parametrize("engine", ENGINES + ["c, per step"])
+def test_gradcheck_of_the_hand_written_backward(engine, monkeypatch):
+    if engine == "c, per step":  # the C engine's large-batch path, at this small batch
+        monkeypatch.setattr(lstm_kernel, "SEQUENCE_BELOW", 0)
+        engine = "c"
     lstm = make(engine=engine)
     x, h0, c0 = inputs(batch=2)
     params = tuple(lstm.parameters())
@@ -263,11 +266,69 @@ def test_c_engine_on_two_threads_equals_the_cell_stepped(batch, hidden, two_thre
 
 
 def test_c_threads_follow_torch_and_the_batch(two_threads):
-    assert lstm_kernel.threads(64, 128) == 2
+    assert not lstm_kernel.whole_sequence(64) and lstm_kernel.threads(64, 128) == 2  # per step: rows
+    assert lstm_kernel.whole_sequence(8) and lstm_kernel.threads(8, 128) == 2  # whole sequence: columns too
+    assert lstm_kernel.threads(8, 64) == 1  # 8 x 256 x 64 multiply-adds a step: too little to share
     assert lstm_kernel.threads(1, 4096) == 1  # one row cannot be split
     assert lstm_kernel.threads(2, 8) == 1  # too little work to share
     torch.set_num_threads(1)
-    assert lstm_kernel.threads(64, 128) == 1
+    assert lstm_kernel.threads(64, 128) == 1 and lstm_kernel.threads(8, 128) == 1
+
+
+def _values_and_gradients(lstm, x, h0, c0, dout):
+    """Output, c_T and the gradients of every input and parameter, and the no_grad output and c_T."""
+    out, (_, c) = lstm(x, (h0, c0))
+    grads = torch.autograd.grad((out * dout).sum() + c.sum(), [x, h0, c0, *lstm.parameters()])
+    with torch.no_grad():
+        out_ng, (_, c_ng) = lstm(x, (h0, c0))
+    return (out, c, *grads, out_ng, c_ng)
+
+
+@pytest.mark.parametrize("dtype, hidden", [(F64, 5), (F64, 17), (torch.float32, 24)])
+def test_whole_sequence_and_per_step_paths_agree(dtype, hidden, monkeypatch):
+    """The C engine's two paths at the same small batch: one call for the whole sequence (the kernel's own
+    matrix products: 4 x 16 tiles, here with rows and columns left over) and one call per step after
+    torch's matrix product. Each against the cell stepped (float64) and against each other."""
+    torch.manual_seed(8)
+    lstm = LSTM(I, hidden, dtype=dtype, engine="c")
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    g = torch.Generator().manual_seed(9)
+    batch = 6  # a tile of 4 rows and 2 left over
+    x = torch.randn(T, batch, I, generator=g, dtype=dtype, requires_grad=True)
+    h0, c0 = (torch.randn(batch, hidden, generator=g, dtype=dtype, requires_grad=True) for _ in range(2))
+    dout = torch.randn(T, batch, hidden, generator=g, dtype=dtype)
+    got = {}
+    for below in (batch + 1, 0):  # whole sequence, then per step
+        monkeypatch.setattr(lstm_kernel, "SEQUENCE_BELOW", below)
+        assert lstm_kernel.whole_sequence(batch) == (below > batch)
+        got[below] = _values_and_gradients(lstm, x, h0, c0, dout)
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == F64 else {"rtol": 2e-5, "atol": 2e-5}
+    torch.testing.assert_close(got[batch + 1], got[0], **tol)
+    if dtype == F64:
+        ref, (_, c_ref) = stepped(lstm.cell, x, h0, c0)
+        grads = torch.autograd.grad((ref * dout).sum() + c_ref.sum(), [x, h0, c0, *lstm.parameters()])
+        torch.testing.assert_close(got[batch + 1], (ref, c_ref, *grads, ref.detach(), c_ref.detach()),
+                                   rtol=1e-10, atol=1e-10)
+
+
+def test_whole_sequence_on_two_threads_with_columns_left_over(two_threads, monkeypatch):
+    """Both products' columns split over two threads where neither 4H = 36 nor H = 9 is a multiple of the
+    16-column tile, and the rows (3) split unevenly: the same values and gradients as the cell stepped."""
+    monkeypatch.setattr(lstm_kernel, "SEQUENCE_WORK", 1)  # share even this little work
+    batch, hidden = 3, 9
+    assert lstm_kernel.whole_sequence(batch) and lstm_kernel.threads(batch, hidden) == 2
+    torch.manual_seed(10)
+    lstm = LSTM(I, hidden, dtype=F64, engine="c")
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(T, batch, I, generator=g, dtype=F64, requires_grad=True)
+    h0, c0 = (torch.randn(batch, hidden, generator=g, dtype=F64, requires_grad=True) for _ in range(2))
+    dout = torch.randn(T, batch, hidden, generator=g, dtype=F64)
+    got = _values_and_gradients(lstm, x, h0, c0, dout)
+    ref, (_, c_ref) = stepped(lstm.cell, x, h0, c0)
+    grads = torch.autograd.grad((ref * dout).sum() + c_ref.sum(), [x, h0, c0, *lstm.parameters()])
+    torch.testing.assert_close(got, (ref, c_ref, *grads, ref.detach(), c_ref.detach()), rtol=1e-10, atol=1e-10)
 
 
 def test_without_a_compiler_auto_falls_back_and_c_says_why():

@@ -436,13 +436,17 @@ def _ratios(times, name, ref):
 
 
 def lstm_engine_name(batch, hidden, device="cpu"):
-    """:func:`lstm_engine` with the number of threads the C kernel splits this batch over, and why when fewer."""
+    """:func:`lstm_engine` with how the C kernel runs this shape: the whole sequence in one call (its own
+    matrix products) or one call per step after torch's matrix product, and the number of threads it splits
+    the work over, and why when fewer than torch has."""
     name = lstm_engine(device)
     if not name.startswith("c "):
         return name
     n, have = lstm_kernel.threads(batch, hidden), torch.get_num_threads()
+    how = ("whole sequence in one call, its own matrix products" if lstm_kernel.whole_sequence(batch) else
+           "per step, after torch's matrix product")
     why = "" if n == have else (": one row cannot be split" if batch == 1 else ": too little work per step to share")
-    return f"c, {n} of {have} thread{'s' if have > 1 else ''}{why}"
+    return f"c ({how}), {n} of {have} thread{'s' if have > 1 else ''}{why}"
 
 
 def thread_comparison(size="full", threads=(1,), device="cpu"):
