@@ -14,7 +14,12 @@ Two switches are the subject of the Transformer chapter:
   ``x = LN(x + f(x))`` after each sub-layer; ``"pre"`` is GPT-2's and later
   models', ``x = x + f(LN(x))``, plus a final norm ``ln_f`` before the
   read-out. (A post-LN stack already ends in a norm, so its ``ln_f`` is the
-  identity, as in Xiong et al., 2020.)
+  identity, as in Xiong et al., 2020.) Chapter 10 adds three more (see
+  :class:`Block`): ``"sandwich"`` (Peri-LN, ``x = x + LN_out(f(LN_in(x)))``),
+  ``"deepnorm"`` (DeepNet's ``x = LN(alpha x + f(x))`` with some branch
+  weights scaled down by ``beta`` at initialization) and ``"rezero"``
+  (ReZero, ``x = x + a f(x)`` with a learnable scalar ``a`` initialized to 0
+  and no norm at all).
 * ``norm``: ``"layer"`` (:class:`helpers.norms.LayerNorm`), ``"rms"``
   (:class:`helpers.norms.RMSNorm`), ``"dyt"`` (:class:`DyT`,
   ``gamma * tanh(alpha * x) + beta``, Zhu et al., 2025) or ``None`` (no
@@ -48,14 +53,14 @@ from ._checks import check_choice, check_device, check_int, check_real
 from .repro import seed_everything
 
 __all__ = [
-    "NORMS", "PLACEMENTS", "GPTConfig", "DyT", "CausalSelfAttention", "MLP", "Block", "GPT",
+    "NORMS", "PLACEMENTS", "GPTConfig", "DyT", "CausalSelfAttention", "MLP", "deepnorm_constants", "Block", "GPT",
     "get_batch", "lr_at", "train_lm", "evaluate", "grad_norms_at_init", "generate",
 ]
 
 #: The values of ``GPTConfig.norm``.
 NORMS = ("layer", "rms", "dyt", None)
 #: The values of ``GPTConfig.placement``.
-PLACEMENTS = ("pre", "post")
+PLACEMENTS = ("pre", "post", "sandwich", "deepnorm", "rezero")
 
 
 @dataclass
@@ -69,7 +74,9 @@ class GPTConfig:
         n_head (int): attention heads; must divide ``n_embd``.
         n_embd (int): features per token, ``C``.
         norm (str or None): ``"layer"``, ``"rms"``, ``"dyt"`` or ``None``. Default: ``"layer"``
-        placement (str): ``"pre"`` or ``"post"``. Default: ``"pre"``
+        placement (str): ``"pre"``, ``"post"``, ``"sandwich"``, ``"deepnorm"`` or
+            ``"rezero"`` (see :class:`Block`). ``"sandwich"`` and ``"deepnorm"``
+            need a norm; ``"rezero"`` needs ``norm=None``. Default: ``"pre"``
         bias (bool): biases in the linear layers. Default: ``True``
         qk_norm (bool): normalize queries and keys per head (with ``norm``'s
             kind, over the head size) before their dot product. Default: ``False``
@@ -107,6 +114,12 @@ class GPTConfig:
         check_choice(self.init, "init", ("gpt2", "xavier"), where)
         if self.qk_norm and self.norm is None:
             raise ValueError(f"{where}: qk_norm needs a norm ('layer', 'rms' or 'dyt'), got norm=None")
+        if self.placement in ("sandwich", "deepnorm") and self.norm is None:
+            raise ValueError(f"{where}: placement={self.placement!r} needs a norm ('layer', 'rms' or 'dyt'), "
+                             f"got norm=None")
+        if self.placement == "rezero" and self.norm is not None:
+            raise ValueError(f"{where}: placement='rezero' has no norm in its blocks (ReZero replaces the norm "
+                             f"by a zero-initialized scalar); pass norm=None, got norm={self.norm!r}")
 
 
 class CausalSelfAttention(nn.Module):
@@ -166,11 +179,72 @@ class MLP(nn.Module):
         return self.c_proj(self.gelu(self.c_fc(x)))  # (B, T, C)
 
 
-class Block(nn.Module):
-    """One Transformer block: attention and MLP, each in a residual connection.
+def deepnorm_constants(n_layer):
+    r"""DeepNet's :math:`\alpha` and :math:`\beta` for a decoder-only stack of ``n_layer`` blocks.
 
-    ``placement="pre"``: ``x = x + attn(ln_1(x)); x = x + mlp(ln_2(x))``.
-    ``placement="post"``: ``x = ln_1(x + attn(x)); x = ln_2(x + mlp(x))``.
+    .. math::
+        \alpha = (2N)^{1/4}, \qquad \beta = (8N)^{-1/4}
+
+    DeepNorm (Wang et al., 2022, "DeepNet: Scaling Transformers to 1,000 Layers",
+    arXiv:2203.00555) is post-LN with the residual scaled up by :math:`\alpha`,
+    ``x = LN(alpha * x + f(x))``, and the weights of the MLP and of the attention's
+    value and output projections scaled down by :math:`\beta` at initialization.
+    The abstract says: "we introduce a new normalization function (DeepNorm) to
+    modify the residual connection in Transformer, accompanying with theoretically
+    derived initialization. In-depth theoretical analysis shows that model updates
+    can be bounded in a stable way."
+
+    Where the numbers come from: we could not find the paper's table of
+    :math:`\alpha, \beta` per architecture in a text we could read, so the
+    constants are checked against the authors' code instead, microsoft/torchscale,
+    ``torchscale/architecture/decoder.py``: ``self.alpha = math.pow(2.0 *
+    args.decoder_layers, 0.25)`` and ``init_scale = math.pow(8.0 *
+    args.decoder_layers, 0.25)``, by which the parameters whose names contain
+    ``"fc1"``, ``"fc2"``, ``"out_proj"`` or ``"v_proj"`` are divided
+    (``p.data.div_(init_scale)``), for a decoder without an encoder. ``N`` is the
+    number of decoder layers (blocks, each with an attention and an MLP).
+
+    Args:
+        n_layer (int): ``N``, the blocks, >= 1.
+
+    Returns:
+        ``(alpha, beta)``, two floats.
+
+    Example::
+
+        >>> [round(v, 4) for v in deepnorm_constants(6)]
+        [1.8612, 0.3799]
+    """
+    n = check_int(n_layer, "n_layer", "deepnorm_constants", 1)
+    return (2.0 * n) ** 0.25, (8.0 * n) ** -0.25
+
+
+class Block(nn.Module):
+    r"""One Transformer block: attention and MLP, each in a residual connection.
+
+    By ``config.placement`` (``f`` is ``attn``, then ``mlp``):
+
+    * ``"pre"``: ``x = x + attn(ln_1(x)); x = x + mlp(ln_2(x))``.
+    * ``"post"``: ``x = ln_1(x + attn(x)); x = ln_2(x + mlp(x))``.
+    * ``"sandwich"`` (Peri-LN): ``x = x + ln_1_out(attn(ln_1(x)))``, the same
+      with ``ln_2``, ``ln_2_out`` and ``mlp``: a norm on each branch's input
+      *and* output. Kim et al. (2025, "Peri-LN: Revisiting Normalization Layer
+      in the Transformer Architecture", arXiv:2502.02732), abstract: "This
+      strategy places normalization layer peripherally around sublayers, a
+      design we term Peri-LN." (Whether the paper also normalizes the
+      embeddings we have not checked against its full text; here it does not.)
+    * ``"deepnorm"``: ``x = ln_1(alpha * x + attn(x)); x = ln_2(alpha * x + mlp(x))``
+      with ``alpha`` from :func:`deepnorm_constants`; :class:`GPT` scales the
+      branch weights by ``beta`` at initialization.
+    * ``"rezero"``: ``x = x + resweight * attn(x); x = x + resweight * mlp(x)``,
+      no norm, one learnable scalar ``resweight`` per block initialized to 0, so
+      every block starts as the identity. Bachlechner et al. (2020, "ReZero is
+      All You Need: Fast Convergence at Large Depth", arXiv:2003.04887),
+      abstract: "initializes an arbitrary layer as the identity map, using a
+      single additional learned parameter per layer"; as in their code
+      (majumderb/rezero, ``rezero/transformer/rztx.py``: ``self.resweight =
+      nn.Parameter(torch.zeros((1,)))``, applied to the attention's and the
+      feed-forward's output alike) the one scalar gates both branches of a block.
 
     Shape:
         - Input: :math:`(B, T, C)`; Output: :math:`(B, T, C)`.
@@ -179,17 +253,36 @@ class Block(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.placement = config.placement
-        self.ln_1 = norms.make(config.norm, config.n_embd, eps=config.eps, dyt_alpha=config.dyt_alpha)
+        new_norm = lambda: norms.make(config.norm, config.n_embd, eps=config.eps, dyt_alpha=config.dyt_alpha)  # noqa: E731
+        self.ln_1 = new_norm()
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = norms.make(config.norm, config.n_embd, eps=config.eps, dyt_alpha=config.dyt_alpha)
+        self.ln_2 = new_norm()
         self.mlp = MLP(config)
+        if self.placement == "sandwich":
+            self.ln_1_out, self.ln_2_out = new_norm(), new_norm()
+        if self.placement == "deepnorm":
+            self.alpha = deepnorm_constants(config.n_layer)[0]  # a constant, not a parameter
+        if self.placement == "rezero":
+            self.resweight = nn.Parameter(torch.zeros(()))  # a scalar, 0 at initialization
 
     def forward(self, x):
         if self.placement == "pre":
             x = x + self.attn(self.ln_1(x))  # (B, T, C): the residual stream is never normalized
             return x + self.mlp(self.ln_2(x))
-        x = self.ln_1(x + self.attn(x))  # (B, T, C): the sum is normalized
-        return self.ln_2(x + self.mlp(x))
+        if self.placement == "post":
+            x = self.ln_1(x + self.attn(x))  # (B, T, C): the sum is normalized
+            return self.ln_2(x + self.mlp(x))
+        if self.placement == "sandwich":
+            x = x + self.ln_1_out(self.attn(self.ln_1(x)))  # (B, T, C): each branch's output normalized too
+            return x + self.ln_2_out(self.mlp(self.ln_2(x)))
+        if self.placement == "deepnorm":
+            x = self.ln_1(self.alpha * x + self.attn(x))  # (B, T, C): post-LN, the residual up-weighted
+            return self.ln_2(self.alpha * x + self.mlp(x))
+        x = x + self.resweight * self.attn(x)  # "rezero", (B, T, C): no norm, a gated branch
+        return x + self.resweight * self.mlp(x)
+
+    def extra_repr(self):
+        return f"placement={self.placement!r}" + (f", alpha={self.alpha:.4g}" if self.placement == "deepnorm" else "")
 
 
 class GPT(nn.Module):
@@ -197,7 +290,11 @@ class GPT(nn.Module):
 
     Initialization (``config.init``): ``"gpt2"`` as in GPT-2 and nanoGPT,
     linear and embedding weights from N(0, 0.02²), biases 0, and the residual
-    projections (``c_proj``) from N(0, (0.02 / sqrt(2 n_layer))²);
+    projections (``c_proj``) from N(0, (0.02 / sqrt(2 n_layer))²) (except under
+    ``placement="deepnorm"``, whose own depth scaling replaces that one: the
+    weights of ``mlp.c_fc``, ``mlp.c_proj``, ``attn.c_proj`` and the value rows of
+    ``attn.c_attn`` are multiplied by DeepNet's ``beta``, :func:`deepnorm_constants`,
+    after the ``"gpt2"`` or ``"xavier"`` draw; DeepNet itself uses Xavier);
     ``"xavier"`` as in the original Transformer, Xavier-uniform linear
     weights, token embeddings from N(0, 1/C) multiplied by sqrt(C) in the
     forward pass, position embeddings from N(0, 1). Norms start at gain 1,
@@ -223,17 +320,29 @@ class GPT(nn.Module):
             wpe=nn.Embedding(config.block_size, config.n_embd),
             h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
             ln_f=norms.make(config.norm, config.n_embd, eps=config.eps, dyt_alpha=config.dyt_alpha)
-            if config.placement == "pre" else nn.Identity(),
+            if config.placement in ("pre", "sandwich") else nn.Identity(),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # tied, as in GPT-2
         # token embeddings times sqrt(C) under "xavier" (Vaswani et al.), times 1 under "gpt2"
         self.embed_scale = math.sqrt(config.n_embd) if config.init == "xavier" else 1.0
         self.apply(self._init_weights)
-        if config.init == "gpt2":
+        if config.placement == "deepnorm":
+            self._deepnorm_init()
+        elif config.init == "gpt2":
             for name, p in self.named_parameters():
                 if name.endswith("c_proj.weight"):
                     nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @torch.no_grad()
+    def _deepnorm_init(self):
+        """DeepNet's initialization: the MLP's weights and the attention's value and output projections times beta."""
+        beta = deepnorm_constants(self.config.n_layer)[1]
+        C = self.config.n_embd
+        for block in self.transformer.h:
+            block.attn.c_attn.weight[2 * C:].mul_(beta)  # (C, C): the value rows of [q; k; v]
+            for lin in (block.attn.c_proj, block.mlp.c_fc, block.mlp.c_proj):
+                lin.weight.mul_(beta)
 
     def _init_weights(self, module):
         xavier = self.config.init == "xavier"
