@@ -13,14 +13,15 @@ The rule (:func:`judge`), written once and printed on the results page:
 * **holds in direction, not in size** -- every seed is on the claimed side of
   "no effect", but not every seed clears the paper's size;
 * **does not hold** -- no seed is on the claimed side, and none clears the size;
-* **does not hold in size** -- the paper states a size and no seed reaches it, though
-  some seeds lie on the claimed side;
+* **does not hold in size** -- the seeds disagree on the direction and none reaches the
+  size the paper states;
 * **inconclusive** -- the seeds disagree;
-* **undecided** -- in some seed the measure cannot be read (say, a model was still
-  improving when training stopped, so its best is yet to come): no verdict either way.
+* **undecided** -- checked first: in some seed the measure cannot be read (say, a model
+  was still improving when training stopped, so its best is yet to come): no verdict
+  either way.
 
 A seed exactly at "no effect" (a tie) is not on the claimed side. A size the paper
-gives as one run's number is taken as the threshold itself: a model whose true
+gives as one model's number is taken as the threshold itself: a model whose true
 effect sat exactly there would clear it in about half the seeds.
 
 "Every seed" is deliberately strict: with five seeds, a claim holds only if it
@@ -46,12 +47,12 @@ RULE = ("A claim **holds** when every seed's effect clears the paper's size (whe
         "size, when every seed's effect lies on the claimed side of no effect); it **holds in direction, "
         "not in size** when every seed lies on the claimed side of no effect but not every seed clears the "
         "size; it **does not hold** when no seed lies on the claimed side of no effect and none clears the "
-        "size; it **does not hold in size** when the paper states a size and no seed reaches it (though some "
-        "lie on the claimed side); otherwise (the seeds disagree) it is **inconclusive**. It is **undecided** "
-        "when the measure cannot be read in some seed (a model still improving when training stopped). A "
-        "seed exactly at no effect (a tie) is not on the claimed side. A size the paper gives as one run's "
-        "number is the threshold itself, so a model whose true effect sat exactly there would clear it in "
-        "about half the seeds.")
+        "size; it **does not hold in size** when the seeds disagree on the direction and none reaches the "
+        "paper's size; otherwise (the seeds disagree) it is **inconclusive**. Before all of these: it is "
+        "**undecided** when the measure cannot be read in some seed (a model still improving when training "
+        "stopped). A seed exactly at no effect (a tie) is not on the claimed side. A size the paper gives as "
+        "one model's number is the threshold itself, so a model whose true effect sat exactly there would "
+        "clear it in about half the seeds, and hold in about 1 of 32 records of five seeds.")
 
 #: Every verdict the results table can show.
 VERDICTS = ("holds", "holds in direction, not in size", "does not hold", "does not hold in size",
