@@ -7,6 +7,9 @@ Each module is named after a concept and can be read on its own:
 * :mod:`helpers.geometry` -- the geometry of learning: effective learning rate, Fisher metric, norm growth
 * :mod:`helpers.rnn`     -- recurrent cells (tanh RNN, GRU, LSTM) with optional layer norm
 * :mod:`helpers.transformer` -- a small GPT with layer norm's kind and placement (pre/post) as switches
+* :mod:`helpers.folding` -- a norm's gain and bias folded into the linear layer after it, exactly
+* :mod:`helpers.rotation` -- RMSNorm's invariance to rotating a GPT's residual stream
+* :mod:`helpers.attention_entropy` -- how peaked attention is: softmax entropy against the logits' scale
 * :mod:`helpers.kernels` -- layer norm as a kernel: unfused and compiled, one-pass/two-pass/Welford variances, Triton
 * :mod:`helpers.bench`   -- timing layer norm and the LN-LSTM as ratios to references; ``python -m helpers.bench``
 * :mod:`helpers.gpu_check` -- every GPU path of the book run once on a CUDA machine; ``make gpu-check``
@@ -26,7 +29,7 @@ plotting style changes, no prints.
 """
 
 __all__ = [
-    "norms", "invariance", "geometry", "rnn", "transformer", "kernels", "bench", "gpu_check", "dynamics", "data", "corpus", "train", "experiments",
+    "norms", "invariance", "geometry", "rnn", "transformer", "folding", "rotation", "attention_entropy", "kernels", "bench", "gpu_check", "dynamics", "data", "corpus", "train", "experiments",
     "repro", "plots", "glue", "widgets", "exercises",
 ]
 __version__ = "0.1.0"
