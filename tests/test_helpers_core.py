@@ -145,16 +145,30 @@ def test_subplots_sizes_and_rejects_empty_grid():
 
 # --- glue --------------------------------------------------------------------
 
-def test_glue_returns_value_and_validates_name():
-    assert glue_mod.glue("ch0_value", 3.5) == 3.5
+def test_glue_records_python_numbers_returns_none_and_validates_name(monkeypatch):
+    """With myst-nb: the value reaches ``myst_nb.glue`` as a Python number, and the call returns None (a cell
+    ending with it echoes nothing). Mutants: returning the value; passing the NumPy scalar through."""
+    import myst_nb
+
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=False: calls.append((name, value, display)))
+    assert glue_mod.glue("ch0_value", np.float32(3.5)) is None
+    assert glue_mod.glue("ch0_t", torch.tensor(2)) is None
+    assert calls == [("ch0_value", 3.5, False), ("ch0_t", 2, False)]
+    assert type(calls[0][1]) is float and type(calls[1][1]) is int
     with pytest.raises(ValueError, match="name"):
         glue_mod.glue("bad name!", 1)
+    with pytest.raises(ValueError):
+        glue_mod.glue("ch0_arr", np.ones(3))
+    assert len(calls) == 2
 
 
-def test_glue_without_myst_nb_prints(monkeypatch, capsys):
+def test_glue_without_myst_nb_is_silent(monkeypatch, capsys):
+    """Without myst-nb (Colab, a reader notebook) glue prints nothing: the value is already in the text.
+    Mutant: the old ``print(f"{name} = {value}")`` fallback."""
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # import fails as in Colab
-    assert glue_mod.glue("ch0_x", 7) == 7
-    assert capsys.readouterr().out.strip() == "ch0_x = 7"
+    assert glue_mod.glue("ch0_x", 7) is None
+    assert capsys.readouterr().out == ""
 
 
 def test_use_book_style_shows_retina_figures_in_a_kernel():

@@ -193,8 +193,10 @@ def test_publication_build_refuses_the_placeholder(tmp_path, url):
 def test_make_publish_refuses_in_one_line_before_building(tmp_path):
     """`make publish` with the placeholder URL: one line on stderr, exit 2, nothing built (it was line 12
     of 62, under two tracebacks, after the build had started)."""
+    # as typed in a shell: not a sub-make of `make test` (which would print "make[1]: ***")
+    shell = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     run = subprocess.run(["make", "-s", "-o", ".venv/.installed", "publish"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, env=shell)
     assert run.returncode != 0
     lines = [line for line in run.stderr.splitlines() if not line.startswith("make: ***")]
     assert len(lines) == 1 and "refused: repository.url" in lines[0] and "placeholder" in lines[0], run.stderr

@@ -74,7 +74,7 @@ REQUIREMENTS = """\
 # environment): the book's pins for reading and running the notebooks, then the book's helpers.
 {pins}
 # The helpers: the wheel `make book` writes to _build/dist/ (copy it next to this file), or
-# lnbook-helpers @ git+<the repository URL of _config.yml>
+# a pip requirement that installs the helpers from the repository _config.yml names
 """
 
 

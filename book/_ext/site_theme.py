@@ -26,6 +26,7 @@ js/css Jupyter Book injects into every page) and are added explicitly here.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from docutils import nodes
@@ -67,8 +68,28 @@ def accessible_body(app, pagename, templatename, context, doctree) -> None:
         context["body"] = body
 
 
+def write_root_redirect(app, exception) -> None:
+    """build-finished, before sphinx-external-toc's own: ``index.html`` at the site's root, sending the
+    browser to the root page, with a title, the icon (else the browser asks for a missing
+    ``/favicon.ico``) and a link for a reader whose browser does not follow the redirect."""
+    if exception is not None or app.builder.format != "html":
+        return
+    root = app.config.root_doc
+    index = Path(app.outdir) / "index.html"
+    if root == "index" or (index.exists() and "http-equiv=\"Refresh\"" not in index.read_text(encoding="utf8")):
+        return
+    target = f"{root}.html"
+    icon = f'<link rel="icon" href="_static/{Path(app.config.html_favicon).name}">' if app.config.html_favicon else ""
+    title = html.escape(app.config.html_title or app.config.project)
+    index.write_text(
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Refresh" content="0; url={target}">{icon}<title>{title}</title></head>\n'
+        f'<body><p><a href="{target}">{title}</a></p></body></html>\n', encoding="utf8")
+
+
 def setup(app):
     app.connect("config-inited", add_static_path)
+    app.connect("build-finished", write_root_redirect, priority=400)
     app.connect("doctree-resolved", plain_exec_marks)
     app.connect("html-page-context", accessible_body)
     # After the theme's own files, so that equal-specificity rules here win.
