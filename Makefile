@@ -174,6 +174,12 @@ test-unit: $(STAMP)
 test-site: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -m site -q
 
+# Every chapter executed on a machine without a C compiler (CC=/nonexistent, none on PATH): about five
+# minutes on two cores, so not in `make test` (which runs chapter 9 that way). Run it before a release.
+.PHONY: test-no-compiler
+test-no-compiler: $(STAMP)
+	LNBOOK_NO_COMPILER_ALL=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) tests/test_no_compiler.py
+
 # The notebooks are tested as a reader without a GPU runs them: CPU only, quick budget.
 test: $(STAMP) browser-deps
 	CUDA_VISIBLE_DEVICES= LNBOOK_BUDGET=quick $(MAKE) book student

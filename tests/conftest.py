@@ -55,6 +55,18 @@ def import_or_missing(module: str, how: str):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "needs_node: runs Node.js (skipped without it, failed under CI=true)")
+    config.addinivalue_line("markers", "every_chapter_without_a_compiler: five more minutes of chapters; "
+                                       "`make test-no-compiler` runs them (LNBOOK_NO_COMPILER_ALL=1)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect (not skip) the every-chapter no-compiler runs unless ``LNBOOK_NO_COMPILER_ALL=1`` asks for them."""
+    if os.environ.get("LNBOOK_NO_COMPILER_ALL", "") not in ("", "0"):
+        return
+    keep = [i for i in items if i.get_closest_marker("every_chapter_without_a_compiler") is None]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
 
 
 def pytest_runtest_setup(item):
