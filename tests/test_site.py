@@ -14,8 +14,10 @@ numbers it computed must agree with the Python helpers.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -536,3 +538,142 @@ def test_bibliography_is_author_year_with_backlinks(site):
             path, _, anchor = href.partition("#")
             target = (page.parent / path).resolve()
             assert target.is_file() and f'id="{anchor}"' in target.read_text(), f"{label}: back-link {href} leads nowhere"
+
+
+# --- page weight: what a chapter costs a reader on its first load (issue 19) ----
+# Each chapter page is opened in a fresh Chromium profile (an empty cache) at
+# laptop width from the local server, and every response is counted: its body's
+# bytes as served (``python -m http.server`` does not compress) and gzipped (what
+# a web host that compresses would send). A page passes when it transfers at
+# most 2.5 MB raw and 1 MB gzipped, and, if every widget on it is an anywidget
+# explorable, requests none of ``embed-amd.js``, ``require.js`` and
+# ``fontawesome.js``. The time from navigation to the first explorable drawn
+# (``data-lnb-result`` set) and to the first contentful paint are reported, not
+# asserted tightly: the bound below leaves room for a slow, busy machine.
+#
+# Report: ``_build/reports/page-weight.md``. ``LNB_PHONE=1`` adds a run throttled
+# as a phone (390 px, 10 Mbit/s, 40 ms round trip, CPU 4x slower).
+
+MAX_RAW = 2.5e6
+MAX_GZIP = 1.0e6
+#: Far above the ~1 s the issue aims at on localhost: a loaded CI machine must not fail on it.
+MAX_EXPLORABLE_S = 8.0
+HEAVY = ("embed-amd.js", "require.js", "fontawesome.js")
+REPORT = ROOT / "_build" / "reports" / "page-weight.md"
+
+TIMING = """
+window.__lnb = { explorable: null };
+new MutationObserver(() => {
+  if (window.__lnb.explorable === null && document.querySelector('.lnb-explorable[data-lnb-result]'))
+    window.__lnb.explorable = performance.now();
+}).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-lnb-result'] });
+"""
+
+STATE_RE = re.compile(r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', re.S)
+VIEW_RE = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.S)
+
+
+def widget_kinds(html: str) -> set[str]:
+    """The model modules of the widget views of a built page ({'anywidget'} on a page of explorables only)."""
+    state = STATE_RE.search(html)
+    models = json.loads(state.group(1).replace("<\\/", "</"))["state"] if state else {}
+    ids = [json.loads(v.replace("<\\/", "</"))["model_id"] for v in VIEW_RE.findall(html)]
+    return {models.get(i, {}).get("model_module", "?") for i in ids}
+
+
+def measure(browser, url: str, phone: bool = False, explorable: bool = True) -> dict:
+    """Bytes (raw, gzip) and times of one first load of ``url``; ``explorable``: wait for one to be drawn."""
+    context = browser.new_context(viewport=PHONE if phone else DESKTOP)
+    page = context.new_page()
+    responses = []
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "blob:", "data:"))
+               else r.abort())
+    page.on("response", lambda r: responses.append(r))
+    page.add_init_script(TIMING)
+    if phone:
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 40,
+                                                      "downloadThroughput": 10e6 / 8, "uploadThroughput": 5e6 / 8})
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
+    page.goto(url, wait_until="load")
+    if explorable:
+        page.wait_for_function("window.__lnb.explorable !== null", timeout=60_000)
+    try:  # then let lazy figures near the top and fonts arrive
+        page.wait_for_load_state("networkidle", timeout=15_000)
+    except Exception:  # a page that keeps the network busy is counted as it stands
+        pass
+    timing = page.evaluate("""() => ({
+        explorable: window.__lnb.explorable,
+        fcp: (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime || null,
+        dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd })""")
+    raw = gz = 0
+    names = []
+    for r in responses:
+        if not r.url.startswith("http://127.0.0.1"):
+            continue
+        try:
+            body = r.body()
+        except Exception:  # a redirect or an aborted request has no body
+            continue
+        raw += len(body)
+        gz += len(gzip.compress(body, 6))
+        names.append((r.url.rsplit("/", 1)[-1].split("?")[0], len(body)))
+    context.close()
+    return {"raw": raw, "gzip": gz, "files": names, **timing}
+
+
+def weight_docs() -> list[str]:
+    """The landing page (no maths) and every chapter."""
+    return [toc_files()[0], *(d for d in toc_files() if d.startswith("chapters/"))]
+
+
+def has_math(html: str) -> bool:
+    return 'class="math' in html
+
+
+def test_chapter_pages_are_light(browser, server):
+    rows, problems = [], []
+    phone = os.environ.get("LNB_PHONE", "") not in ("", "0")
+    for doc in weight_docs():
+        html = (ROOT / "_build" / "html" / f"{doc}.html").read_text()
+        kinds = widget_kinds(html)
+        m = measure(browser, f"{server}/{doc}.html", explorable="anywidget" in kinds)
+        heavy = sorted({n for n, _ in m["files"] if n in HEAVY})
+        biggest = sorted(m["files"], key=lambda f: -f[1])[:3]
+        row = {"doc": doc, **{k: m[k] for k in ("raw", "gzip", "explorable", "fcp", "dcl")},
+               "requests": len(m["files"]), "heavy": heavy, "biggest": biggest}
+        if phone:
+            p = measure(browser, f"{server}/{doc}.html", phone=True, explorable="anywidget" in kinds)
+            row.update(phone_fcp=p["fcp"], phone_explorable=p["explorable"])
+        rows.append(row)
+        if m["raw"] > MAX_RAW:
+            problems.append(f"{doc}: {m['raw'] / 1e6:.2f} MB raw > {MAX_RAW / 1e6} MB (largest: {biggest})")
+        if m["gzip"] > MAX_GZIP:
+            problems.append(f"{doc}: {m['gzip'] / 1e6:.2f} MB gzipped > {MAX_GZIP / 1e6} MB")
+        if kinds == {"anywidget"} and heavy:
+            problems.append(f"{doc}: only anywidget explorables, yet requests {heavy}")
+        names = {n for n, _ in m["files"]}
+        if "fontawesome.js" in names:
+            problems.append(f"{doc}: requests fontawesome.js (icons are inline SVG)")
+        if names & {"searchindex.js", "searchtools.js"}:
+            problems.append(f"{doc}: loads the search index, though the reader has not searched")
+        if not has_math(html) and any(n.startswith("tex-") and n.endswith(".js") for n in names):
+            problems.append(f"{doc}: loads MathJax, though it has no formula")
+        if m["explorable"] is not None and m["explorable"] > MAX_EXPLORABLE_S * 1000:
+            problems.append(f"{doc}: explorable drawn {m['explorable'] / 1000:.1f} s after navigation")
+
+    def ms(v):
+        return "–" if v is None else f"{v / 1000:.2f} s"
+    lines = ["# Page weight (first load, empty cache, localhost)", "",
+             "| page | MB raw | MB gzip | requests | first paint | DOMContentLoaded | explorable drawn |"
+             + (" phone: first paint | phone: explorable |" if phone else ""),
+             "|---|---|---|---|---|---|---|" + ("---|---|" if phone else "")]
+    for r in rows:
+        lines.append(f"| {r['doc'].split('/')[-1]} | {r['raw'] / 1e6:.2f} | {r['gzip'] / 1e6:.2f} | {r['requests']} | "
+                     f"{ms(r['fcp'])} | {ms(r['dcl'])} | {ms(r['explorable'])} |"
+                     + (f" {ms(r['phone_fcp'])} | {ms(r['phone_explorable'])} |" if phone else ""))
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    assert not problems, "\n".join(problems)

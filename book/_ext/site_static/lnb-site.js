@@ -42,6 +42,7 @@
     });
   }
   function whenTypeset() {
+    if (!document.querySelector(".math")) return;  // MathJax is only on pages with formulas (page_diet.py)
     var mj = window.MathJax;
     if (mj && mj.startup && mj.startup.promise) {
       mj.startup.promise.then(markWideEquations);
