@@ -1,0 +1,221 @@
+r"""Chapter 10's experiment on where the norm sits and what that does to depth.
+
+One registered experiment, ``run(budget, seed, device) -> dict`` of plain values
+(see :mod:`helpers.experiments`), on the character-level corpus of the book's
+prose and the GPT of :mod:`helpers.transformer`, for every placement of
+:data:`PLACEMENTS` (post-LN, pre-LN, sandwich / Peri-LN, DeepNorm, and ReZero,
+which has no norm) at every depth of the budget:
+
+* **gradients at initialization**: each block's gradient norm, all of the
+  block's parameters (:func:`helpers.transformer.grad_norms_at_init`,
+  ``which="all"``), from the input side to the output side;
+* **the largest stable learning rate**: the model is trained from the seed's
+  initialization for ``steps`` AdamW steps, *without warm-up*, at each learning
+  rate of the budget's grid (:data:`LRS`; the quick budget starts at 0.03, to
+  save time) in increasing order, and each run's final loss is read on fixed
+  validation windows. A learning rate is *stable* when the run did not
+  diverge (:func:`helpers.transformer.train_lm`'s rule: a loss that is not finite
+  or above twice the larger of the first loss and :math:`\ln V`) and its final
+  loss is within :data:`TOLERANCE_NATS` of the best final loss over the grid
+  (it still trains about as well as the best learning rate does). The sweep
+  stops at the first run that diverges; the larger rates are recorded as not
+  run (``None``) and counted as unstable (a larger step than one that diverged).
+
+The runs are short on purpose: they measure the start of training at a large
+learning rate without warm-up, the regime the analyses of Xiong et al. (2020)
+and Wang et al. (2022, DeepNet) are about, not where each model ends. The
+claims registered here quote those papers' abstracts; :func:`largest_stable_lr`
+is the one place the rule above is written. Nothing runs at import.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .._checks import check_instance, check_real
+from ..corpus import load_char_corpus
+from ..transformer import GPTConfig, grad_norms_at_init, train_lm
+from . import claim, experiment, sizes
+from ._common import per_seed, rounded
+from .stats import Size, effect_text
+
+__all__ = ["PLACEMENTS", "MODEL", "LRS", "TOLERANCE_NATS", "model_config", "largest_stable_lr", "summary_rows"]
+
+#: The placements compared, as :class:`helpers.transformer.GPTConfig` spells them.
+PLACEMENTS = ("post", "pre", "sandwich", "deepnorm", "rezero")
+#: The model of every run, less ``vocab_size``, ``n_layer`` and ``placement``. Xavier initialization,
+#: the setting of Xiong et al.'s analysis and of chapter 8's post-LN runs.
+MODEL = dict(block_size=16, n_head=2, n_embd=16, init="xavier")
+#: The learning-rate grid, increasing (AdamW, no warm-up).
+LRS = (0.01, 0.03, 0.1, 0.3, 1.0)
+#: A learning rate is stable when its final loss is at most this many nats above the grid's best.
+TOLERANCE_NATS = 0.1
+
+
+def model_config(vocab_size, n_layer, placement) -> GPTConfig:
+    """The experiment's :class:`~helpers.transformer.GPTConfig`: layer norm, or no norm for ``"rezero"``."""
+    return GPTConfig(**MODEL, vocab_size=vocab_size, n_layer=n_layer, placement=placement,
+                     norm=None if placement == "rezero" else "layer")
+
+
+def largest_stable_lr(lrs, final_losses, tolerance=TOLERANCE_NATS):
+    """The largest learning rate whose final loss is finite and within ``tolerance`` of the best one.
+
+    Args:
+        lrs (sequence of float): the grid, increasing.
+        final_losses (sequence of float or None): one per learning rate; ``None`` (not run, or
+            diverged) and non-finite values count as unstable.
+        tolerance (float): nats above the best final loss still counted as stable, >= 0.
+
+    Returns:
+        the learning rate (a float), or ``0.0`` when no run is stable.
+
+    Example::
+
+        >>> largest_stable_lr([0.01, 0.1, 1.0], [3.30, 3.35, None])
+        0.1
+        >>> largest_stable_lr([0.01, 0.1, 1.0], [3.30, 3.60, 3.35])
+        1.0
+    """
+    where = "largest_stable_lr"
+    tolerance = check_real(tolerance, "tolerance", where, 0.0)
+    lrs, final_losses = list(lrs), list(final_losses)
+    if not lrs or len(lrs) != len(final_losses):
+        raise ValueError(f"{where}: need one final loss per learning rate, got {len(final_losses)} for {len(lrs)}")
+    if any(b <= a for a, b in zip(lrs, lrs[1:])):
+        raise ValueError(f"{where}: lrs must be increasing, got {lrs}")
+    ok = [v is not None and math.isfinite(v) for v in final_losses]
+    if not any(ok):
+        return 0.0
+    best = min(v for v, good in zip(final_losses, ok) if good)
+    stable = [lr for lr, v, good in zip(lrs, final_losses, ok) if good and v <= best + tolerance]
+    return float(max(stable))
+
+
+@experiment("placement_depth",
+            quick=dict(depths=[6, 12, 24], lrs=list(LRS[1:]), steps=10, batch_size=8, grad_batches=2, eval_batches=2),
+            full=dict(depths=[6, 12, 24], lrs=list(LRS), steps=60, batch_size=16, grad_batches=4, eval_batches=4),
+            engine="helpers.transformer.GPT, torch operations",
+            summary="Chapter 10: post / pre / sandwich / DeepNorm / ReZero at depths 6-24: gradients at init, "
+                    "largest stable learning rate")
+def placement_depth(budget, seed, device):
+    size = sizes("placement_depth", budget)
+    corpus = load_char_corpus()
+    V = len(corpus.vocab)
+    out = {"depths": size["depths"], "lrs": size["lrs"], "placements": list(PLACEMENTS),
+           "grads": {}, "final_loss": {}, "diverged": {}, "largest_stable_lr": {}}
+    for placement in PLACEMENTS:
+        for key in ("grads", "final_loss", "diverged", "largest_stable_lr"):
+            out[key][placement] = []
+        for depth in size["depths"]:
+            cfg = model_config(V, depth, placement)
+            out["grads"][placement].append(rounded(grad_norms_at_init(
+                cfg, corpus.train, seed=seed, batch_size=size["batch_size"], batches=size["grad_batches"],
+                which="all", device=device), 6))
+            finals, diverged = [], []
+            for lr in size["lrs"]:
+                if diverged and diverged[-1]:  # a larger step than one that diverged: not run
+                    finals.append(None)
+                    diverged.append(None)
+                    continue
+                _, h = train_lm(cfg, corpus.train, corpus.val, steps=size["steps"], lr=lr,
+                                batch_size=size["batch_size"], seed=seed, eval_every=size["steps"],
+                                eval_batches=size["eval_batches"], device=device)
+                diverged.append(bool(h["diverged"]))
+                finals.append(None if h["diverged"] else rounded(h["val_loss"][-1], 5))
+            out["final_loss"][placement].append(finals)
+            out["diverged"][placement].append(diverged)
+            out["largest_stable_lr"][placement].append(largest_stable_lr(size["lrs"], finals))
+    return out
+
+
+# --- claims ---------------------------------------------------------------------------------
+
+def _deepest(run, key, placement):
+    """``run[key][placement]`` at the deepest depth of the record."""
+    return run[key][placement][-1]
+
+
+def _lr_ratio(record, a, b):
+    return per_seed(record, lambda r: _deepest(r, "largest_stable_lr", a) / _deepest(r, "largest_stable_lr", b)
+                    if _deepest(r, "largest_stable_lr", b) > 0 else math.inf)
+
+
+def _lrs_text(record, placement):
+    vals = per_seed(record, lambda r: _deepest(r, "largest_stable_lr", placement))
+    return ", ".join(f"{v:g}" for v in vals)
+
+
+XIONG = ("Xiong et al. (2020), abstract: \"at initialization, for the original-designed Post-LN Transformer, "
+         "which places the layer normalization between the residual blocks, the expected gradients of the "
+         "parameters near the output layer are large\"")
+
+
+@claim("placement_depth", section="10.1",
+       statement="Post-LN's gradients near the output are larger at initialization than pre-LN's "
+                 "(Xiong et al., 2020), at the deepest depth",
+       paper_evidence=XIONG + "; a mean-field proof",
+       size=Size("last block's gradient norm at init, post-LN / pre-LN", "higher", 1.0, None,
+                 "no size: \"large\"; judged by direction"))
+def post_grads_near_output_larger(record):
+    ratios = per_seed(record, lambda r: _deepest(r, "grads", "post")[-1] / _deepest(r, "grads", "pre")[-1])
+    depth = record["runs"][0]["depths"][-1]
+    return f"depth {depth}: last block's gradient norm, post-LN / pre-LN: {effect_text(ratios)}", ratios
+
+
+@claim("placement_depth", section="10.1",
+       statement="Post-LN tolerates a smaller learning rate than pre-LN without warm-up (Xiong et al., 2020), "
+                 "at the deepest depth",
+       paper_evidence="Xiong et al. (2020), abstract, after the sentence on gradients: \"Therefore, using a large "
+                      "learning rate on those gradients makes the training unstable.\"",
+       size=Size("largest stable learning rate on the grid, post-LN / pre-LN", "lower", 1.0, None,
+                 "no size: \"unstable\"; judged by direction (a grid step is a factor of about 3)"))
+def post_less_stable_than_pre(record):
+    ratios = _lr_ratio(record, "post", "pre")
+    return (f"largest stable learning rate per seed: post-LN {_lrs_text(record, 'post')}, pre-LN "
+            f"{_lrs_text(record, 'pre')}; post / pre {effect_text(ratios)}", ratios)
+
+
+@claim("placement_depth", section="10.1",
+       statement="DeepNorm trains as stably as pre-LN (Wang et al., 2022, DeepNet), at the deepest depth",
+       paper_evidence="Wang et al. (2022), abstract: \"The proposed method combines the best of two worlds, i.e., "
+                      "good performance of Post-LN and stable training of Pre-LN, making DeepNorm a preferred "
+                      "alternative.\"",
+       size=Size("largest stable learning rate on the grid, DeepNorm / pre-LN", "higher", 1.0, 1.0,
+                 "no size stated; we read \"stable training of Pre-LN\" as a largest stable learning rate at "
+                 "least pre-LN's (ratio >= 1)"))
+def deepnorm_as_stable_as_pre(record):
+    ratios = _lr_ratio(record, "deepnorm", "pre")
+    return (f"largest stable learning rate per seed: DeepNorm {_lrs_text(record, 'deepnorm')}, pre-LN "
+            f"{_lrs_text(record, 'pre')}; DeepNorm / pre {effect_text(ratios)}", ratios)
+
+
+@claim("placement_depth", section="10.1", kind="reading",
+       statement="Our reading of DeepNet's abstract: DeepNorm is more stable than the Post-LN it modifies, "
+                 "at the deepest depth",
+       paper_evidence="Wang et al. (2022), abstract: \"we introduce a new normalization function (DeepNorm) to "
+                      "modify the residual connection in Transformer, accompanying with theoretically derived "
+                      "initialization. In-depth theoretical analysis shows that model updates can be bounded in a "
+                      "stable way.\"",
+       size=Size("largest stable learning rate on the grid, DeepNorm / post-LN", "higher", 1.0, None,
+                 "no size; judged by direction"))
+def deepnorm_more_stable_than_post(record):
+    ratios = _lr_ratio(record, "deepnorm", "post")
+    return (f"largest stable learning rate per seed: DeepNorm {_lrs_text(record, 'deepnorm')}, post-LN "
+            f"{_lrs_text(record, 'post')}; DeepNorm / post {effect_text(ratios)}", ratios)
+
+
+def summary_rows(record):
+    """Per placement and depth: the largest stable learning rates of the seeds, and the last block's gradient
+    norm at initialization relative to the first block's (median over seeds), for the chapter's table."""
+    check_instance(record, dict, "record", "summary_rows", "a record of 'placement_depth'")
+    rows = []
+    runs = record["runs"]
+    for placement in runs[0]["placements"]:
+        for d, depth in enumerate(runs[0]["depths"]):
+            lrs = [r["largest_stable_lr"][placement][d] for r in runs]
+            spread = [r["grads"][placement][d][-1] / r["grads"][placement][d][0] for r in runs]
+            rows.append({"placement": placement, "depth": depth, "largest_stable_lr": lrs,
+                         "grad_last_over_first": effect_text(spread)})
+    return rows
+
