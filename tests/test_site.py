@@ -522,6 +522,19 @@ def test_search_snippets_show_no_tex_source(browser, server):
     page.context.close()
 
 
+def test_search_field_icon_sits_beside_its_text(browser, server):
+    """The magnifying glass of the search page's field is beside the field, not over what the reader types
+    (the inline SVG icons once kept a class that made the theme's CSS place it over the text)."""
+    visit = open_page(browser, f"{server}/search.html?q=variance", viewport=PHONE)
+    page = visit.page
+    boxes = page.evaluate("""Array.from(document.querySelectorAll('form.bd-search')).filter(f => f.offsetParent)
+        .map(f => [f.querySelector('svg').getBoundingClientRect().right, f.querySelector('input').getBoundingClientRect().left])""")
+    assert boxes, "no visible search field on search.html"
+    for icon_right, input_left in boxes:
+        assert icon_right <= input_left + 0.5, f"the search icon ends at {icon_right} px, over the field starting at {input_left} px"
+    page.context.close()
+
+
 def test_bibliography_is_author_year_with_backlinks(site):
     """Entries are labelled like the citations in the text (author, year) and link back to every citing place."""
     page = site / "book" / "bibliography.html"

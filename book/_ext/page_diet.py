@@ -48,6 +48,8 @@ TITLE = re.compile(r'\s*title="[^"]*"')
 #: Font Awesome classes that say how, not which icon.
 FA_STYLE = {"fa", "fas", "far", "fab", "fa-solid", "fa-regular", "fa-brands", "fa-lg", "fa-fw", "fa-xs",
             "fa-sm", "fa-xl", "fa-2x", "fa-3x", "fa-spin", "fa-pulse"}
+#: Font Awesome's family classes: the SVG its script makes carries none of them.
+FA_FAMILY = {"fa", "fas", "far", "fab", "fa-solid", "fa-regular", "fa-brands"}
 IMG = re.compile(r"<img\b([^>]*?)\s*/?>")
 STYLE_SIZE = re.compile(r'style="width:\s*([\d.]+)px;\s*height:\s*([\d.]+)px;?"')
 
@@ -68,7 +70,9 @@ def svg_icon(classes: str, attributes: str = "") -> str | None:
     if path is None:
         return None
     w, h = VIEWBOX.get(f"{pack}:{icon}", (512, 512))
-    extra = " ".join(n for n in names if n not in {"fa", "fas", "far", "fab"})
+    # as Font Awesome's script writes it: without the family class, which the theme's CSS reads as "an <i>
+    # still to be replaced" (.bd-search .fa-solid.fa-magnifying-glass is absolute, over the search field's text)
+    extra = " ".join(n for n in names if n not in FA_FAMILY)
     # the element's other attributes (the theme switch's data-mode) stay; a title would name a hidden icon
     attributes = TITLE.sub("", attributes).rstrip()
     return (f'<svg class="svg-inline--fa {extra}"{attributes} aria-hidden="true" focusable="false" '
