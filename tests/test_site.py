@@ -65,9 +65,10 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}  # a current phone, in CSS pixels
 
 
-def open_page(browser, url: str, color_scheme: str = "light", viewport: dict = DESKTOP) -> Visit:
-    """Open ``url`` in a fresh profile, aborting and recording every non-local request."""
-    context = browser.new_context(viewport=viewport, color_scheme=color_scheme)
+def open_page(browser, url: str, color_scheme: str = "light", viewport: dict = DESKTOP, touch: bool = False) -> Visit:
+    """Open ``url`` in a fresh profile, aborting and recording every non-local request
+    (``touch``: as a phone's touch screen, whose pointer is coarse)."""
+    context = browser.new_context(viewport=viewport, color_scheme=color_scheme, has_touch=touch, is_mobile=touch)
     page = context.new_page()
     visit = Visit(page)
 
@@ -477,6 +478,82 @@ def test_explorables_by_keyboard(browser, server, doc):
             assert after[1] != before[1], f"{kind}: aria-valuetext did not follow the slider ({after[1]!r})"
             assert after[2] != before[2], f"{kind}: the explorable's output did not change after {key}"
     assert visit.page_errors == [] and visit.console_errors == [], (visit.page_errors, visit.console_errors)
+    page.context.close()
+
+
+MIN_TARGET = 44  # CSS px, a finger's target on a touch screen (WCAG 2.5.5)
+
+#: Each control of an explorable: what the finger aims at, the label the reader sees, its ARIA role.
+CONTROLS_JS = """root => Array.from(root.querySelectorAll('input[type=range], input[type=radio], select, button')).map(c => {
+  const label = c.closest('label');
+  const visible = c.type === 'radio' ? (label ? label.textContent : '')
+    : c.tagName === 'BUTTON' ? c.textContent : (label?.querySelector('.lnb-label')?.textContent || '');
+  const target = (c.type === 'radio' && label) ? label : c;
+  const box = target.getBoundingClientRect();
+  return { tag: c.tagName.toLowerCase(), type: c.type || '', visible: visible.replace(/\\s+/g, ' ').trim(),
+           name: c.getAttribute('aria-label') || '', w: box.width, h: box.height };
+})"""
+ROLES = {"range": "slider", "radio": "radio", "select": "combobox", "button": "button"}
+
+
+@pytest.mark.parametrize("doc", explorable_docs())
+def test_explorables_have_room_reset_and_label_in_name(browser, server, doc):
+    """On a phone's touch screen every control is at least 44 px each way, every explorable has a
+    Reset button that brings back what it first showed, and every control's accessible name contains
+    the label the reader sees (WCAG 2.5.3; axe's label-content-name-mismatch on the explorables)."""
+    visit = open_page(browser, f"{server}/{doc}.html", viewport=PHONE, touch=True)
+    page = visit.page
+    assert page.evaluate("matchMedia('(pointer: coarse)').matches"), "the touch context does not report a coarse pointer"
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('.lnb-explorable')).every(e => e.dataset.lnbResult)", timeout=20_000)
+    problems = []
+    roots = page.locator(".lnb-explorable")
+    for i in range(roots.count()):
+        root = roots.nth(i)
+        kind = root.get_attribute("data-lnb-kind")
+        for c in root.evaluate(CONTROLS_JS):
+            what = f"{kind}: {c['tag']} {c['type']} {c['visible']!r}"
+            if c["w"] < MIN_TARGET or c["h"] < MIN_TARGET:
+                problems.append(f"{what} is {c['w']:.0f} x {c['h']:.0f} px on a touch screen (< {MIN_TARGET})")
+            if not c["visible"]:
+                problems.append(f"{what} has no visible label")
+            role = ROLES.get(c["type"] if c["tag"] == "input" else c["tag"])
+            named = root.get_by_role(role, name=c["visible"]).count() if c["visible"] else 0
+            if not named:
+                problems.append(f"{what}: no {role} whose accessible name contains its visible label "
+                                f"(aria-label {c['name']!r})")
+
+        # Reset: move every control away from its start, then back with one press.
+        reset = root.get_by_role("button", name="Reset", exact=True)
+        if reset.count() != 1:
+            problems.append(f"{kind}: {reset.count()} Reset buttons")
+            continue
+        values = "r => Array.from(r.querySelectorAll('input, select')).map(c => c.type === 'radio' ? c.checked : c.value)"
+        start = (root.get_attribute("data-lnb-result"), root.evaluate(values))
+        for radio in root.locator("input[type=radio]").all()[-1:]:
+            radio.check()
+        for sel in root.locator("select").all():
+            sel.select_option(index=sel.evaluate("s => s.options.length - 1"))
+        for slider in root.locator("input[type=range]").all():
+            slider.evaluate("s => { s.value = s.value === s.max ? s.min : s.max; s.dispatchEvent(new Event('input', {bubbles: true})); }")
+        page.wait_for_timeout(50)
+        assert root.get_attribute("data-lnb-result") != start[0], f"{kind}: moving every control changed nothing"
+        reset.click()
+        page.wait_for_timeout(50)
+        if (root.get_attribute("data-lnb-result"), root.evaluate(values)) != start:
+            problems.append(f"{kind}: Reset did not bring back the explorable's first state")
+
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `npm ci` (or `make assets`)")
+    page.add_script_tag(path=str(AXE))
+    mismatch = page.evaluate(
+        """async () => (await axe.run({ include: [['.lnb-explorable']] },
+             { runOnly: { type: 'rule', values: ['label-content-name-mismatch'] } })).violations
+             .map(v => v.nodes.map(n => n.target.join(' ')).join(', '))""")
+    problems += [f"axe label-content-name-mismatch at {m}" for m in mismatch]
+    page.screenshot(path=shot_name(doc, "-touch"))
+    assert visit.page_errors == [] and visit.console_errors == [], (visit.page_errors, visit.console_errors)
+    assert not problems, "\n".join(problems)
     page.context.close()
 
 

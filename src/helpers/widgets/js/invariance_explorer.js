@@ -219,6 +219,9 @@ export default {
         gammaCtl.set(Math.round(10 * s.gamma_scale));
         indexCtl.set(r.index, Math.max(1, ivIndexSize(C, t, s.W, s.X) - 1));
         indexLabel.textContent = kind === "case" ? "case n" : kind === "unit" ? "unit i" : "row";
+        // the name says what the label shows (label in name, WCAG 2.5.3)
+        indexCtl.input.setAttribute("aria-label", lnbNameWithLabel(indexLabel.textContent,
+          kind === "case" ? "which training case to re-scale" : kind === "unit" ? "which unit to re-scale" : "which unit or training case to re-scale"));
         if (![...epsCtl.input.options].some((o) => Number(o.value) === s.eps)) {
           epsCtl.input.append(lnbEl("option", { value: String(s.eps), text: lnbFmtEps(s.eps) }));  // a value set from Python
         }

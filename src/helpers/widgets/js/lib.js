@@ -29,7 +29,8 @@ const LNB_SVG_NS = "http://www.w3.org/2000/svg";
  *   w.C         spec.constants;  w.bounds  spec.bounds (e.g. a slider's min and max);
  *   w.radio(key, label, options)  a radio group for input `key` that commits on change;
  *               options are [value, label, spoken label] triples;
- *   w.layout(controls, panels)  the usual layout: controls, a caption, the panels, a note;
+ *   w.layout(controls, panels)  the usual layout: controls (and a Reset button, which puts
+ *               every input back as the explorable first showed it), a caption, the panels, a note;
  *               returns { text, note }, the caption and note elements (both aria-live);
  *   w.uid       a short unique id;  w.model  the model, for anything else.
  * setup returns draw(state) -> result: the numbers it drew, which lnbMount writes
@@ -52,6 +53,7 @@ function lnbMount({ model, el }, kind, setup) {
     model.save_changes();
     schedule();
   };
+  const initial = state();  // what Reset goes back to: the inputs as the page (or the notebook) first drew them
   const uid = Math.random().toString(36).slice(2, 9);
   const radio = (key, label, options) => lnbRadio({
     label, name: `lnb-${key}-${uid}`, value: state()[key], onChange: (v) => commit({ [key]: v }),
@@ -60,7 +62,9 @@ function lnbMount({ model, el }, kind, setup) {
   const layout = (controls, panels) => {
     const text = lnbEl("p", { class: "lnb-caption", "aria-live": "polite" });
     const note = lnbEl("p", { class: "lnb-note", "aria-live": "polite" });
-    root.append(lnbEl("div", { class: "lnb-controls" }, controls), text, ...panels, note);
+    const reset = lnbEl("button", { type: "button", class: "lnb-reset" }, ["Reset"]);
+    reset.addEventListener("click", () => commit(initial));
+    root.append(lnbEl("div", { class: "lnb-controls" }, [...controls, reset]), text, ...panels, note);
     return { text, note };
   };
   const draw = setup({ root, model, state, commit, radio, layout, C: spec.constants || {}, bounds, uid });
@@ -422,7 +426,16 @@ function lnbAxes(svg, o, m, pw, ph) {
 
 // ------------------------------------------------------------------- controls
 // Each builder returns { el, input(s), set(value) }; the label wraps the input,
-// so no ids are needed, and every input carries an aria-label.
+// so no ids are needed, and every input carries an aria-label that starts from
+// (or contains) its visible label (lnbNameWithLabel: WCAG 2.5.3, label in name,
+// so that a reader who says "click Follow example" to voice control reaches it).
+
+/** An accessible name that contains the visible `label`: `spoken` if it does already, else "label: spoken". */
+function lnbNameWithLabel(label, spoken) {
+  const norm = (t) => String(t || "").toLowerCase().replace(/\s+/g, " ").trim();
+  if (!spoken || norm(spoken) === norm(label)) return label;
+  return norm(spoken).includes(norm(label)) ? spoken : `${label}: ${spoken}`;
+}
 
 /**
  * A labelled range slider showing its value. onInput(value) fires while dragging.
@@ -433,7 +446,7 @@ function lnbAxes(svg, o, m, pw, ph) {
  * on a notch (e.g. a model value set from Python) in the output and valuetext.
  */
 function lnbSlider({ label, ariaLabel, name, unit = "", min, max, step = 1, value, format = String, onInput }) {
-  const input = lnbEl("input", { type: "range", min, max, step, value, "aria-label": ariaLabel || label });
+  const input = lnbEl("input", { type: "range", min, max, step, value, "aria-label": lnbNameWithLabel(label, ariaLabel) });
   const out = lnbEl("output", { class: "lnb-value", "aria-hidden": "true" });
   const el = lnbEl("label", { class: "lnb-control lnb-slider" }, [lnbEl("span", { class: "lnb-label", text: label }), input, out]);
   const spoken = name || label;
@@ -460,7 +473,7 @@ function lnbSlider({ label, ariaLabel, name, unit = "", min, max, step = 1, valu
 function lnbRadio({ label, name, options, value, onChange }) {
   const el = lnbEl("fieldset", { class: "lnb-control lnb-radio" }, [lnbEl("legend", { class: "lnb-label", text: label })]);
   const inputs = options.map((opt) => {
-    const input = lnbEl("input", { type: "radio", name, value: opt.value, "aria-label": opt.ariaLabel || opt.label });
+    const input = lnbEl("input", { type: "radio", name, value: opt.value, "aria-label": lnbNameWithLabel(opt.label, opt.ariaLabel) });
     input.checked = opt.value === value;
     input.addEventListener("change", () => { if (input.checked) onChange(opt.value); });
     el.append(lnbEl("label", { class: "lnb-option" }, [input, " " + opt.label]));
@@ -471,7 +484,7 @@ function lnbRadio({ label, name, options, value, onChange }) {
 
 /** A labelled <select>; options are [{ value, label }], values compared as strings. */
 function lnbSelect({ label, ariaLabel, options, value, onChange }) {
-  const input = lnbEl("select", { "aria-label": ariaLabel || label },
+  const input = lnbEl("select", { "aria-label": lnbNameWithLabel(label, ariaLabel) },
     options.map((opt) => lnbEl("option", { value: opt.value, text: opt.label })));
   input.value = String(value);
   input.addEventListener("change", () => onChange(input.value));
