@@ -586,6 +586,31 @@ def test_kernel_only_form_is_marked_on_the_website(browser, server):
     page.context.close()
 
 
+@pytest.mark.parametrize("viewport", [PHONE, {"width": 800, "height": 900}], ids=["phone", "tablet"])
+def test_back_to_top_is_a_corner_icon(browser, server, viewport):
+    """"Back to top" is a small round icon in the bottom right corner (it was a 113 x 31 px pill in the
+    middle of the screen, over code and heatmaps), still named "Back to top", and it goes back to the top."""
+    visit = open_page(browser, f"{server}/chapters/04_rnn_dynamics.html", viewport=viewport)
+    page = visit.page
+    page.evaluate("window.scrollTo(0, 4000)")
+    page.wait_for_timeout(300)
+    page.mouse.wheel(0, -300)  # the theme shows it while the reader scrolls back up
+    button = page.get_by_role("button", name="Back to top", exact=True)
+    button.wait_for(state="visible", timeout=5_000)
+    page.wait_for_timeout(300)
+    box = button.bounding_box()
+    assert box["width"] <= 48 and box["height"] <= 48, f"back to top is {box['width']:.0f} x {box['height']:.0f} px"
+    right, bottom = viewport["width"] - (box["x"] + box["width"]), viewport["height"] - (box["y"] + box["height"])
+    assert 0 <= right <= 16 and 0 <= bottom <= 24, f"back to top is {right:.0f} px from the right, {bottom:.0f} px from the bottom"
+    icon = button.evaluate("b => { const i = b.querySelector('svg'); return i ? i.getBoundingClientRect().width : 0; }")
+    assert icon > 8, f"the arrow is {icon} px wide"
+    page.screenshot(path=shot_name("back-to-top", f"-{viewport['width']}"))
+    button.click()
+    page.wait_for_function("window.scrollY === 0", timeout=5_000)
+    assert visit.page_errors == [] and visit.console_errors == [], (visit.page_errors, visit.console_errors)
+    page.context.close()
+
+
 def test_search_snippets_show_no_tex_source(browser, server):
     """Search results quote the pages; their formulas read as text, not as TeX source."""
     visit = open_page(browser, f"{server}/search.html?q=variance")
