@@ -33,6 +33,8 @@ from urllib.parse import urlparse
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import reader_notebooks  # noqa: E402  (what a reader notebook drops, the printed code drops too)
 CHROMIUM = "/usr/bin/chromium"
 WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'  # one per widget output
 TIMEOUT_MS = 30_000
@@ -53,8 +55,16 @@ html, body { background: #ffffff !important; }
 pre, pre * { white-space: pre-wrap !important; overflow-wrap: anywhere; }
 code, a { overflow-wrap: anywhere; }
 img, svg, table, .cell_output, .output { max-width: 100% !important; }
-pre, .highlight, div.cell_input, figure, table, .cell_output img, .jupyter-widgets { break-inside: avoid; }
+/* Code boxes print like text. The cell's box is a flex container (myst-nb's) around a <pre> that
+   scrolls and must not break: Chromium left the box empty on one page and put the code on the next. */
+div.cell_input, div.cell_input > div, div.cell_input div.highlight { display: block !important; }
+div.cell_input > div, div.cell_input div.highlight, div.cell_input pre {
+  overflow: visible !important; break-inside: auto !important; }
+figure, table, .cell_output img, .jupyter-widgets { break-inside: avoid; }
+div.cell_input { break-inside: avoid; }
 h1, h2, h3 { break-after: avoid; }
+/* Chapter 5's form, drawn inert: on paper its note speaks of paper, not of the website. */
+.bd-content .lnb-kernel-only::before { content: "This form trains in Python: run the chapter's notebook in Jupyter or Colab to use it. Below, the form as the book's build left it." !important; }
 """
 
 
@@ -99,22 +109,34 @@ PRINT_JS = """() => {
     document.querySelectorAll('details.hide.above-input').forEach(d => d.remove());
     document.querySelectorAll('details').forEach(d => d.open = true);
     document.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
-    // glue(...) statements hand numbers to the text: plumbing, not teaching. Drop them (with their
-    // continuation lines, up to the closing parenthesis) from every code cell; an emptied cell goes.
-    document.querySelectorAll('div.cell_input pre').forEach(pre => {
-        const lines = pre.innerHTML.split('\\n'), kept = [];
-        let depth = 0;
-        for (const line of lines) {
-            const text = line.replace(/<[^>]*>/g, '').replace(/&[a-z]+;/g, 'x');
-            if (depth === 0 && !/^glue\\(/.test(text)) { kept.push(line); continue; }
-            for (const c of text) depth += c === '(' ? 1 : c === ')' ? -1 : 0;
-        }
-        pre.innerHTML = kept.join('\\n');
-        if (!pre.textContent.trim()) pre.closest('div.cell_input').remove();
-    });
     // Links into the site would point at this temporary server: keep their text, drop the link.
     document.querySelectorAll('a[href]').forEach(a => { if (a.host === location.host) a.removeAttribute('href'); });
 }"""
+
+
+#: Run in the page with one plan per code cell (``reader_notebooks.glue_plan``): glue(...) statements hand
+#: numbers to the text, plumbing rather than teaching, so the printed cell keeps the lines the plan keeps
+#: (their highlighting too) and the new ones (a ``pass``, a ``;``) as plain text; an emptied cell goes.
+DROP_GLUE_JS = """plans => document.querySelectorAll('div.cell_input pre').forEach((pre, i) => {
+    const plan = plans[i];
+    if (plan === null || plan === undefined) return;
+    const lines = pre.innerHTML.replace(/\\n$/, '').split('\\n');
+    const text = s => { const e = document.createElement('span'); e.textContent = s; return e.innerHTML; };
+    pre.innerHTML = plan.map(p => typeof p === 'number' ? lines[p] : text(p)).join('\\n') + '\\n';
+    if (!pre.textContent.trim()) pre.closest('div.cell_input').remove();
+})"""
+
+
+def glue_plans(page) -> list:
+    """One :func:`reader_notebooks.glue_plan` per code cell of the open page (``None``: leave it as it is)."""
+    plans = []
+    for source in page.evaluate("() => Array.from(document.querySelectorAll('div.cell_input pre'))"
+                                ".map(p => p.textContent)"):
+        try:
+            plans.append(reader_notebooks.glue_plan(source.rstrip("\n")))
+        except SyntaxError:  # not Python (a shell cell): printed as it is
+            plans.append(None)
+    return plans
 
 
 def page_css(first_page: int, title: str) -> str:
@@ -144,6 +166,7 @@ def render_page(page, url: str, first_page: int = 1) -> tuple[str, list[str]]:
         except Exception as exc:  # print what there is, but say so
             problems.append(f"{url}: not {what} within {TIMEOUT_MS // 1000} s ({type(exc).__name__})")
     page.evaluate(PRINT_JS)
+    page.evaluate(DROP_GLUE_JS, glue_plans(page))
     title = page.title().split(" — ")[0].strip() or url
     page.add_style_tag(content=PRINT_CSS + page_css(first_page, title))
     page.emulate_media(media="print", color_scheme="light")

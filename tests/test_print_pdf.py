@@ -77,5 +77,32 @@ def test_a_printed_chapter_reads_as_a_book(site, tmp_path):
     assert "1.7. Exercises" in [s.title for s in sections] and all(s.title.startswith("1.") for s in sections)
     text = " ".join(page.extract_text() for page in reader.pages)
     assert "code cell source" not in text and "glue(" not in text
+    # no page that is only a code cell's empty box and the running foot (issue 18's trial: p. 47, before
+    # chapter 1's make_deep_mlp cell; mutant: break-inside: avoid on the cell's <pre> instead of its box)
+    bodies = [re.sub(r"(Notation|1\. From batch norm to layer norm)\s+\d+\s*$", "", page.extract_text().strip())
+              for page in reader.pages]
+    assert all(len(b.strip()) > 40 for b in bodies), [k + 1 for k, b in enumerate(bodies) if len(b.strip()) <= 40]
     source = (site / f"{chapter}.html").read_text()
     assert "Show code cell source" in source and '<span class="n">glue</span><span class="p">(' in source  # it has both
+
+
+@pytest.mark.site
+@pytest.mark.browser
+def test_printed_code_drops_glue_inside_blocks_too(site, tmp_path):
+    """Chapter 4 glues inside an ``if`` and from loops that only glue: none of it is printed, the code
+    around it is (issue 18's trial found ~30 such lines on 13 pages). Mutant: the old printer, which
+    dropped only lines starting with ``glue(``, prints ``glue("ch4_gelfand_300", ...)``."""
+    from pypdf import PdfReader
+
+    chapter = "chapters/04_rnn_dynamics"
+    source = (site / f"{chapter}.html").read_text()
+    assert source.count('<span class="n">glue</span><span class="p">(') > 10  # the page has them, nested too
+    out = tmp_path / "chapter.pdf"
+    form = "chapters/05_training_ln_rnns"  # and chapter 5, whose inert form had a website's note on paper
+    summary = print_pdf.print_book(site, out, [chapter, form])
+    assert summary["problems"] == [] and summary["external"] == []
+    text = " ".join(page.extract_text() for page in PdfReader(out).pages)
+    assert "glue(" not in text and "ch4_" not in text
+    assert "rates" in text and "for rho in" in text  # the loop around the dropped `if rho == 1.1: glue(...)`
+    flat = " ".join(text.split())
+    assert "this website" not in flat and "run the chapter's notebook in Jupyter or Colab to use it" in flat

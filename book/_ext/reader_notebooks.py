@@ -273,36 +273,94 @@ def _is_glue(stmt: ast.stmt) -> bool:
             and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == "glue")
 
 
-def strip_glue(source: str) -> str:
-    """``source`` without its top-level ``glue(...)`` statements (their values are written into the text).
+#: Blocks that exist only to glue (every statement in them glues) go with their glue calls. A ``with``
+#: or ``try`` block is never dropped: entering it can do something.
+_DROPPABLE_BLOCKS = (ast.If, ast.For, ast.While)
 
-    A glue call inside a block (an ``if``) stays: it prints nothing outside the website build. If the
-    cell ended on a glue call, the new last expression gets a ``;`` so that it does not echo its value.
-    Comment lines directly above a removed call go with it; a cell left with nothing to run becomes "".
+
+def _glue_only(stmt: ast.stmt) -> bool:
+    """Whether ``stmt`` does nothing but glue: a glue call, or an ``if``/``for``/``while`` whose every branch
+    holds only such statements (a loop over values to glue, an ``if`` choosing which text to glue)."""
+    if _is_glue(stmt):
+        return True
+    if isinstance(stmt, _DROPPABLE_BLOCKS):
+        return all(_glue_only(s) for s in stmt.body + stmt.orelse)
+    return False
+
+
+def _glue_lines(body: list[ast.stmt], drop: set[int], fill: list[tuple[int, int, str]], lines: list[str]) -> None:
+    """Add to ``drop`` the line numbers (0-based) of the glue-only statements of ``body``, at any depth.
+
+    A block whose body is all glue but which must stay (an ``if`` with real code in its ``else``) gets a
+    ``pass`` in its place: ``fill`` records (first line, last line, indentation) of such a body.
     """
+    for stmt in body:
+        if _glue_only(stmt):
+            drop.update(range(stmt.lineno - 1, stmt.end_lineno))
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(stmt, field, None)
+            if not block or not isinstance(block[0], ast.stmt):
+                continue
+            if all(_glue_only(s) for s in block):
+                first, last = block[0].lineno - 1, block[-1].end_lineno - 1
+                if first == stmt.lineno - 1:  # on the header's line (``if x: glue(...)``): leave it as it is
+                    continue
+                indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
+                fill.append((first, last, indent))
+                drop.update(range(first, last + 1))
+            else:
+                _glue_lines(block, drop, fill, lines)
+        for handler in getattr(stmt, "handlers", []) or []:
+            _glue_lines(handler.body, drop, fill, lines)
+
+
+def glue_plan(source: str) -> list[int | str] | None:
+    """How :func:`strip_glue` changes ``source``, line by line: ``None`` if it does not; else the new
+    cell's lines, each the index (0-based) of a line of ``source`` kept as it is, or a new line's text (a
+    ``pass``, a last line given its ``;``). The PDF printer applies it to the highlighted code."""
     tree = parse_code(source)
-    glued = [stmt for stmt in tree.body if _is_glue(stmt)]
-    if not glued:
-        return source
     lines = source.split("\n")
-    drop = set()
-    for stmt in glued:
-        drop.update(range(stmt.lineno - 1, stmt.end_lineno))
-        k = stmt.lineno - 2
+    drop: set[int] = set()
+    fill: list[tuple[int, int, str]] = []
+    _glue_lines(tree.body, drop, fill, lines)
+    if not drop:
+        return None
+    for first in sorted({s.lineno - 1 for s in ast.walk(tree) if isinstance(s, ast.stmt) and s.lineno - 1 in drop}):
+        k = first - 1
         while k >= 0 and lines[k].strip().startswith("#") and k not in drop:
             drop.add(k)
             k -= 1
-    kept = [line for k, line in enumerate(lines) if k not in drop]
-    while kept and not kept[-1].strip():
-        kept.pop()
-    if not [line for line in kept if line.strip() and not line.strip().startswith("#")]:
-        return ""
-    last = parse_code("\n".join(kept)).body[-1]
+    passes = {first: f"{indent}pass" for first, _, indent in fill}
+    plan: list[int | str] = [passes.get(k, k) for k in range(len(lines)) if k not in drop or k in passes]
+    text = [lines[p] if isinstance(p, int) else p for p in plan]
+    while plan and not text[-1].strip():
+        plan.pop()
+        text.pop()
+    if not [line for line in text if line.strip() and not line.strip().startswith("#")]:
+        return []
+    last = parse_code("\n".join(text)).body[-1]
     echoes = isinstance(last, ast.Expr) and not (isinstance(last.value, ast.Call)
                                                  and getattr(last.value.func, "id", None) == "print")
-    if _is_glue(tree.body[-1]) and echoes and not kept[-1].rstrip().endswith(";"):
-        kept[-1] = kept[-1].rstrip() + ";"
-    return "\n".join(kept)
+    if _glue_only(tree.body[-1]) and echoes and not text[-1].rstrip().endswith(";"):
+        plan[-1] = text[-1].rstrip() + ";"
+    return plan
+
+
+def strip_glue(source: str) -> str:
+    """``source`` without its ``glue(...)`` statements (their values are written into the text).
+
+    Glue calls go at any depth, and so does a block that only glues (a ``for`` loop over the values to
+    glue, an ``if`` choosing which text to glue); a block that must stay but is left empty gets ``pass``.
+    If the cell ended on a glue call, the new last expression gets a ``;`` so that it does not echo its
+    value. Comment lines directly above a removed statement go with it; a cell left with nothing to run
+    becomes "".
+    """
+    plan = glue_plan(source)
+    if plan is None:
+        return source
+    lines = source.split("\n")
+    return "\n".join(lines[p] if isinstance(p, int) else p for p in plan)
 
 
 def reader_code(cells) -> list[str | None]:
