@@ -419,6 +419,9 @@ def test_results_table_one_row_per_claim_and_source():
     assert others and all(r["verdict"] == table.NOT_RUN for r in others)
     n_claims = len(experiments.claims())
     assert len(rows) == n_claims + 2  # every registered claim appears, whoever registered it
+    ours = experiments.results_table({"shipped": [full]}, claims=experiments.claims("ba2016layer"))
+    assert {r["section"].split(".")[0] for r in ours} == {"6"}  # the layer-norm paper's sections only
+    assert len(ours) == len(experiments.claims("ba2016layer")) < n_claims  # chapter 10's claims are not in it
     md = experiments.results_markdown(rows)
     assert md.count("\n") == len(rows) + 2 and "**holds**" in md
 
@@ -462,3 +465,18 @@ def test_guessing_error_matches_a_simulated_guesser():
         assert abs(simulated - in_passage) < 1.0 and any_value == pytest.approx(90.0)
     with pytest.raises(ValueError, match="n_facts"):
         reader.guessing_error(0)
+
+
+def test_claims_by_paper():
+    """Chapter 7's table takes the layer-norm paper's claims; chapter 10's are about later papers.
+    Mutant: claims() ignoring ``paper`` (chapter 7's table then shows chapter 10's rows as 'not run')."""
+    every = experiments.claims()
+    ours = experiments.claims("ba2016layer")
+    assert ours and all(c.paper == "ba2016layer" and c.section.startswith("6.") for c in ours)
+    later = [c for c in every if c.paper != "ba2016layer"]
+    assert later and all(c.section.startswith("10.") for c in later)
+    assert len(ours) + len(later) == len(every)
+    with pytest.raises(ValueError, match="no claim is about 'nobody2099'"):
+        experiments.claims("nobody2099")
+    with pytest.raises(TypeError):
+        experiments.claims(2016)

@@ -276,6 +276,10 @@ class Claim:
     reading of a sentence of the paper, or our measure of it, labelled so in the statement) or
     ``"control"`` (the book's control experiment, not a claim of the paper). Chapters count
     the paper's claims apart from the others.
+
+    :attr:`paper` is the bibliography key of the paper the claim is about: ``"ba2016layer"``
+    (Ba, Kiros & Hinton, whose claims chapters 5 to 7 check; :attr:`section` is then that paper's
+    section) or a later paper (chapter 10's; :attr:`section` is then the book's section).
     """
 
     experiment: str
@@ -285,6 +289,7 @@ class Claim:
     size: Size | None
     check: Callable[[dict], tuple] = field(repr=False)
     kind: str = "paper"
+    paper: str = "ba2016layer"
 
     def evaluate(self, record: dict) -> dict:
         """What the results table shows for ``record``: measurement, effects, effect ± spread, threshold, verdict."""
@@ -315,7 +320,7 @@ KINDS = ("paper", "reading", "control")
 
 
 def claim(experiment: str, *, section: str, statement: str, paper_evidence: str, size: Size | None,
-          kind: str = "paper"):
+          kind: str = "paper", paper: str = "ba2016layer"):
     """Register the decorated ``check(record) -> (measurement, effects)`` as a :class:`Claim`.
 
     Used in the experiment modules, next to the experiment the claim is about::
@@ -326,24 +331,33 @@ def claim(experiment: str, *, section: str, statement: str, paper_evidence: str,
 
     ``size`` is a :class:`~helpers.experiments.stats.Size` (its ``threshold`` ``None`` where the
     paper states no size, saying so in its ``paper`` text), or ``None`` for a claim the miniature
-    cannot test. ``kind`` is ``"paper"``, ``"reading"`` or ``"control"`` (see :class:`Claim`).
+    cannot test. ``kind`` is ``"paper"``, ``"reading"`` or ``"control"``; ``paper`` the bibliography
+    key of the paper the claim is about (see :class:`Claim`).
     """
     if size is not None and not isinstance(size, Size):
         raise ArgTypeError(f"claim: size must be a Size or None, got {type(size).__name__}")
     check_choice(kind, "kind", KINDS, "claim")
+    if not isinstance(paper, str) or not paper.strip():
+        raise ArgTypeError(f"claim: paper must be a bibliography key (a non-empty str), got {paper!r}")
 
     def register(check):
         if not any(c.check is check for c in _CLAIMS):
-            _CLAIMS.append(Claim(experiment, section, statement, paper_evidence, size, check, kind))
+            _CLAIMS.append(Claim(experiment, section, statement, paper_evidence, size, check, kind, paper))
         return check
 
     return register
 
 
-def claims() -> list[Claim]:
-    """Every registered claim, in the order of the paper's sections."""
+def claims(paper: str | None = None) -> list[Claim]:
+    """Every registered claim (only those about ``paper``, a bibliography key, if given), in the order of
+    their sections: ``claims("ba2016layer")`` is the layer-norm paper's, which chapter 7's table checks."""
     _load_modules()
-    return sorted(_CLAIMS, key=lambda c: [int(p) if p.isdigit() else p for p in c.section.split(".")])
+    if paper is not None and not isinstance(paper, str):
+        raise ArgTypeError(f"claims: paper must be a bibliography key (str) or None, got {type(paper).__name__}")
+    chosen = [c for c in _CLAIMS if paper is None or c.paper == paper]
+    if paper is not None and not chosen:
+        raise ValueError(f"claims: no claim is about {paper!r}; papers: {sorted({c.paper for c in _CLAIMS})}")
+    return sorted(chosen, key=lambda c: [int(p) if p.isdigit() else p for p in c.section.split(".")])
 
 
 from .table import results_markdown, results_table  # noqa: E402  (needs the registry above)

@@ -126,7 +126,7 @@ def _stat(run, name, key):
     return math.inf if v is None else v
 
 
-@claim("qk_norm_logits", section="10.2",
+@claim("qk_norm_logits", section="10.2", paper="wortsman2023small",
        statement="Attention logits grow at a high learning rate in a small model (Wortsman et al., 2023)",
        paper_evidence=WORTSMAN + "; the first of \"these instabilities\" is \"the growth of logits in attention "
                                  "layers (Dehghani et al., 2023)\"",
@@ -139,7 +139,7 @@ def logits_grow_at_high_lr(record):
     return f"largest attention logit at lr {lr:g}: {effect_text(hi, 1)}; high / low lr: {effect_text(ratios)}", ratios
 
 
-@claim("qk_norm_logits", section="10.2",
+@claim("qk_norm_logits", section="10.2", paper="wortsman2023small",
        statement="QK-norm keeps the attention logits small at the high learning rate (Wortsman et al., 2023)",
        paper_evidence=WORTSMAN + "; for attention-logit growth the mitigation is qk-layernorm (their §3.1.1)",
        size=Size("largest attention logit after training at the high learning rate, with / without QK-norm",
@@ -149,7 +149,7 @@ def qk_norm_bounds_logits(record):
     return f"largest attention logit, with / without QK-norm: {effect_text(ratios, 3)}", ratios
 
 
-@claim("qk_norm_logits", section="10.2", kind="reading",
+@claim("qk_norm_logits", section="10.2", kind="reading", paper="wortsman2023small",
        statement="Our measure: without QK-norm, some head's attention entropy collapses at the high learning rate, "
                  "and QK-norm prevents it",
        paper_evidence="The book's own reading: growing logits make softmax one-hot (entropy 0); the least entropy "

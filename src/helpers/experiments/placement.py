@@ -151,7 +151,7 @@ XIONG = ("Xiong et al. (2020), abstract: \"at initialization, for the original-d
          "parameters near the output layer are large\"")
 
 
-@claim("placement_depth", section="10.1",
+@claim("placement_depth", section="10.1", paper="xiong2020layer",
        statement="Post-LN's gradients near the output are larger at initialization than pre-LN's "
                  "(Xiong et al., 2020), at the deepest depth",
        paper_evidence=XIONG + "; a mean-field proof",
@@ -163,7 +163,7 @@ def post_grads_near_output_larger(record):
     return f"depth {depth}: last block's gradient norm, post-LN / pre-LN: {effect_text(ratios)}", ratios
 
 
-@claim("placement_depth", section="10.1",
+@claim("placement_depth", section="10.1", paper="xiong2020layer",
        statement="Post-LN tolerates a smaller learning rate than pre-LN without warm-up (Xiong et al., 2020), "
                  "at the deepest depth",
        paper_evidence="Xiong et al. (2020), abstract, after the sentence on gradients: \"Therefore, using a large "
@@ -176,7 +176,7 @@ def post_less_stable_than_pre(record):
             f"{_lrs_text(record, 'pre')}; post / pre {effect_text(ratios)}", ratios)
 
 
-@claim("placement_depth", section="10.1",
+@claim("placement_depth", section="10.1", paper="wang2022deepnet",
        statement="DeepNorm trains as stably as pre-LN (Wang et al., 2022, DeepNet), at the deepest depth",
        paper_evidence="Wang et al. (2022), abstract: \"The proposed method combines the best of two worlds, i.e., "
                       "good performance of Post-LN and stable training of Pre-LN, making DeepNorm a preferred "
@@ -190,7 +190,7 @@ def deepnorm_as_stable_as_pre(record):
             f"{_lrs_text(record, 'pre')}; DeepNorm / pre {effect_text(ratios)}", ratios)
 
 
-@claim("placement_depth", section="10.1", kind="reading",
+@claim("placement_depth", section="10.1", kind="reading", paper="wang2022deepnet",
        statement="Our reading of DeepNet's abstract: DeepNorm is more stable than the Post-LN it modifies, "
                  "at the deepest depth",
        paper_evidence="Wang et al. (2022), abstract: \"we introduce a new normalization function (DeepNorm) to "
