@@ -83,8 +83,12 @@ def test_student_sources_as_make_student_writes_them(tmp_path):
     written = sorted(tmp_path.glob("*.ipynb"))
     assert [p.name for p in written] == sorted(p.name for p in chapter_notebooks())
     for path in written:
-        _check_student(nbformat.read(path, as_version=4), nbformat.read(ROOT / "chapters" / path.name, as_version=4),
-                       f"student source {path.name}")
+        student = nbformat.read(path, as_version=4)
+        _check_student(student, nbformat.read(ROOT / "chapters" / path.name, as_version=4), f"student source {path.name}")
+        stubs = [c for c in student.cells if "fill-in" in c.metadata.get("tags", [])]
+        # the stub is the student's to write in, not folded away like the instructor's solution (mutant: the
+        # instructor's hide-input tag kept, as the new-user trial of issue 18 found on the student site)
+        assert stubs and all("hide-input" not in c.metadata["tags"] for c in stubs), path.name
 
 
 class _AnyGlue(dict):

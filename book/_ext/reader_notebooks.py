@@ -237,6 +237,8 @@ def student_source(nb, name: str = "notebook", executed: bool = False):
         elif FILL_IN_TAG in cell.metadata.get("tags", []):
             cell.source = stub_fill_in(cell.source, exercise[id(cell)])
             cell.outputs, cell.execution_count = [], None
+            # the instructor's site folds the solution away; the student's stub is where they work: shown
+            cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "hide-input"]
         elif cell.cell_type == "code" and "exercises.check(" in cell.source:
             cell.outputs, cell.execution_count = [], None
         if cell.cell_type == "code" and not executed:
