@@ -35,6 +35,8 @@ TINY = {
     "adding": dict(steps=2, hidden=8, batch_size=16, log_every=1),
     "pixels": dict(steps=2, hidden=8, batch_size=16, log_every=1),
     "rows": dict(steps=2, hidden=8, batch_size=16, log_every=1),
+    "placement_depth": dict(depths=[1, 2], lrs=[1e-3, 1e-2], steps=2, batch_size=2, grad_batches=1, eval_batches=1),
+    "qk_norm_logits": dict(steps=3, batch_size=2, eval_batches=1),
 }
 #: Experiments that train nothing, so have nothing to put on a device.
 TRAINS_NOTHING = {"skip_thoughts"}
