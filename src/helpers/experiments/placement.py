@@ -146,6 +146,19 @@ def _lrs_text(record, placement):
     return ", ".join(f"{v:g}" for v in vals)
 
 
+#: How the claims name the placements in their measurement text: in full, and in a ratio.
+_NAMES = {"post": "post-LN", "pre": "pre-LN", "deepnorm": "DeepNorm"}
+_SHORT = {"post": "post", "pre": "pre", "deepnorm": "DeepNorm"}
+
+
+def _lr_comparison(record, a, b):
+    """(measurement, effects) of a claim comparing placements ``a`` and ``b`` by the largest stable
+    learning rate at the deepest depth: each seed's rates, and their ratio a / b per seed."""
+    ratios = _lr_ratio(record, a, b)
+    return (f"largest stable learning rate per seed: {_NAMES[a]} {_lrs_text(record, a)}, {_NAMES[b]} "
+            f"{_lrs_text(record, b)}; {_SHORT[a]} / {_SHORT[b]} {effect_text(ratios)}", ratios)
+
+
 XIONG = ("Xiong et al. (2020), abstract: \"at initialization, for the original-designed Post-LN Transformer, "
          "which places the layer normalization between the residual blocks, the expected gradients of the "
          "parameters near the output layer are large\"")
@@ -171,9 +184,7 @@ def post_grads_near_output_larger(record):
        size=Size("largest stable learning rate on the grid, post-LN / pre-LN", "lower", 1.0, None,
                  "no size: \"unstable\"; judged by direction (a grid step is a factor of about 3)"))
 def post_less_stable_than_pre(record):
-    ratios = _lr_ratio(record, "post", "pre")
-    return (f"largest stable learning rate per seed: post-LN {_lrs_text(record, 'post')}, pre-LN "
-            f"{_lrs_text(record, 'pre')}; post / pre {effect_text(ratios)}", ratios)
+    return _lr_comparison(record, "post", "pre")
 
 
 @claim("placement_depth", section="10.1", paper="wang2022deepnet",
@@ -185,9 +196,7 @@ def post_less_stable_than_pre(record):
                  "no size stated; we read \"stable training of Pre-LN\" as a largest stable learning rate at "
                  "least pre-LN's (ratio >= 1)"))
 def deepnorm_as_stable_as_pre(record):
-    ratios = _lr_ratio(record, "deepnorm", "pre")
-    return (f"largest stable learning rate per seed: DeepNorm {_lrs_text(record, 'deepnorm')}, pre-LN "
-            f"{_lrs_text(record, 'pre')}; DeepNorm / pre {effect_text(ratios)}", ratios)
+    return _lr_comparison(record, "deepnorm", "pre")
 
 
 @claim("placement_depth", section="10.1", kind="reading", paper="wang2022deepnet",
@@ -200,9 +209,7 @@ def deepnorm_as_stable_as_pre(record):
        size=Size("largest stable learning rate on the grid, DeepNorm / post-LN", "higher", 1.0, None,
                  "no size; judged by direction"))
 def deepnorm_more_stable_than_post(record):
-    ratios = _lr_ratio(record, "deepnorm", "post")
-    return (f"largest stable learning rate per seed: DeepNorm {_lrs_text(record, 'deepnorm')}, post-LN "
-            f"{_lrs_text(record, 'post')}; DeepNorm / post {effect_text(ratios)}", ratios)
+    return _lr_comparison(record, "deepnorm", "post")
 
 
 def summary_rows(record):
