@@ -53,11 +53,12 @@ book: $(STAMP) assets
 	@mkdir -p $(BUILD)
 	@# Executed notebooks are cached by their code; a change to the helpers, the pins,
 	@# the budget or the visible GPUs invalidates them all. Every file under src counts (the C kernels,
-	@# the shipped data) except Python's bytecode and pip's egg-info.
+	@# the shipped data) except Python's bytecode and pip's egg-info. Figures are drawn with their phone
+	@# and dark variants (LNBOOK_FIGURE_VARIANTS=1: helpers/figure_variants.py, book/_ext/figure_variants.py).
 	@h=$$( (echo "budget=$${LNBOOK_BUDGET:-} gpus=$${CUDA_VISIBLE_DEVICES-all}"; cat requirements.txt $$(find src -type f -not -path '*/__pycache__/*' -not -path '*.egg-info/*' | sort)) | sha256sum | cut -c1-16); \
 	if [ "$$(cat $(BUILD)/.helpers-hash 2>/dev/null)" != "$$h" ]; then rm -rf $(CACHE); echo "$$h" > $(BUILD)/.helpers-hash; fi
 	@start=$$(date +%s); \
-	export LNBOOK_BOOK_JOBS=$(BOOK_JOBS); \
+	export LNBOOK_BOOK_JOBS=$(BOOK_JOBS) LNBOOK_FIGURE_VARIANTS=1; \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python book/execute_chapters.py --jobs $(BOOK_JOBS); \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . $(JB_FLAGS); \
 	echo "Built in $$(( $$(date +%s) - start )) s. Open $(CURDIR)/$(HTML)/index.html, or run: make serve"

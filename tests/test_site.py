@@ -146,12 +146,15 @@ def test_page_is_self_contained_and_clean(browser, server, doc):
 
 @pytest.mark.parametrize("doc", [d for d in toc_files() if d.startswith("chapters/")])
 def test_dark_mode_screenshot(browser, server, doc):
-    """Dark mode loads as cleanly; the screenshot is for a person to check contrast."""
+    """Dark mode loads as cleanly, every figure drawn dark (no white card); the screenshot is for a person
+    to check contrast."""
     visit = open_page(browser, f"{server}/{doc}.html", color_scheme="dark")
     page = visit.page
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     page.screenshot(path=shot_name(doc, "-dark"), full_page=True)
     assert visit.page_errors == [] and visit.console_errors == [], (visit.page_errors, visit.console_errors)
+    problems = figure_problems(page, "dark", phone=False)
+    assert not problems, "\n".join(problems)
     page.context.close()
 
 
@@ -355,6 +358,54 @@ def axe_violations(page) -> list[dict]:
     return out
 
 
+def figure_images(page) -> dict:
+    """The figures the notebooks drew (images in cell outputs): those shown, with the size they are shown at
+    and drawn at and the smallest text they were drawn with (book/_ext/figure_variants.py's classes), and
+    how many figures are not drawn as variants at all."""
+    return page.evaluate(
+        """() => {
+          const imgs = Array.from(document.querySelectorAll('.bd-content div.cell_output img'));
+          const shown = imgs.filter(i => getComputedStyle(i).display !== 'none' && i.getClientRects().length);
+          const textPx = i => { const c = [...i.classList].find(c => c.startsWith('lnb-text-px-'));
+                                return c ? parseInt(c.slice(12)) / 100 : null; };
+          return {
+            without_variants: imgs.filter(i => !i.closest('.lnb-figure')).map(i => i.getAttribute('src')),
+            boxes: Array.from(document.querySelectorAll('.lnb-figure')).map(
+              box => Array.from(box.querySelectorAll('img')).filter(i => shown.includes(i)).length),
+            shown: shown.map(i => ({
+              src: i.getAttribute('src'), classes: i.className, drawn_width: parseFloat(i.getAttribute('width')),
+              shown_width: i.getBoundingClientRect().width, text_px: textPx(i),
+              bg: getComputedStyle(i).backgroundColor })),
+          };
+        }"""
+    )
+
+
+def figure_problems(page, mode: str, phone: bool) -> list[str]:
+    """Issue 19: every figure has its variants; one shows per figure, the dark one in dark mode (no white
+    card); on a phone none shows text under 11 CSS px (drawn size x shown width / drawn width)."""
+    found, problems = figure_images(page), []
+    if found["without_variants"]:
+        problems.append(f"{mode}: figures without phone and dark variants: {found['without_variants'][:4]}")
+    if any(n != 1 for n in found["boxes"]):
+        problems.append(f"{mode}: a figure should show exactly one of its four images, shown: {found['boxes']}")
+    for img in found["shown"]:
+        if "lnb-fig" not in img["classes"].split():
+            continue
+        if mode == "dark" and ("lnb-fig-dark" not in img["classes"] or relative_luminance(img["bg"]) > 0.05
+                               and not img["bg"].endswith(", 0)")):
+            problems.append(f"dark: {img['src']} is the light figure or on a light card ({img['bg']})")
+        if phone:
+            if img["text_px"] is None or not img["drawn_width"]:
+                problems.append(f"{mode}: {img['src']} does not say how small its text is")
+                continue
+            px = img["text_px"] * img["shown_width"] / img["drawn_width"]
+            if px < 11:
+                problems.append(f"{mode}: {img['src']} shows text of {px:.1f} CSS px at 390 px "
+                                f"(drawn {img['text_px']} px at {img['drawn_width']} px, shown {img['shown_width']:.0f} px)")
+    return problems
+
+
 def set_theme(page, mode: str) -> None:
     """Switch the page between light and dark as the reader's system setting would."""
     page.emulate_media(color_scheme=mode)
@@ -389,6 +440,8 @@ def test_phone_width_both_themes(browser, server, doc):
         clipped = clipped_equations(page)
         if clipped:
             problems.append(f"{mode}: display equations cut without a scrollbar: {clipped}")
+
+        problems += figure_problems(page, mode, phone=True)
 
         for v in axe_violations(page):
             problems.append(f"{mode}: axe {v['impact']} {v['id']} ({v['help']}) at {v['nodes']}")

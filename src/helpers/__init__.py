@@ -20,6 +20,7 @@ Each module is named after a concept and can be read on its own:
 * :mod:`helpers.experiments` -- the paper's experiments in miniature: a registry and a command line
 * :mod:`helpers.repro`   -- seeding, device choice and the training budget
 * :mod:`helpers.plots`   -- the book's one figure style
+* :mod:`helpers.figure_variants` -- each figure redrawn for a phone and for the dark theme, when the book is built
 * :mod:`helpers.glue`    -- numbers computed by code, glued into the prose
 * :mod:`helpers.widgets` -- explorables computed in JavaScript (anywidget) and kernel-side wiring
 * :mod:`helpers.exercises` -- checkers for the fill-in exercises: your function against a reference
@@ -30,6 +31,6 @@ plotting style changes, no prints.
 
 __all__ = [
     "norms", "invariance", "geometry", "rnn", "transformer", "folding", "rotation", "attention_entropy", "kernels", "bench", "gpu_check", "dynamics", "data", "corpus", "train", "experiments",
-    "repro", "plots", "glue", "widgets", "exercises",
+    "repro", "plots", "figure_variants", "glue", "widgets", "exercises",
 ]
 __version__ = "0.1.0"

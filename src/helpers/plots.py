@@ -18,6 +18,7 @@ cell, or wrap a block in ``with book_style(): ...``.
 from __future__ import annotations
 
 import contextlib
+import os
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -84,15 +85,22 @@ def use_book_style() -> None:
 
 
 def _use_retina_inline_figures() -> None:
-    """Inline figures as PNGs at twice the resolution, displayed at their nominal size."""
+    """Inline figures as PNGs at twice the resolution, displayed at their nominal size; in the book's
+    build (``LNBOOK_FIGURE_VARIANTS=1``) with their phone and dark variants (:mod:`helpers.figure_variants`)."""
     try:
         from IPython import get_ipython
         from matplotlib_inline.backend_inline import set_matplotlib_formats
     except ImportError:  # no IPython: nothing displays figures inline
         return
-    if get_ipython() is None:
+    ip = get_ipython()
+    if ip is None:
         return
     set_matplotlib_formats("retina")
+    if os.environ.get("LNBOOK_FIGURE_VARIANTS") == "1":
+        from matplotlib.figure import Figure
+
+        from .figure_variants import png_with_variants
+        ip.display_formatter.formatters["image/png"].for_type(Figure, png_with_variants)
 
 
 @contextlib.contextmanager
