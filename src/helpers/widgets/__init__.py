@@ -43,3 +43,7 @@ __all__ += ["ResidualStreamExplorer", "residual_stream_view"]
 from .norm_spectrum import NormSpectrumExplorer, norm_spectrum_view  # noqa: E402  (chapter 6)
 
 __all__ += ["NormSpectrumExplorer", "norm_spectrum_view"]
+
+from .attention_entropy_explorer import AttentionEntropyExplorer, attention_entropy_view  # noqa: E402  (chapter 10)
+
+__all__ += ["AttentionEntropyExplorer", "attention_entropy_view"]
