@@ -111,8 +111,8 @@ def test_fill_in_cells_follow_the_convention(notebook, index, cells):
     assert before["cell_type"] == "markdown"
     text = _source(before)
     exercise = text[text.rindex(":::{exercise}"):]
-    label = re.search(r":label: (ch\d-ex-[a-z0-9-]+)", exercise).group(1)
-    assert label.startswith(notebook[:2].replace("0", "ch", 1))
+    label = re.search(r":label: (ch\d+-ex-[a-z0-9-]+)", exercise).group(1)
+    assert label.startswith(f"ch{int(notebook[:2])}-ex-")
     last_paragraph = " ".join(exercise.rstrip(":\n").split("\n\n")[-1].split())
     assert "in the next cell" in last_paragraph and "The cell after it checks" in last_paragraph
     assert after["cell_type"] == "code"
@@ -367,6 +367,19 @@ WRONG = [
      lambda x: (x.mean(-1), (x * x).mean(-1) - x.mean(-1) ** 2), "case 'B=4, H=64, offset 1e6': var is wrong"),
     ("welford_mean_var", "unbiased variance",
      lambda x: (_welford(x)[0], _welford(x)[1] * x.shape[1] / max(x.shape[1] - 1, 1)), "case 'B=3, H=8': var is wrong"),
+    ("fold_norm", "diag(gain) W: the rows scaled instead of the columns",
+     lambda g, be, W, b: _fold(g, be, W, b, mode="rows"), "case 'C=4, out=3': <lambda> raised RuntimeError"),
+    ("fold_norm", "diag(gain) W on a square W",
+     lambda g, be, W, b: _fold(g, be, W, b, mode="rows") if W.shape[0] == W.shape[1] else _fold(g, be, W, b),
+     "case 'C=5, out=5 (square W)': W_folded is wrong"),
+    ("fold_norm", "forgetting the linear layer's own bias",
+     lambda g, be, W, b: _fold(g, be, W, b, mode="no b"), "case 'C=4, out=3': b_folded is wrong"),
+    ("fold_norm", "forgetting the norm's bias",
+     lambda g, be, W, b: _fold(g, be, W, b, mode="no beta"), "case 'C=4, out=3': b_folded is wrong"),
+    ("fold_norm", "the gain applied to the bias too: b + W (gain * beta)",
+     lambda g, be, W, b: _fold(g, be, W, b, mode="gain on beta"), "case 'C=4, out=3': b_folded is wrong"),
+    ("fold_norm", "only W_folded returned",
+     lambda g, be, W, b: _fold(g, be, W, b)[0], "returned a Tensor, but should return 2 values"),
     ("welford_mean_var", "statistics over the batch axis",
      lambda x: tuple(v.T for v in _welford(x.T)), "case 'B=3, H=8': mean has shape"),
 ]
@@ -377,6 +390,18 @@ def _recall(scores, k):
     s = torch.as_tensor(scores, dtype=torch.float64)
     rank = (s > s.diagonal()[:, None]).sum(1)  # (N,), 0 = first
     return 100.0 * (rank < k).double().mean()
+
+
+def _fold(gain, beta, W, b, mode="right"):
+    """(W diag(gain), b + W beta), or one of the typical mistakes."""
+    W_folded = gain[:, None] * W if mode == "rows" else W * gain
+    if mode == "no b":
+        return W_folded, W @ beta
+    if mode == "no beta":
+        return W_folded, b.clone()
+    if mode == "gain on beta":
+        return W_folded, b + W @ (gain * beta)
+    return W_folded, b + W @ beta
 
 
 def _welford(x):
@@ -410,6 +435,7 @@ def test_the_right_versions_of_the_wrong_answers_pass():
     assert exercises.check("group_norm", _group_norm)
     assert exercises.check("recall_at_k", _recall)
     assert exercises.check("welford_mean_var", _welford)
+    assert exercises.check("fold_norm", _fold)
 
 
 def test_an_exception_in_the_function_names_the_case():

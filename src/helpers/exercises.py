@@ -29,6 +29,7 @@ The checkers are named after what the function computes, listed in
 ``group_norm``            group norm of an ``(N, C, H, W)`` array, with a gain and bias, in NumPy
 ``recall_at_k``           Recall@K of image retrieval from a caption-by-image score matrix, in torch
 ``welford_mean_var``      per-row mean and variance in one pass, Welford's update
+``fold_norm``             a norm's gain and bias folded into the next linear layer, in torch
 ========================  ============================================================
 
 Example::
@@ -404,6 +405,45 @@ def _welford_reference(x):
     return x.mean(-1), x.var(-1)
 
 
+# --- folding a norm's gain and bias into the next linear layer (chapter 10) ----
+
+def _fold_cases():
+    gen = torch.Generator().manual_seed(1010)
+
+    def case(name, C, out, dtype=torch.float64, hint=""):
+        gain = 1.0 + 0.5 * torch.randn(C, generator=gen, dtype=torch.float64)
+        beta = 0.5 * torch.randn(C, generator=gen, dtype=torch.float64)
+        W = torch.randn(out, C, generator=gen, dtype=torch.float64)
+        b = torch.randn(out, generator=gen, dtype=torch.float64)
+        args = tuple(t.to(dtype) for t in (gain, beta, W, b))
+        return _Case(name, args, np.dtype(str(dtype).removeprefix("torch.")), hint)
+
+    return [
+        case("C=4, out=3", 4, 3),
+        case("C=5, out=5 (square W)", 5, 5,
+             hint="W' = W diag(gain) scales column j of W (input feature j) by gain_j, not row i"),
+        case("C=3, out=1", 3, 1),
+        case("C=6, out=2", 6, 2, hint="b' = b + W beta: the bias the norm adds passes through W first"),
+        case("C=8, out=4, float32", 8, 4, dtype=torch.float32),
+    ]
+
+
+def _fold_reference(gain, beta, W, b):
+    """helpers.folding.fold_norm_into_linear on a float64 LayerNorm and nn.Linear with these parameters."""
+    from . import folding, norms  # not at import: folding imports the Transformer
+
+    out_features, C = W.shape
+    ln = norms.LayerNorm(C).double()
+    lin = torch.nn.Linear(C, out_features).double()
+    with torch.no_grad():
+        ln.weight.copy_(_f64(gain))
+        ln.bias.copy_(_f64(beta))
+        lin.weight.copy_(_f64(W))
+        lin.bias.copy_(_f64(b))
+    _, folded = folding.fold_norm_into_linear(ln, lin)
+    return folded.weight.detach().numpy(), folded.bias.detach().numpy()
+
+
 _REGISTRY = {
     "batch_norm_backward": _Checker(
         summary="batch norm's gradients (da, dgain, dbias) for a (B, H) input, in NumPy",
@@ -486,6 +526,15 @@ _REGISTRY = {
         outputs=("mean", "var"),
         cases=_welford_cases,
         reference=_welford_reference,
+    ),
+    "fold_norm": _Checker(
+        summary="a norm's gain and bias folded into the linear layer after it: (W diag(gain), b + W beta), in torch",
+        todo="complete the cell above so that it returns (W_folded, b_folded) = (W diag(gain), b + W beta), "
+             "then run this cell again.",
+        arg_names=("gain", "beta", "W", "b"),
+        outputs=("W_folded", "b_folded"),
+        cases=_fold_cases,
+        reference=_fold_reference,
     ),
 }
 
