@@ -37,6 +37,9 @@ TINY = {
     "rows": dict(steps=2, hidden=8, batch_size=16, log_every=1),
     "placement_depth": dict(depths=[1, 2], lrs=[1e-3, 1e-2], steps=2, batch_size=2, grad_batches=1, eval_batches=1),
     "qk_norm_logits": dict(steps=3, batch_size=2, eval_batches=1),
+    "powernorm_batch_stats": dict(steps=2, text_batch=2, image_batch=4, channels=4),
+    "convnext_digits": dict(channels=4, blocks=1, steps=2, n_logs=1, norms=["layer"]),
+    "adanorm_detach": dict(n_layer=1, steps=2, batch_size=2, n_evals=1, eval_batches=1),
 }
 #: Experiments that train nothing, so have nothing to put on a device.
 TRAINS_NOTHING = {"skip_thoughts"}

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_eps, check_int, check_real, check_shape, check_tensor, float_array
+from ._checks import ArgTypeError, check_eps, check_int, check_real, check_shape, check_tensor, float_array
 
 __all__ = [
     "layer_norm",
@@ -415,6 +415,12 @@ class LayerNorm(nn.Module):
             and ``bias`` (init 0). Default: ``True``
         bias (bool): learn the additive bias (only if ``elementwise_affine``). Default: ``True``
         device, dtype: where and in what dtype to create the parameters.
+        detach_stats (bool, keyword-only): treat the mean and the standard deviation as constants
+            in the backward pass (Xu et al., 2019, "DetachNorm"): the forward pass is unchanged,
+            but the gradient is :math:`\gamma \odot \partial L/\partial y \,/\, \sigma`, without
+            the two terms through :math:`\mu` and :math:`\sigma` that re-center and re-scale it
+            (see :func:`layer_norm_backward`). Not an option of :class:`torch.nn.LayerNorm`;
+            ``repr`` shows it only when ``True``. Default: ``False``
 
     Shape:
         - Input: :math:`(*, \text{normalized\_shape})`, e.g. :math:`(B, T, H)`
@@ -422,6 +428,8 @@ class LayerNorm(nn.Module):
 
     Example::
 
+        >>> LayerNorm(3, elementwise_affine=False, detach_stats=True)
+        LayerNorm((3,), eps=1e-05, elementwise_affine=False, bias=False, detach_stats=True)
         >>> ln = LayerNorm(3)
         >>> ln
         LayerNorm((3,), eps=1e-05, elementwise_affine=True, bias=True)
@@ -430,10 +438,13 @@ class LayerNorm(nn.Module):
     """
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
-                 device=None, dtype=None):
+                 device=None, dtype=None, *, detach_stats=False):
         super().__init__()
         self.normalized_shape = check_shape(normalized_shape, "normalized_shape", "LayerNorm")
         check_eps(eps, "LayerNorm")
+        if not isinstance(detach_stats, bool):
+            raise ArgTypeError(f"LayerNorm: detach_stats must be a bool, got {detach_stats!r}")
+        self.detach_stats = detach_stats
         self.eps = eps  # as given, like torch (its repr shows it)
         self.elementwise_affine = elementwise_affine
         factory = {"device": device, "dtype": dtype}
@@ -463,7 +474,10 @@ class LayerNorm(nn.Module):
         dims = tuple(range(-d, 0))  # the last D dims
         mu = x.mean(dims, keepdim=True)  # (*, 1, ..., 1)
         var = ((x - mu) ** 2).mean(dims, keepdim=True)  # (*, 1, ..., 1), biased
-        y = (x - mu) / torch.sqrt(var + self.eps)  # (*, normalized_shape)
+        sigma = torch.sqrt(var + self.eps)  # (*, 1, ..., 1)
+        if self.detach_stats:  # DetachNorm: the same numbers, no gradient through mu and sigma
+            mu, sigma = mu.detach(), sigma.detach()
+        y = (x - mu) / sigma  # (*, normalized_shape)
         if self.weight is not None:
             y = y * self.weight
         if self.bias is not None:
@@ -472,7 +486,8 @@ class LayerNorm(nn.Module):
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
+                + (", detach_stats=True" if self.detach_stats else ""))
 
 
 class BatchNorm1d(nn.Module):

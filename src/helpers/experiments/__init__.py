@@ -70,7 +70,7 @@ __all__ = [
 #: The modules (in this package) that register experiments, imported on first lookup.
 MODULES: tuple[str, ...] = (
     "sequences", "feedforward", "convnet", "retrieval", "reader", "skipthoughts", "draw", "handwriting", "transformer",
-    "placement", "attention",
+    "placement", "attention", "powernorm", "convnext", "adanorm",
 )
 
 #: The seeds every comparison runs over, per budget: at least 2 for a quick run, 5 for a full one.

@@ -5,6 +5,7 @@ Private to :mod:`helpers.experiments`; nothing runs at import.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 
 
 __all__ = ["digits_arrays", "steps_to_reach", "final_mean", "steps_to_baseline", "spread_text", "ratio_text",
-           "per_seed", "rounded"]
+           "per_seed", "rounded", "one_thread"]
 
 
 def digits_arrays(seed=0):
@@ -120,3 +121,14 @@ def rounded(x, digits=4):
         return [rounded(v, digits) for v in x]
     x = float(x)
     return round(x, digits) if math.isfinite(x) else None
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run the block with one torch thread (small models: fastest, and it leaves the other cores alone); restore after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
