@@ -124,3 +124,26 @@ def open_standalone(browser, url: str, n: int, viewport: dict, touch: bool = Fal
     page.goto(url, wait_until="networkidle")
     page.wait_for_function(READY.format(n=n), timeout=20_000)
     return page, errors
+
+
+#: Times (ms) of ``n`` updates of the explorable ``root`` driven by one of its sliders (``aria``, a substring of its
+#: accessible name): each from the input event to the new result drawn and laid out (a MutationObserver sees
+#: ``data-lnb-result`` change; the callback forces layout). The slider alternates between its two ends and its middle.
+UPDATE_TIMES_JS = """async ([root, aria, n]) => {
+  const slider = Array.from(root.querySelectorAll('input[type=range]')).find(s => (s.getAttribute('aria-label') || '').includes(aria));
+  const lo = Number(slider.min), hi = Number(slider.max), mid = Math.round((lo + hi) / 2);
+  const values = [hi, mid, lo, mid];
+  const times = [];
+  for (let k = 0; k < n; k++) {
+    const done = new Promise(resolve => {
+      const mo = new MutationObserver(() => { root.getBoundingClientRect(); mo.disconnect(); resolve(performance.now()); });
+      mo.observe(root, { attributes: true, attributeFilter: ['data-lnb-result'] });
+    });
+    slider.value = String(values[k % values.length] === Number(slider.value) ? lo : values[k % values.length]);
+    const t0 = performance.now();
+    slider.dispatchEvent(new Event('input', { bubbles: true }));
+    times.push((await done) - t0);
+    await new Promise(r => setTimeout(r, 5));
+  }
+  return times;
+}"""

@@ -69,3 +69,54 @@ def test_javascript_matches_the_library_at_the_controls_extremes(tmp_path):
             np.testing.assert_allclose(values, expected[key], rtol=1e-12, err_msg=f"{key} {case}")
     # the notches reach the trait's bounds: 10^(-1) and 10^1
     assert 10 ** (lo / 10) == pytest.approx(rs_mod.LIMITS["scale"][0]) and 10 ** (hi / 10) == pytest.approx(10.0)
+
+
+#: Issue 19 aims at 16 ms an update at depth 48 (about 10 ms of arithmetic measured on a quiet 2-core machine,
+#: 40 ms before the flat arrays); the test asserts only a bound a loaded CI machine keeps, and prints the median.
+MAX_MEDIAN_MS = 100.0
+
+
+@pytest.mark.browser
+def test_in_chromium_an_update_at_depth_48_is_quick_and_agrees_with_python(tmp_path):
+    """Median time of an update at depth 48 in headless Chromium (input event to result drawn and laid out),
+    moving the gain (both placements recomputed) and the placement (nothing recomputed); then the page's
+    numbers against Python's."""
+    import statistics
+    from pathlib import Path
+
+    from conftest import import_or_missing, missing_tool
+    from explorable_page import CHROMIUM, CHROMIUM_ARGS, UPDATE_TIMES_JS, open_standalone, serve, write_page
+
+    playwright = import_or_missing("playwright.sync_api", "pip install -r requirements.txt (playwright)")
+    if not Path(CHROMIUM).exists():
+        missing_tool(CHROMIUM, "run `make browser-deps` (apt-get install chromium)")
+    write_page(tmp_path, [ResidualStreamExplorer(depth=48)])
+    with playwright.sync_playwright() as p, serve(tmp_path) as url:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page, errors = open_standalone(browser, url + "/index.html", 1, {"width": 1280, "height": 900})
+        root = page.locator(".lnb-explorable").first
+        times = page.evaluate(UPDATE_TIMES_JS, [root.element_handle(), "gain", 31])[1:]  # the first warms up
+        toggles = page.evaluate("""async (root) => {
+          const out = [];
+          for (let k = 0; k < 10; k++) {
+            const radio = root.querySelectorAll('input[type=radio]')[k % 2];
+            const done = new Promise(resolve => { const mo = new MutationObserver(() => {
+              root.getBoundingClientRect(); mo.disconnect(); resolve(performance.now()); });
+              mo.observe(root, { attributes: true, attributeFilter: ['data-lnb-result'] }); });
+            const t0 = performance.now();
+            radio.click();
+            out.push((await done) - t0);
+            await new Promise(r => setTimeout(r, 5));
+          }
+          return out; }""", root.element_handle())
+        r = json.loads(root.get_attribute("data-lnb-result"))
+        browser.close()
+    median, toggle = statistics.median(times), statistics.median(toggles[1:])
+    print(f"\nresidual stream at depth 48, per update in Chromium: gain moved {median:.1f} ms median "
+          f"(min {min(times):.1f}, max {max(times):.1f}); placement switched {toggle:.1f} ms median")
+    assert errors == [], errors
+    assert r["depth"] == 48
+    expected = ResidualStreamExplorer.reference(r)
+    for key in ResidualStreamExplorer.checked_keys:
+        np.testing.assert_allclose(np.asarray(r[key], float), expected[key], rtol=1e-9, atol=1e-9, err_msg=key)
+    assert median < MAX_MEDIAN_MS, f"an update at depth 48 took {median:.1f} ms (median of {len(times)})"

@@ -20,119 +20,189 @@ function rsUniform(seed, n) {
   return out;
 }
 
-/** X0, R (N x C) and W1, W2 (L of C x C), drawn as helpers.residual.random_stack draws them. */
+// Speed (issue 19: at most 16 ms an update at depth 48). Everything lives in flat Float64Arrays:
+// a token's vector is C consecutive numbers, a matrix C x C row by row. The weights are drawn once per
+// (seed, width, tokens) for the deepest stack asked for so far: helpers.residual.random_stack draws
+// X0, R, then W1, W2 block by block, so a shallower stack is a prefix of a deeper one and the depth
+// slider draws nothing. The buffers of the forward and backward pass are allocated once per shape
+// (RS_WORK) and the hot loops allocate nothing. Each placement's result is kept for its inputs
+// (RS_RESULTS), so an update recomputes only what changed: switching placement recomputes nothing,
+// a new depth, scale or gain recomputes both placements once.
+
+const RS_MIN_DEPTH = 48;  // the slider's maximum: draw at least this deep once
+let RS_NET = null;  // { key, L, C, N, X0, R, W1, W2 }
+
+/** X0, R (N x C), W1 and W2 transposed (L x C x C), flat, drawn as helpers.residual.random_stack draws them; cached. */
 function rsStack(L, C, N, seed) {
-  const u = rsUniform(seed, 2 * N * C + 2 * L * C * C);
-  let k = 0;
-  const take = (rows, cols, scale) => Array.from({ length: rows }, () =>
-    Array.from({ length: cols }, () => (2.0 * u[k++] - 1.0) * scale));
-  const X0 = take(N, C, Math.sqrt(3.0)), R = take(N, C, Math.sqrt(3.0));
-  const W1 = [], W2 = [];
-  for (let l = 0; l < L; l++) {
-    W1.push(take(C, C, Math.sqrt(3.0 / C)));
-    W2.push(take(C, C, Math.sqrt(6.0 / C)));
+  const key = `${seed}/${C}/${N}`;
+  if (RS_NET && RS_NET.key === key && RS_NET.L >= L) return RS_NET;
+  const depth = Math.max(L, RS_MIN_DEPTH), nc = N * C, cc = C * C;
+  const u = rsUniform(seed, 2 * nc + 2 * depth * cc);
+  const X0 = new Float64Array(nc), R = new Float64Array(nc);
+  const W1 = new Float64Array(depth * cc), W2T = new Float64Array(depth * cc);  // W2 transposed: columns contiguous
+  const s0 = Math.sqrt(3.0), s1 = Math.sqrt(3.0 / C), s2 = Math.sqrt(6.0 / C);
+  for (let i = 0; i < nc; i++) { X0[i] = (2.0 * u[i] - 1.0) * s0; R[i] = (2.0 * u[nc + i] - 1.0) * s0; }
+  for (let l = 0; l < depth; l++) {
+    const from = 2 * nc + 2 * l * cc;
+    for (let i = 0; i < cc; i++) {
+      W1[l * cc + i] = (2.0 * u[from + i] - 1.0) * s1;
+      W2T[l * cc + (i % C) * C + Math.floor(i / C)] = (2.0 * u[from + cc + i] - 1.0) * s2;
+    }
   }
-  return { X0, R, W1, W2 };
+  RS_NET = { key, L: depth, C, N, X0, R, W1, W2T };
+  return RS_NET;
 }
 
-/** Layer norm of one token (no gain, no bias): { y, sigma }. */
-function rsLn(x, eps) {
-  const mu = lnbMean(x);
-  const sigma = Math.sqrt(lnbVar(x, mu) + eps);
-  return { y: x.map((v) => (v - mu) / sigma), sigma };
+let RS_WORK = null;
+
+/** The buffers of one pass for L blocks of N tokens of width C, allocated once per shape. */
+function rsWork(L, C, N) {
+  if (RS_WORK && RS_WORK.L >= L && RS_WORK.C === C && RS_WORK.N === N) return RS_WORK;
+  const nc = N * C, depth = Math.max(L, RS_MIN_DEPTH);
+  RS_WORK = {
+    L: depth, C, N,
+    xs: new Float64Array((depth + 1) * nc),  // the stream x_0 .. x_L
+    zs: new Float64Array(depth * nc),  // each block's W1 input: LN(x) (pre) or x (post)
+    hs: new Float64Array(depth * nc),  // relu(W1 z)
+    act: new Int32Array(depth * nc),  // per block and token: the units with W1 z > 0, then unused entries
+    nAct: new Int32Array(depth * N),  // how many
+    sig: new Float64Array(depth * N),  // the block's norm's sigma per token
+    fy: new Float64Array(nc), fsig: new Float64Array(N),  // the final norm (pre-LN)
+    dx: new Float64Array(nc), f: new Float64Array(C),
+    dSum: new Float64Array(C), da: new Float64Array(C), dIn: new Float64Array(C),
+    gW1: new Float64Array(C * C), gW2: new Float64Array(C * C),
+  };
+  return RS_WORK;
 }
 
-/** The gradient through rsLn, given its output y, its sigma and the upstream gradient dy. */
-function rsLnBack(y, sigma, dy) {
-  const m1 = lnbMean(dy);
-  const m2 = lnbMean(dy.map((v, i) => v * y[i]));
-  return dy.map((v, i) => (v - m1 - y[i] * m2) / sigma);
+/** Layer norm (no gain or bias) of x[xo .. xo + C) into y[yo ..]; returns sigma. y may be x. */
+function rsLnInto(x, xo, y, yo, C, eps) {
+  let mu = 0;
+  for (let j = 0; j < C; j++) mu += x[xo + j];
+  mu /= C;
+  let v = 0;
+  for (let j = 0; j < C; j++) { const d = x[xo + j] - mu; v += d * d; }
+  const sigma = Math.sqrt(v / C + eps);
+  for (let j = 0; j < C; j++) y[yo + j] = (x[xo + j] - mu) / sigma;
+  return sigma;
 }
 
-/** W v (W: rows of length v.length). */
-function rsMv(W, v) {
-  return W.map((row) => { let s = 0; for (let j = 0; j < v.length; j++) s += row[j] * v[j]; return s; });
+/** In place: dy[do ..] <- the gradient through layer norm, given its output y[yo ..] and sigma. */
+function rsLnBackInPlace(y, yo, sigma, dy, dOff, C) {
+  let m1 = 0, m2 = 0;
+  for (let j = 0; j < C; j++) { m1 += dy[dOff + j]; m2 += dy[dOff + j] * y[yo + j]; }
+  m1 /= C;
+  m2 /= C;
+  for (let j = 0; j < C; j++) dy[dOff + j] = (dy[dOff + j] - m1 - y[yo + j] * m2) / sigma;
 }
 
-/** W^T v. */
-function rsMtv(W, v) {
-  const out = new Array(W[0].length).fill(0);
-  for (let i = 0; i < W.length; i++) for (let j = 0; j < out.length; j++) out[j] += W[i][j] * v[i];
-  return out;
-}
-
-/** One block forward for one token: the new stream and what the backward pass needs. */
-function rsBlock(x, W1, W2, g, pre, eps) {
-  if (pre) {
-    const { y: z, sigma } = rsLn(x, eps);
-    const a = rsMv(W1, z), h = a.map((v) => Math.max(v, 0));
-    const f = rsMv(W2, h);
-    return { out: x.map((v, i) => v + g * f[i]), z, sigma, a, h };
-  }
-  const a = rsMv(W1, x), h = a.map((v) => Math.max(v, 0));
-  const f = rsMv(W2, h);
-  const { y, sigma } = rsLn(x.map((v, i) => v + g * f[i]), eps);
-  return { out: y, z: x, sigma, a, h };
-}
-
-/** One block backward for one token; adds to the weight gradients gW1, gW2; returns d(stream in). */
-function rsBlockBack(c, dx, W1, W2, g, pre, gW1, gW2) {
-  const dSum = pre ? dx : rsLnBack(c.out, c.sigma, dx);
-  const dh = rsMtv(W2, dSum).map((v) => g * v);
-  const da = dh.map((v, i) => (c.a[i] > 0 ? v : 0));
-  for (let i = 0; i < dSum.length; i++) for (let j = 0; j < dSum.length; j++) {
-    gW2[i][j] += g * dSum[i] * c.h[j];
-    gW1[i][j] += da[i] * c.z[j];
-  }
-  const dIn = rsMtv(W1, da);
-  if (pre) {
-    const back = rsLnBack(c.z, c.sigma, dIn);
-    return dx.map((v, i) => v + back[i]);
-  }
-  return dSum.map((v, i) => v + dIn[i]);
-}
-
-/** Frobenius norm of a list of equally long vectors. */
-function rsNorm(rows) {
+/** Sum of squares of a[o .. o + n). */
+function rsSq(a, o, n) {
   let s = 0;
-  for (const row of rows) for (const v of row) s += v * v;
-  return Math.sqrt(s);
+  for (let i = o; i < o + n; i++) s += a[i] * a[i];
+  return s;
 }
 
-/** The stack forward and backward, all tokens: helpers.residual.residual_stream. */
+/** The stack forward and backward, all tokens: helpers.residual.residual_stream. Returns plain arrays. */
 function rsRun(net, L, placement, scale, gain, eps) {
-  const pre = placement === "pre", N = net.X0.length, C = net.X0[0].length;
-  let xs = net.X0.map((row) => row.map((v) => scale * v));
-  const streams = [xs], caches = [];
+  const pre = placement === "pre", C = net.C, N = net.N, nc = N * C, cc = C * C;
+  const w = rsWork(L, C, N), { xs, zs, hs, act, nAct, sig, dx, f, dSum, da, dIn, gW1, gW2 } = w;
+  const W1 = net.W1, W2T = net.W2T, g = gain;
+  for (let i = 0; i < nc; i++) xs[i] = scale * net.X0[i];
   for (let l = 0; l < L; l++) {
-    const cs = xs.map((x) => rsBlock(x, net.W1[l], net.W2[l], gain, pre, eps));
-    caches.push(cs);
-    xs = cs.map((c) => c.out);
-    streams.push(xs);
+    const w0 = l * cc, bo = l * nc, xi = l * nc, xo = (l + 1) * nc;
+    for (let n = 0; n < N; n++) {
+      const t = n * C;  // token n's offset in an N x C block
+      if (pre) sig[l * N + n] = rsLnInto(xs, xi + t, zs, bo + t, C, eps);
+      else for (let j = 0; j < C; j++) zs[bo + t + j] = xs[xi + t + j];
+      const ao = bo + t;
+      let k = 0;
+      for (let i = 0; i < C; i++) {  // a = W1 z, h = relu(a); the units with a > 0 listed in act
+        let s = 0;
+        const r = w0 + i * C;
+        for (let j = 0; j < C; j++) s += W1[r + j] * zs[ao + j];
+        hs[ao + i] = s > 0 ? s : 0;
+        if (s > 0) act[ao + k++] = i;
+      }
+      nAct[l * N + n] = k;
+      f.fill(0);
+      for (let q = 0; q < k; q++) {  // f = W2 h = sum of h_j times column j of W2 (row j of W2T), active j only
+        const j = act[ao + q], hj = hs[ao + j], r = w0 + j * C;
+        for (let i = 0; i < C; i++) f[i] += W2T[r + i] * hj;
+      }
+      for (let i = 0; i < C; i++) xs[xo + t + i] = xs[xi + t + i] + g * f[i];
+      if (!pre) sig[l * N + n] = rsLnInto(xs, xo + t, xs, xo + t, C, eps);  // x_{l+1} = LN(x + g f)
+    }
   }
-  const fin = pre ? xs.map((x) => rsLn(x, eps)) : null;
-  let dxs = net.R.map((r, n) => {
-    const dy = r.map((v) => v / N);
-    return pre ? rsLnBack(fin[n].y, fin[n].sigma, dy) : dy;
-  });
-  const streamGrad = [rsNorm(dxs)], grad = [];
+  // the loss: mean over tokens of r_n . y_n, y the final norm's output (pre) or x_L (post)
+  const last = L * nc;
+  for (let i = 0; i < nc; i++) dx[i] = net.R[i] / N;
+  if (pre) {
+    for (let n = 0; n < N; n++) {
+      w.fsig[n] = rsLnInto(xs, last + n * C, w.fy, n * C, C, eps);
+      rsLnBackInPlace(w.fy, n * C, w.fsig[n], dx, n * C, C);
+    }
+  }
+  const streamGrad = new Array(L + 1), grad = new Array(L), rms = new Array(L + 1);
+  streamGrad[L] = Math.sqrt(rsSq(dx, 0, nc));
   for (let l = L - 1; l >= 0; l--) {
-    const gW1 = Array.from({ length: C }, () => new Array(C).fill(0));
-    const gW2 = Array.from({ length: C }, () => new Array(C).fill(0));
-    dxs = dxs.map((dx, n) => rsBlockBack(caches[l][n], dx, net.W1[l], net.W2[l], gain, pre, gW1, gW2));
-    grad.push(Math.sqrt(rsNorm(gW1) ** 2 + rsNorm(gW2) ** 2));
-    streamGrad.push(rsNorm(dxs));
+    const w0 = l * cc, bo = l * nc, xo = (l + 1) * nc;
+    gW1.fill(0);
+    gW2.fill(0);
+    for (let n = 0; n < N; n++) {
+      const t = n * C;
+      for (let j = 0; j < C; j++) dSum[j] = dx[t + j];
+      if (!pre) rsLnBackInPlace(xs, xo + t, sig[l * N + n], dSum, 0, C);  // through the norm after the sum
+      // only the active units (a > 0) carry a gradient into W1, W2's columns and the branch's input
+      const ao = bo + t, k = nAct[l * N + n];
+      for (let q = 0; q < k; q++) {  // da = g W2^T dSum at the q-th active unit j; gW2^T += g h dSum^T
+        const j = act[ao + q], r = w0 + j * C, hj = g * hs[ao + j];
+        let s = 0;
+        for (let i = 0; i < C; i++) {
+          s += W2T[r + i] * dSum[i];
+          gW2[r - w0 + i] += hj * dSum[i];  // gW2 kept transposed: its norm is the same
+        }
+        da[q] = s;
+      }
+      for (let j = 0; j < C; j++) dIn[j] = 0;
+      for (let q = 0; q < k; q++) {
+        const i = act[ao + q], d1 = g * da[q], r = w0 + i * C, gr = i * C;
+        for (let j = 0; j < C; j++) {
+          gW1[gr + j] += d1 * zs[ao + j];  // gW1 += da z^T
+          dIn[j] += W1[r + j] * d1;  // dIn = W1^T da
+        }
+      }
+      if (pre) {
+        rsLnBackInPlace(zs, bo + t, sig[l * N + n], dIn, 0, C);  // through the branch's norm
+        for (let j = 0; j < C; j++) dx[t + j] += dIn[j];
+      } else {
+        for (let j = 0; j < C; j++) dx[t + j] = dSum[j] + dIn[j];
+      }
+    }
+    grad[l] = Math.sqrt(rsSq(gW1, 0, cc) + rsSq(gW2, 0, cc));
+    streamGrad[l] = Math.sqrt(rsSq(dx, 0, nc));
   }
-  const rms = streams.map((s) => rsNorm(s) / Math.sqrt(N * C));
-  return { rms, grad: grad.reverse(), stream_grad: streamGrad.reverse() };
+  for (let l = 0; l <= L; l++) rms[l] = Math.sqrt(rsSq(xs, l * nc, nc)) / Math.sqrt(nc);
+  return { rms, grad, stream_grad: streamGrad };
+}
+
+// Each placement's last result, by its inputs: an update recomputes only the placements whose inputs changed.
+const RS_RESULTS = new Map();
+
+function rsRunCached(s, placement) {
+  const key = [placement, s.depth, s.scale, s.gain, s.seed, s.width, s.tokens, s.eps].join("/");
+  let r = RS_RESULTS.get(placement);
+  if (!r || r.key !== key) {
+    r = { key, ...rsRun(rsStack(s.depth, s.width, s.tokens, s.seed), s.depth, placement, s.scale, s.gain, s.eps) };
+    RS_RESULTS.set(placement, r);
+  }
+  return r;
 }
 
 /** Everything the widget shows and reports: the JS twin of residual_stream_view. */
 function rsCompute(s) {
-  const net = rsStack(s.depth, s.width, s.tokens, s.seed);
   const other = s.placement === "pre" ? "post" : "pre";
-  const a = rsRun(net, s.depth, s.placement, s.scale, s.gain, s.eps);
-  const b = rsRun(net, s.depth, other, s.scale, s.gain, s.eps);
+  const a = rsRunCached(s, s.placement), b = rsRunCached(s, other);
   const expected = Array.from({ length: s.depth + 1 }, (_, l) => (s.placement === "pre"
     ? Math.sqrt(s.scale * s.scale + l * s.gain * s.gain) : (l === 0 ? s.scale : 1.0)));
   return {
