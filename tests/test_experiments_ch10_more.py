@@ -27,7 +27,7 @@ from helpers.transformer import GPT, GPTConfig
 
 NAMES = ("powernorm_batch_stats", "convnext_digits", "adanorm_detach")
 TINY = {
-    "powernorm_batch_stats": dict(steps=4, text_batch=2, image_batch=4, channels=4),
+    "powernorm_batch_stats": dict(steps=4, text_batch=2, image_batch=4, channels=4, n_checks=2, probe_batches=2),
     "convnext_digits": dict(channels=4, blocks=1, steps=3, n_logs=1),
     "adanorm_detach": dict(n_layer=1, steps=3, batch_size=2, n_evals=1, eval_batches=1),
 }
@@ -234,6 +234,7 @@ def test_tiny_records(tiny_records):
         assert len(run[side]["loss"]) == 4
         assert all(len(run[side][k]) == 3 for k in pn.KEYS)  # every step but the first
         assert all(v >= 0 for k in pn.KEYS for v in run[side][k])
+        assert all(len(run[side]["fluct"][k]) == 2 for k in pn.KEYS)  # after steps 2 and 4
     run = tiny_records["convnext_digits"]["runs"][0]
     assert set(run["runs"]) == set(cx.NORMS) and all(len(c["test_err"]) == 2 for c in run["runs"].values())
     run = tiny_records["adanorm_detach"]["runs"][0]
@@ -255,10 +256,31 @@ def test_cuda_asked_for_without_a_gpu_is_refused(monkeypatch, name):
 # --- the claims, on records whose verdicts are known ------------------------------------------
 
 def _pn_record(text, images):
-    """``text[k]``, ``images[k]``: per-seed (first half, second half) levels of every distance."""
-    runs = [{side: {k: [levels[s][0]] * 2 + [levels[s][1]] * 2 for k in pn.KEYS}
+    """``text[s]``, ``images[s]``: per-seed (first half, second half) levels of every distance and fluctuation."""
+    runs = [{side: {**{k: [levels[s][0]] * 2 + [levels[s][1]] * 2 for k in pn.KEYS},
+                    "fluct": {k: [levels[s][0], levels[s][1]] for k in pn.KEYS}}
              for side, levels in (("text", text), ("images", images))} for s in range(2)]
     return _record("powernorm_batch_stats", runs)
+
+
+def test_fluctuation_against_pooled_statistics():
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(3, 4)
+    model = torch.nn.Sequential(torch.nn.Identity(), lin)
+    batches = [torch.randn(5, 3) * (k + 1) for k in range(3)]
+    got = pn.fluctuation(model, lin, batches)
+    with torch.no_grad():
+        outs = [b for b in batches]  # lin's input is the batch itself
+    pooled = torch.cat(outs).double()
+    mu, var = pooled.mean(0), pooled.var(0, unbiased=False)
+    want = [pn.stat_distances(b, mu, var) for b in outs]
+    assert got == pytest.approx({k: sum(w[k] for w in want) / 3 for k in pn.KEYS})
+    assert got["var_rel"] > 0.3  # the three batches' scales differ by 1, 2, 3
+    same = pn.fluctuation(model, lin, [batches[0], batches[0]])
+    assert same == pytest.approx({k: 0.0 for k in pn.KEYS}, abs=1e-12)  # identical batches do not fluctuate
+    assert model.training  # the mode is restored
+    with pytest.raises(ValueError, match="at least 2 batches"):
+        pn.fluctuation(model, lin, batches[:1])
 
 
 def test_powernorm_claims_judged_by_the_rule():
