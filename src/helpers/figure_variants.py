@@ -6,8 +6,7 @@ text to 5-7 pixels; on the website's dark theme their white background glares.
 So the build draws each figure three more times, from a copy:
 
 * **phone**: :data:`PHONE_WIDTH` inches wide, shown at its own size on a phone,
-  with its panels stacked (one column, two for image grids) and no text under
-  :data:`PHONE_MIN_POINTS`;
+  at most two panels a row and no text under :data:`PHONE_MIN_POINTS`;
 * **dark**: the same figure on the dark theme's background, its greys and
   black mirrored in lightness (text, axes, grid, black lines); the colours of
   the data (:data:`helpers.plots.PALETTE`, colour maps) are kept;
@@ -138,24 +137,22 @@ def _grid(fig):
 
 
 def phone_layout(fig, width=PHONE_WIDTH, min_points=PHONE_MIN_POINTS):
-    """Lay ``fig`` out in place for a phone: ``width`` inches wide, its panels stacked in one column (two
-    for a grid of images), each panel about as tall as it was wide-to-tall before (1.6-2.8 inches), and
-    no text smaller than ``min_points``. Returns ``fig``."""
+    """Lay ``fig`` out in place for a phone: ``width`` inches wide, at most two panels a row (a grid of
+    three or more columns is refilled row by row; one of one or two columns keeps its places, so that a
+    caption's "left" and "right" still hold), each panel as tall for its width as before (1.6-2.8
+    inches), and no text smaller than ``min_points``. Returns ``fig``."""
     fig_w, fig_h = fig.get_size_inches()
     grid = _grid(fig)
-    if grid is not None and grid[1] > 1:
+    if grid is not None:
         nrows, ncols, cells = grid
-        images = all(ax.images or any(c.get_array() is not None for c in ax.collections) for ax, _, _ in cells)
-        cols = 2 if images else 1
-        titled = {r for ax, r, _ in cells if ax.get_title()}
-        by_column = titled == {0} and nrows > 1  # titles name the columns: keep each column together
-        order = sorted(cells, key=lambda cell: (cell[2], cell[1]) if by_column else (cell[1], cell[2]))
-        rows = math.ceil(len(order) / cols)
+        cols = min(ncols, 2)
+        rows = nrows if ncols <= 2 else math.ceil(len(cells) / cols)
+        if ncols > 2:
+            gs = fig.add_gridspec(rows, cols)
+            for i, (ax, _, _) in enumerate(sorted(cells, key=lambda cell: (cell[1], cell[2]))):
+                ax.set_subplotspec(gs[i // cols, i % cols])
         aspect = (fig_h / nrows) / (fig_w / ncols)  # a panel's height / width before
         panel_h = min(2.8, max(1.6, aspect * width / cols))
-        gs = fig.add_gridspec(rows, cols)
-        for i, (ax, _, _) in enumerate(order):
-            ax.set_subplotspec(gs[i // cols, i % cols])
         fig.set_size_inches(width, panel_h * rows + 0.3 * (fig._suptitle is not None))
     else:
         fig.set_size_inches(width, min(fig_h, max(2.4, fig_h * width / fig_w * 1.4)))
