@@ -57,8 +57,9 @@ def classroom():
         t0 = time.time()
         subprocess.run([sys.executable, "-m", "venv", str(tmp / "venv")], check=True)
         python = tmp / "venv" / "bin" / "python"
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pins(BESIDE)],
-                       check=True, timeout=900)
+        # --no-compile: no bytecode for all of torch up front (half the install's time); what runs compiles lazily
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+                        *pins(BESIDE)], check=True, timeout=900)
         subprocess.run([str(python), "-m", "ipykernel", "install", "--prefix", str(tmp / "venv"),
                         "--name", "lnbook-reader"], check=True, capture_output=True)
         seconds_install = time.time() - t0
