@@ -639,6 +639,30 @@ def test_kernel_only_form_is_marked_on_the_website(browser, server):
     page.context.close()
 
 
+def test_chapters_have_a_byline_and_a_citation(browser, server, site):
+    """Every chapter: a byline with a date under its title; a folded "Cite this chapter" box that its link
+    opens, whose BibTeX names the chapter and, once the page is read, its address (book/_ext/chapter_byline.py)."""
+    chapters = [d for d in toc_files() if d.startswith("chapters/")]
+    for doc in chapters:
+        text = (site / f"{doc}.html").read_text()
+        head = text.index("</h1>", text.index('<h1><span class="section-number">'))  # the chapter's title
+        assert re.match(r'\s*<p class="lnb-byline">By .+? · updated <time datetime="\d{4}-\d\d-\d\d">', text[head + 5:]), doc
+        assert text.count('id="lnb-cite"') == 1 and "@incollection{lnbook-" in text, doc
+    doc = chapters[5]
+    visit = open_page(browser, f"{server}/{doc}.html")
+    page = visit.page
+    assert page.evaluate("document.getElementById('lnb-cite').open") is False
+    page.click("p.lnb-byline a[href='#lnb-cite']")
+    page.wait_for_function("document.getElementById('lnb-cite').open")
+    bib = page.inner_text("#lnb-cite pre")
+    number = re.search(r"chapter\s+= \{(\d+)\}", bib)
+    assert number and number.group(1) == "6", bib
+    assert re.search(r"^  title\s+= \{[A-Z]", bib, re.M) and "booktitle = {Layer Normalization:" in bib, bib
+    assert f"url       = {{{server}/{doc}.html}}" in bib and bib.count("{") == bib.count("}"), bib
+    assert visit.page_errors == [] and visit.console_errors == []
+    page.context.close()
+
+
 @pytest.mark.parametrize("viewport", [PHONE, {"width": 800, "height": 900}], ids=["phone", "tablet"])
 def test_back_to_top_is_a_corner_icon(browser, server, viewport):
     """"Back to top" is a small round icon in the bottom right corner (it was a 113 x 31 px pill in the

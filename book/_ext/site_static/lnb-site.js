@@ -178,7 +178,25 @@
     });
   }
 
+  // 7. "Cite this chapter" (book/_ext/chapter_byline.py): the page's address is
+  //    known only where it is read, so it goes into the citation here; the
+  //    byline's link opens the folded box.
+  function citeThisPage() {
+    var box = document.getElementById("lnb-cite");
+    if (!box) return;
+    var url = location.protocol.indexOf("http") === 0 ? location.origin + location.pathname : "";
+    if (url) {
+      var pre = box.querySelector(".lnb-cite-bibtex");
+      pre.textContent = pre.textContent.replace(/\n\}$/, ",\n  url       = {" + url + "}\n}");
+      box.querySelector(".lnb-cite-url").textContent = url;
+    }
+    var open = function () { if (location.hash === "#lnb-cite") box.open = true; };
+    window.addEventListener("hashchange", open);
+    open();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    citeThisPage();
     tidyThemeButtons();
     addSkipLinks();
     whenTypeset();
