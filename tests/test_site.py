@@ -663,6 +663,29 @@ def test_chapters_have_a_byline_and_a_citation(browser, server, site):
     page.context.close()
 
 
+def test_setup_cell_is_folded_and_code_toggles_sit_under_their_figures(browser, server):
+    """Reading flow (issue 19): the setup cell and its printout in one closed "Run this chapter" box that opens;
+    the toggle of a figure's hidden code is under the figure, not a bar above it."""
+    visit = open_page(browser, f"{server}/chapters/06_feedforward_and_conv.html")
+    page = visit.page
+    box = page.evaluate("""() => { const b = document.querySelector('details.lnb-run-box');
+        return b && { open: b.open, summary: b.querySelector('summary').textContent,
+                      setup: b.querySelector('.cell_input pre').textContent.trim().slice(0, 23),
+                      first: document.querySelector('.bd-content div.cell') === b.querySelector('div.cell') }; }""")
+    assert box == {"open": False, "summary": "Run this chapter: its setup cell", "setup": "# Setup: run this first",
+                   "first": True}, box
+    page.click("details.lnb-run-box > summary")
+    assert page.evaluate("document.querySelector('details.lnb-run-box').open")
+    under = page.evaluate("""() => Array.from(document.querySelectorAll('div.cell.tag_hide-input')).filter(
+        c => c.querySelector('.cell_output img')).map(c => {
+          const s = c.querySelector('details.hide.above-input > summary').getBoundingClientRect();
+          const o = c.querySelector('.cell_output').getBoundingClientRect();
+          return s.top >= o.bottom - 1; })""")
+    assert under and all(under), under
+    assert visit.page_errors == [] and visit.console_errors == []
+    page.context.close()
+
+
 @pytest.mark.parametrize("viewport", [PHONE, {"width": 800, "height": 900}], ids=["phone", "tablet"])
 def test_back_to_top_is_a_corner_icon(browser, server, viewport):
     """"Back to top" is a small round icon in the bottom right corner (it was a 113 x 31 px pill in the

@@ -195,7 +195,28 @@
     open();
   }
 
+  // 8. The setup cell and its printout (the device, the budget, the seeds) are
+  //    for running the chapter, not for reading it: they go into one folded
+  //    "Run this chapter" box at the top.
+  function runThisChapterBox() {
+    var first = document.querySelector(".bd-content div.cell");
+    var pre = first && first.querySelector(".cell_input pre");
+    if (!pre || pre.textContent.trim().indexOf("# Setup: run this first") !== 0) return;
+    var box = document.createElement("details");
+    box.className = "lnb-run-box";
+    var summary = document.createElement("summary");
+    summary.textContent = "Run this chapter: its setup cell";
+    var note = document.createElement("p");
+    note.textContent = "Run this cell first in Jupyter or Colab: it installs the book's helpers where they " +
+      "are missing and chooses the device, the budget and the seeds. Below it, what it printed when this page was built.";
+    first.parentNode.insertBefore(box, first);
+    box.appendChild(summary);
+    box.appendChild(note);
+    box.appendChild(first);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    runThisChapterBox();
     citeThisPage();
     tidyThemeButtons();
     addSkipLinks();
