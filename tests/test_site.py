@@ -684,6 +684,15 @@ def test_setup_cell_is_folded_and_code_toggles_sit_under_their_figures(browser, 
     assert under and all(under), under
     assert visit.page_errors == [] and visit.console_errors == []
     page.context.close()
+    # on a phone, code that scrolls sideways is marked (a shadow at its cut edge), and code that fits is not
+    visit = open_page(browser, f"{server}/chapters/06_feedforward_and_conv.html", viewport=PHONE)
+    marks = visit.page.evaluate("""() => Array.from(document.querySelectorAll('.bd-content div.highlight > pre'))
+        .filter(p => p.clientWidth > 0).map(p => [p.scrollWidth > p.clientWidth + 1, p.classList.contains('lnb-scrolls'),
+                                             getComputedStyle(p).boxShadow])""")
+    assert any(wide for wide, _, _ in marks), "no code block overflows at 390 px: the check checks nothing"
+    assert all(wide == marked for wide, marked, _ in marks), marks
+    assert all(shadow != "none" for wide, _, shadow in marks if wide), marks
+    visit.page.context.close()
 
 
 @pytest.mark.parametrize("viewport", [PHONE, {"width": 800, "height": 900}], ids=["phone", "tablet"])

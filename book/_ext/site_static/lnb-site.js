@@ -215,7 +215,26 @@
     box.appendChild(first);
   }
 
+  // 9. Code wider than the column scrolls sideways; on a phone, whose scrollbars
+  //    hide, a shadow at the cut edge says there is more (as for equations, 1).
+  function markWideCode() {
+    document.querySelectorAll(".bd-content div.highlight > pre").forEach(function (pre) {
+      var wide = pre.scrollWidth > pre.clientWidth + 1;
+      pre.classList.toggle("lnb-scrolls", wide);
+      pre.classList.toggle("lnb-scrolled-end", wide && pre.scrollLeft + pre.clientWidth >= pre.scrollWidth - 1);
+      if (wide && !pre.lnbScrollWatched) {
+        pre.lnbScrollWatched = true;
+        pre.addEventListener("scroll", function () {
+          pre.classList.toggle("lnb-scrolled-end", pre.scrollLeft + pre.clientWidth >= pre.scrollWidth - 1);
+        }, { passive: true });
+      }
+    });
+  }
+  window.addEventListener("resize", markWideCode);
+  document.addEventListener("toggle", markWideCode, true);  // code shown by a toggle gets its width now
+
   document.addEventListener("DOMContentLoaded", function () {
+    markWideCode();
     runThisChapterBox();
     citeThisPage();
     tidyThemeButtons();
