@@ -114,7 +114,7 @@ function ivCompute(C, W, X, transformation, delta, gamma, index, eps) {
 
 /** A labelled matrix heatmap (values in the cells), with changed cells outlined. */
 function ivMatrix(M, M0, o) {
-  const R = M.length, C = M[0].length, cw = 38, ch = 17, ml = 44, mt = 42;
+  const R = M.length, C = M[0].length, cw = 44, ch = 18, ml = 46, mt = 42;  // room for "−0.93" at 12.5 px
   const width = ml + C * cw + 4, height = mt + R * ch + 6;
   const svg = lnbSvg(width, height, o.ariaLabel);
   svg.append(lnbSvgEl("text", { x: 0, y: 12, class: "lnb-title", text: o.title }));

@@ -70,8 +70,24 @@ function lnbMount({ model, el }, kind, setup) {
   const draw = setup({ root, model, state, commit, radio, layout, C: spec.constants || {}, bounds, uid });
   const events = inputs.map((name) => `change:${name}`);
   for (const name of events) model.on(name, schedule);
+  const narrow = lnbNarrowQuery();  // a figure drawn for a phone's width is redrawn when the width changes
+  if (narrow) narrow.addEventListener("change", schedule);
   lnbSetResult(root, draw(state()));
-  return () => { for (const name of events) model.off(name, schedule); };
+  return () => {
+    for (const name of events) model.off(name, schedule);
+    if (narrow) narrow.removeEventListener("change", schedule);
+  };
+}
+
+/** The media query of a phone's width (lib.css stacks the panels there), or null without a window. */
+function lnbNarrowQuery() {
+  return typeof window !== "undefined" && window.matchMedia ? window.matchMedia("(max-width: 560px)") : null;
+}
+
+/** Whether the screen is a phone's width (at most 560 CSS px): figures then draw for a 340 px column. */
+function lnbNarrow() {
+  const q = lnbNarrowQuery();
+  return !!(q && q.matches);
 }
 
 /** A value inside one input's bounds ({ default, values } or { default, min, max, int, min_open }). */
@@ -311,7 +327,7 @@ function lnbColorbar(parent, { x, y, width, height = 8, color, vmin, vmax, label
   g.append(lnbSvgEl("rect", { x, y, width, height, class: "lnb-frame" }));
   const ticks = [[x, vmin, "start"], [x + width / 2, (vmin + vmax) / 2, "middle"], [x + width, vmax, "end"]];
   for (const [tx, v, anchor] of ticks) {
-    g.append(lnbSvgEl("text", { x: tx, y: y + height + 10, "text-anchor": anchor, class: "lnb-tick", text: lnbFmt(v, digits) }));
+    g.append(lnbSvgEl("text", { x: tx, y: y + height + 13, "text-anchor": anchor, class: "lnb-tick", text: lnbFmt(v, digits) }));
   }
   if (label) g.append(lnbSvgEl("text", { x: x - 6, y: y + height - 1, "text-anchor": "end", class: "lnb-tick", text: label }));
   parent.append(g);

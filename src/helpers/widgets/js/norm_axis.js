@@ -91,7 +91,7 @@ function naStats(svg, r, geom) {
   const B = r.batch_size;
   const statCell = (px, py, w, h, v, color, label) => lnbHeatmap(svg, {
     values: [[v]], x: px, y: py, cellW: w, cellH: h, color: () => color,
-    title: () => `${label} = ${lnbFmt(v, 4)}`, label: () => lnbFmt(v, 2),
+    title: () => `${label} = ${lnbFmt(v, 4)}`, label: () => lnbFmt(v, w >= 36 ? 2 : Math.abs(v) >= 9.95 ? 0 : 1),
   });
   const sx = ml + H * cw + 6, sy = mt + R * ch + 6;
   if (r.axis === "layer") {
@@ -114,14 +114,17 @@ function naStats(svg, r, geom) {
 function naPanels(panels, x, r, eps) {
   const R = x.length, H = x[0].length;
   // geometry shared by both panels; colour ranges fixed per matrix so they do not jump
-  const cw = Math.min(30, Math.max(12, Math.floor(232 / H)));
+  // On a phone's 340 px column the raw panel is at most 340 units wide, so its text is drawn at full size:
+  // narrower cells beside layer norm's two columns of statistics, full ones when batch norm's go underneath.
+  const byRow = r.axis === "layer", narrow = lnbNarrow();
+  const cw = Math.min(30, Math.max(12, Math.floor((narrow ? (byRow ? 200 : 250) : 232) / H)));
   const ch = Math.min(16, Math.max(6, Math.floor(224 / R)));
   const statW = 38, ml = 40, mt = 46;
   let vx = 0, lo = Infinity, hi = -Infinity;
   for (const row of x) for (const v of row) { vx = Math.max(vx, Math.abs(v)); lo = Math.min(lo, v); hi = Math.max(hi, v); }
   const geomBase = { R, H, cw, ch, ml, mt, statW, vx: vx || 1, vsig: Math.max((hi - lo) / 2, Math.sqrt(eps)), vy: 3 };
   const heightA = mt + R * ch + 6 + 32 + 8 + 8 + 16;
-  const widthA = ml + H * cw + 6 + 2 * statW + 4;
+  const widthA = ml + H * cw + 6 + (narrow && !byRow ? 0 : 2 * statW) + 4;
   const widthB = ml + H * cw + 8;
   panels.style.gridTemplateColumns = `minmax(0, ${widthA}fr) minmax(0, ${widthB}fr)`;
   panels.replaceChildren(
@@ -185,7 +188,7 @@ export default {
         const ylim = Math.max(1, Math.ceil(Math.sqrt(Math.max(R, H) - 1)));
         chart.replaceChildren(lnbBarChart({
           values: r.example_output, markers: r.example_output_ref,
-          width: 640, height: 170, ymin: -ylim, ymax: ylim,
+          width: lnbNarrow() ? 340 : 640, height: 170, ymin: -ylim, ymax: ylim,
           xTicks: Array.from({ length: H }, (_, j) => String(j)),
           xLabel: "hidden unit i", yLabel: `ŷ of example ${ex}`,
           title: `Example ${ex} after normalization`,

@@ -107,7 +107,7 @@ function nsOutlineRuns(flags) {
 /** The normalized values: one C x (H·W) heatmap per example, the followed set outlined. */
 function nsValues(r, shape) {
   const [N, C, H, W] = shape, P = H * W;
-  const cw = 13, ch = 13, gap = 18, ml = 26, mt = 30;
+  const cw = 10, ch = 13, gap = 12, ml = 26, mt = 30;  // 332 units wide: a phone's 340 px
   const panelW = P * cw, width = ml + N * (panelW + gap), height = mt + C * ch + 40;
   const svg = lnbSvg(width, height, `Heatmaps of the normalized values ŷ, one per example; rows are channels, columns positions`);
   for (let n = 0; n < N; n++) {
@@ -184,7 +184,9 @@ export default {
         nCtl.set(s.example);
         cCtl.set(s.channel);
         seedCtl.set(s.seed);
-        panels.replaceChildren(nsCube(r, C.shape), nsValues(r, C.shape));
+        const cube = nsCube(r, C.shape), values = nsValues(r, C.shape);
+        panels.style.gridTemplateColumns = `minmax(0, ${cube.viewBox.baseVal.width}fr) minmax(0, ${values.viewBox.baseVal.width}fr)`;
+        panels.replaceChildren(cube, values);
         text.textContent = nsCaption(r, C.shape);
         note.textContent = `The followed element, example ${s.example} channel ${s.channel}, shares μ = ${lnbFmt(r.mean[r.selected], 3)} ` +
           `and σ² = ${lnbFmt(r.var[r.selected], 3)} with the ${r.shared - 1} other shaded elements. ` +

@@ -267,7 +267,7 @@ export default {
         gainCtl.set(s.gain);
         const me = RS_NAMES[s.placement], them = RS_NAMES[s.placement === "pre" ? "post" : "pre"];
         const chart = (key, title, yLabel, extra) => lnbLineChart({
-          width: 350, height: 230, logY: true, title, yLabel, xLabel: "after block \u2113",
+          width: 340, height: 230, logY: true, title, yLabel, xLabel: "after block \u2113",
           ariaLabel: `${title} after each block on a log scale, ${me} (solid) and ${them} (dashed)`,
           series: [{ values: r[`${key}_other`], cls: "lnb-line-ghost", label: them }, ...extra,
             { values: r[key], label: me }],

@@ -138,7 +138,7 @@ export default {
             { values: other[key], cls: "lnb-line-ghost", label: ghostLabel },
             { values: r[key], label: mainLabel },
           ],
-          width: 350, height: 230, title, yLabel, xLabel: "time step t", logY: true,
+          width: 340, height: 230, title, yLabel, xLabel: "time step t", logY: true,
           ariaLabel: `${title} against time step t on a log scale, ${mainLabel} (solid) and ${ghostLabel} (dashed)`,
         });
         panels.style.gridTemplateColumns = "minmax(0, 1fr) minmax(0, 1fr)";

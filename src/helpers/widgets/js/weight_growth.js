@@ -118,7 +118,7 @@ export default {
         lrCtl.show(lnbFmtSci(s.lr));
         scaleCtl.show(lnbFmtSci(s.scale));
         const last = r.norm.length - 1, fmt = lnbFmtSci;
-        const chart = (o) => lnbLineChart({ width: 210, height: 180, xLabel: "step t", ...o });
+        const chart = (o) => lnbLineChart({ width: 228, height: 196, xLabel: "step t", ...o });
         charts.replaceChildren(
           chart({
             logY: true, title: "Weight norm ‖W‖", yLabel: "‖Wₜ‖ (log scale)",
