@@ -663,6 +663,37 @@ def test_chapters_have_a_byline_and_a_citation(browser, server, site):
     page.context.close()
 
 
+def test_hover_previews_of_citations_equations_and_figures(browser, server):
+    """Pointing at a citation shows its reference, at an equation number its formula, at a figure number its
+    caption; Escape hides it (issue 19: citations used to jump to the bibliography page)."""
+    visit = open_page(browser, f"{server}/chapters/01_from_batch_norm_to_layer_norm.html")
+    page = visit.page
+    page.wait_for_function("document.querySelector('.math mjx-container') !== null", timeout=15_000)
+    cases = ['a.reference.internal[href*="bibliography.html#"]', 'a.reference.internal[href^="#equation-"]',
+             'a.reference.internal[href^="#fig-"]']
+    for selector in cases:
+        link = page.locator(f".bd-content {selector}").first
+        link.scroll_into_view_if_needed()
+        link.hover()
+        tip = page.locator("#lnb-preview")
+        tip.wait_for(state="visible", timeout=3_000)
+        text = tip.inner_text()
+        if selector.endswith('"#equation-"]'):
+            assert tip.locator("mjx-container").count() == 1, text  # the formula itself, typeset
+        elif selector.endswith('"#fig-"]'):
+            href = link.get_attribute("href")
+            caption = page.inner_text(f"figure{href} figcaption")
+            assert caption.strip()[:60] in text, (text, caption)
+        else:  # the reference Sphinx wrote in the link's title, which the browser's own tooltip no longer shows
+            ref = link.get_attribute("data-lnb-ref")
+            assert ref and text.strip() == ref.strip() and re.search(r"\b(19|20)\d\d\b", text), (text, ref)
+            assert link.get_attribute("title") is None
+        page.keyboard.press("Escape")
+        tip.wait_for(state="hidden", timeout=3_000)
+    assert visit.page_errors == [] and visit.console_errors == []
+    page.context.close()
+
+
 def test_setup_cell_is_folded_and_code_toggles_sit_under_their_figures(browser, server):
     """Reading flow (issue 19): the setup cell and its printout in one closed "Run this chapter" box that opens;
     the toggle of a figure's hidden code is under the figure, not a bar above it."""

@@ -233,7 +233,69 @@
   window.addEventListener("resize", markWideCode);
   document.addEventListener("toggle", markWideCode, true);  // code shown by a toggle gets its width now
 
+  // 10. Hover previews: pointing at (or tabbing to) a citation, an equation
+  //     number or a figure number shows what it refers to, without leaving
+  //     the paragraph: the reference (Sphinx's title attribute), the formula
+  //     (MathJax's rendering, cloned) or the figure's caption.
+  function previewOf(a) {
+    var href = a.getAttribute("href") || "";
+    if (href.indexOf("bibliography.html#") !== -1 && a.dataset.lnbRef) {
+      var p = document.createElement("p");
+      p.textContent = a.dataset.lnbRef;
+      return p;
+    }
+    if (href.charAt(0) !== "#") return null;
+    var target = document.getElementById(decodeURIComponent(href.slice(1)));
+    if (!target) return null;
+    if (target.matches("div.math")) {
+      var math = target.querySelector("mjx-container");
+      return math ? math.cloneNode(true) : document.createTextNode(target.textContent.trim());
+    }
+    var caption = target.matches("figure") ? target.querySelector("figcaption") : null;
+    if (caption) {
+      var c = document.createElement("p");
+      c.textContent = caption.textContent.trim();
+      return c;
+    }
+    return null;
+  }
+  function hoverPreviews() {
+    var tip = document.createElement("div");
+    tip.id = "lnb-preview";
+    tip.setAttribute("role", "tooltip");
+    tip.hidden = true;
+    document.body.appendChild(tip);
+    var hide = function () { tip.hidden = true; };
+    var links = document.querySelectorAll('.bd-content a.reference.internal[href*="bibliography.html#"],' +
+      '.bd-content a.reference.internal[href^="#equation-"], .bd-content a.reference.internal[href^="#fig-"]');
+    links.forEach(function (a) {
+      if (a.title) {  // the citation's reference: shown by us, not also by the browser's slow tooltip
+        a.dataset.lnbRef = a.title;
+        a.removeAttribute("title");
+      }
+      var show = function () {
+        var body = previewOf(a);
+        if (!body) return;
+        tip.replaceChildren(body);
+        tip.hidden = false;
+        a.setAttribute("aria-describedby", "lnb-preview");
+        var r = a.getBoundingClientRect(), w = Math.min(448, window.innerWidth - 16);
+        tip.style.maxWidth = w + "px";
+        tip.style.left = Math.max(8, Math.min(r.left, window.innerWidth - w - 8)) + "px";
+        var below = r.bottom + 6, h = tip.getBoundingClientRect().height;
+        tip.style.top = (below + h > window.innerHeight && r.top - h - 6 > 0 ? r.top - h - 6 : below) + "px";
+      };
+      a.addEventListener("mouseenter", show);
+      a.addEventListener("focus", show);
+      a.addEventListener("mouseleave", hide);
+      a.addEventListener("blur", hide);
+    });
+    document.addEventListener("keydown", function (e) { if (e.key === "Escape") hide(); });
+    window.addEventListener("scroll", hide, { passive: true });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    hoverPreviews();
     markWideCode();
     runThisChapterBox();
     citeThisPage();
