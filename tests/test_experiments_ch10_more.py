@@ -300,9 +300,11 @@ def test_powernorm_claims_judged_by_the_rule():
     assert c.evaluate(_pn_record([(0, 0.4), (0, 0.3)], [(0, 0.1), (0, 0.2)]))["effects"] == pytest.approx([4.0, 1.5])
 
 
-def _cx_record(errors):
-    """``errors[norm]``: per-seed final test error (fraction), the last three log points equal."""
-    runs = [{"runs": {n: {"test_err": [0.9, e[s], e[s], e[s]]} for n, e in errors.items()}} for s in range(2)]
+def _cx_record(errors, nll_end=(0.1, 0.1)):
+    """``errors[norm]``: per-seed final test error (fraction), the last three log points equal; every norm's
+    training NLL ends 0.1 -> ``nll_end[seed]``."""
+    runs = [{"runs": {n: {"test_err": [0.9, e[s], e[s], e[s]], "train_nll": [2.3, 0.1, nll_end[s]]}
+                      for n, e in errors.items()}} for s in range(2)]
     return _record("convnext_digits", runs)
 
 
@@ -323,6 +325,11 @@ def test_convnext_claims_judged_by_the_rule():
     c = next(c for c in claims_of("convnext_digits") if c.check is cx.ln_slightly_better_than_bn)
     effects = c.evaluate(_cx_record({"batch": (0.05, 0.06), "layer": (0.04, 0.07), "layer_chw": (0, 0)}))["effects"]
     assert effects == pytest.approx([-1.0, 1.0])  # percentage points, layer minus batch, per seed
+    # still training in one seed (training NLL 0.1 -> 0.07, down 30%): the final errors cannot be read
+    rec = _cx_record({"batch": (0.05, 0.06), "layer": (0.04, 0.055), "layer_chw": (0.07, 0.08)}, nll_end=(0.1, 0.07))
+    assert set(_verdicts("convnext_digits", rec).values()) == {"undecided"}
+    rec = _cx_record({"batch": (0.05, 0.06), "layer": (0.04, 0.055), "layer_chw": (0.07, 0.08)}, nll_end=(0.1, 0.09))
+    assert set(_verdicts("convnext_digits", rec).values()) == {"holds"}  # down 10%: settled enough
 
 
 def _ad_record(finals):

@@ -42,7 +42,8 @@ from ._common import one_thread, per_seed
 from .convnet import train_one
 from .stats import Size, effect_text
 
-__all__ = ["NORMS", "ChannelsLastLayerNorm", "ConvNeXtBlock", "ConvNeXtNet", "final_error"]
+__all__ = ["NORMS", "STILL_TRAINING", "ChannelsLastLayerNorm", "ConvNeXtBlock", "ConvNeXtNet", "final_error",
+           "still_training"]
 
 #: The norms compared (see the module docstring).
 NORMS = ("batch", "layer", "layer_chw")
@@ -136,7 +137,7 @@ class ConvNeXtNet(nn.Module):
         return self.readout(self.head_norm(x.mean((2, 3))))  # (N, C) -> (N, 10)
 
 
-@experiment("convnext_digits", quick=dict(channels=8, blocks=2, steps=200, n_logs=5),
+@experiment("convnext_digits", quick=dict(channels=16, blocks=2, steps=200, n_logs=4),
             full=dict(channels=16, blocks=2, steps=1000, n_logs=40),
             engine="torch.nn modules (depthwise conv2d, linear; the norms of helpers.experiments.convnext)",
             summary="Chapter 10: a ConvNeXt-style net on 8x8 digits: batch norm / channels-last layer norm / "
@@ -164,8 +165,30 @@ def final_error(run, norm, k=2):
     return 100.0 * sum(tail) / len(tail)
 
 
+#: A run is still training when its training NLL fell by more than this fraction over the last log interval.
+STILL_TRAINING = 0.2
+
+
+def still_training(run, norms_=("batch", "layer")):
+    """Whether any of ``norms_`` in one seed's result was still training at the end: its training NLL (whole
+    training set) fell by more than :data:`STILL_TRAINING` of itself between the last two log points. Its final
+    error then says how fast it trained, not where it ends, and the claims on final errors are undecided."""
+    def falling(curves):
+        a, b = curves["train_nll"][-2:]
+        return b < (1 - STILL_TRAINING) * a
+    return any(falling(run["runs"][n]) for n in norms_)
+
+
 def _diff(record, a, b):
     return per_seed(record, lambda r: final_error(r, a) - final_error(r, b))
+
+
+def _late(record, a, b):
+    late = per_seed(record, lambda r: still_training(r, (a, b)))
+    note = "" if not any(late) else (f"; in {sum(late)} of {len(late)} seeds a network was still training at the end "
+                                     f"(training NLL down by more than {STILL_TRAINING:.0%} over the last log "
+                                     "interval), so its final error cannot be read (undecided)")
+    return late, note
 
 
 def _errors(record, norm):
@@ -186,8 +209,9 @@ LIU = ("Liu et al. (2022), §2.6: \"We observe that our ConvNet model does not h
                        "digits; judged by direction"))
 def ln_slightly_better_than_bn(record):
     d = _diff(record, "layer", "batch")
+    late, note = _late(record, "layer", "batch")
     return (f"final test error: layer norm {_errors(record, 'layer')}, batch norm {_errors(record, 'batch')}; "
-            f"layer minus batch {effect_text(d, 2)} points", d)
+            f"layer minus batch {effect_text(d, 2)} points{note}", d, late)
 
 
 @claim("convnext_digits", section="10.3", kind="reading", paper="liu2022convnet",
@@ -198,7 +222,8 @@ def ln_slightly_better_than_bn(record):
                  1.0, "\"does not have any difficulties\": no number; we read it as at most 1 point worse"))
 def ln_trains_without_difficulty(record):
     d = _diff(record, "layer", "batch")
-    return f"layer minus batch norm, final test error: {effect_text(d, 2)} points", d
+    late, note = _late(record, "layer", "batch")
+    return f"layer minus batch norm, final test error: {effect_text(d, 2)} points{note}", d, late
 
 
 @claim("convnext_digits", section="10.3", kind="reading", paper="liu2022convnet",
@@ -210,5 +235,6 @@ def ln_trains_without_difficulty(record):
                  0.0, "no size; at least as well: a difference of at most 0"))
 def per_position_ln_vs_whole_layer(record):
     d = _diff(record, "layer", "layer_chw")
+    late, note = _late(record, "layer", "layer_chw")
     return (f"final test error: per position {_errors(record, 'layer')}, over (C, H, W) "
-            f"{_errors(record, 'layer_chw')}; difference {effect_text(d, 2)} points", d)
+            f"{_errors(record, 'layer_chw')}; difference {effect_text(d, 2)} points{note}", d, late)
