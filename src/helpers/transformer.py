@@ -194,15 +194,16 @@ def deepnorm_constants(n_layer):
     derived initialization. In-depth theoretical analysis shows that model updates
     can be bounded in a stable way."
 
-    Where the numbers come from: we could not find the paper's table of
-    :math:`\alpha, \beta` per architecture in a text we could read, so the
-    constants are checked against the authors' code instead, microsoft/torchscale,
-    ``torchscale/architecture/decoder.py``: ``self.alpha = math.pow(2.0 *
-    args.decoder_layers, 0.25)`` and ``init_scale = math.pow(8.0 *
-    args.decoder_layers, 0.25)``, by which the parameters whose names contain
-    ``"fc1"``, ``"fc2"``, ``"out_proj"`` or ``"v_proj"`` are divided
-    (``p.data.div_(init_scale)``), for a decoder without an encoder. ``N`` is the
-    number of decoder layers (blocks, each with an attention and an MLP).
+    Where the numbers come from: the constants are those of DeepNet's table of
+    :math:`\alpha, \beta` per architecture for a decoder-only (or an encoder-only)
+    model of ``N`` blocks; the paper writes ``M`` for a decoder's depth (``N``
+    for an encoder's), and an encoder-decoder gets other values. The authors'
+    code, microsoft/torchscale, ``torchscale/architecture/decoder.py``, uses the
+    same: ``self.alpha = math.pow(2.0 * args.decoder_layers, 0.25)`` and
+    ``init_scale = math.pow(8.0 * args.decoder_layers, 0.25)``, by which the
+    parameters whose names contain ``"fc1"``, ``"fc2"``, ``"out_proj"`` or
+    ``"v_proj"`` are divided (``p.data.div_(init_scale)``), for a decoder without
+    an encoder. ``N`` is the number of blocks (each with an attention and an MLP).
 
     Args:
         n_layer (int): ``N``, the blocks, >= 1.

@@ -1,8 +1,8 @@
 r"""Chapter 10's experiment on attention and the norm: logit growth and entropy collapse at a high learning rate.
 
 One registered experiment, ``"qk_norm_logits"``, ``run(budget, seed, device) -> dict``
-(see :mod:`helpers.experiments`): the pre-LN GPT of chapter 8's size
-(:data:`MODEL`) trained on the book's prose, without warm-up, at a low and a high
+(see :mod:`helpers.experiments`): a pre-LN GPT of chapter 8's width with
+fewer blocks (:data:`MODEL`) trained on the book's prose, without warm-up, at a low and a high
 learning rate without QK-norm, and at the high one with QK-norm (queries and keys
 layer-normalized per head, ``GPTConfig(qk_norm=True)``). For each run, and for
 the model at initialization, on fixed validation windows:
@@ -37,7 +37,8 @@ from .stats import effect_text, Size
 
 __all__ = ["MODEL", "attention_logits", "attention_stats"]
 
-#: The model of every run, less ``vocab_size`` (chapter 8's sizes, GPT-2's initialization, pre-LN).
+#: The model of every run, less ``vocab_size``: chapter 8's width and heads with fewer blocks (4, not 6),
+#: GPT-2's initialization, pre-LN.
 MODEL = dict(block_size=32, n_layer=4, n_head=4, n_embd=32, placement="pre", norm="layer")
 
 
