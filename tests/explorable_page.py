@@ -147,3 +147,32 @@ UPDATE_TIMES_JS = """async ([root, aria, n]) => {
   }
   return times;
 }"""
+
+
+def in_chromium(fn, *args):
+    """``fn(browser, *args)`` in headless Chromium, run in a thread of its own; returns what ``fn`` returns.
+
+    Playwright's sync API allows one running instance per thread, and tests/test_site.py keeps its
+    session-wide browser open in the main thread (under pytest-xdist, in each worker): a second
+    ``sync_playwright()`` there fails ("Sync API inside the asyncio loop"). A thread of its own gives
+    these tests their own, whatever ran before. Exceptions (a failed assert included) are raised here.
+    Skipped without Playwright or Chromium (a failure under CI=true).
+    """
+    import concurrent.futures
+
+    from conftest import import_or_missing, missing_tool
+
+    playwright = import_or_missing("playwright.sync_api", "pip install -r requirements.txt (playwright)")
+    if not Path(CHROMIUM).exists():
+        missing_tool(CHROMIUM, "run `make browser-deps` (apt-get install chromium)")
+
+    def run():
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                return fn(browser, *args)
+            finally:
+                browser.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +21,7 @@ from helpers.residual import uniform_stream
 from helpers.widgets import AttentionEntropyExplorer, Explorable, attention_entropy_view
 from helpers.widgets import attention_entropy_explorer as ae
 from helpers.widgets.base import InvalidState, esm_source
-from conftest import NODE, import_or_missing, missing_tool, needs_node
+from conftest import NODE, needs_node
 
 CASES = [dict(scale=c, length=T, pattern=p, seed=sd, softcap=k)
          for p in ae.PATTERNS for T in (1, 2, 64) for c in (0.0, 10 ** (-1.9), 1.0, 100.0)
@@ -138,25 +137,18 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    playwright = import_or_missing("playwright.sync_api", "pip install -r requirements.txt (playwright)")
-    from explorable_page import CHROMIUM, CHROMIUM_ARGS
-
-    if not Path(CHROMIUM).exists():
-        missing_tool(CHROMIUM, "run `make browser-deps` (apt-get install chromium)")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 STARTS = [dict(), dict(scale=0.0, length=1), dict(scale=100.0, length=64, pattern="tie", softcap=50.0),
           dict(scale=0.3, length=5, pattern="ramp", softcap=2.0)]
 
 
 @pytest.mark.browser
-def test_in_chromium_the_page_agrees_with_python_and_its_text_is_large_enough(chromium, tmp_path):
+def test_in_chromium_the_page_agrees_with_python_and_its_text_is_large_enough(tmp_path):
+    from explorable_page import in_chromium
+
+    in_chromium(_drive_the_page, tmp_path)
+
+
+def _drive_the_page(chromium, tmp_path):
     from explorable_page import MIN_TEXT_JS, open_standalone, serve, write_page
 
     write_page(tmp_path, [AttentionEntropyExplorer(**s) for s in STARTS], title="attention entropy")

@@ -8,11 +8,7 @@ on the built chapters, where the theme's column and the wide-screen breakout app
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-from conftest import import_or_missing, missing_tool
 
 pytestmark = pytest.mark.browser
 
@@ -20,31 +16,23 @@ MIN_TEXT_PX = 12.0
 VIEWPORTS = {"laptop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    from explorable_page import CHROMIUM, CHROMIUM_ARGS
-
-    playwright = import_or_missing("playwright.sync_api", "pip install -r requirements.txt (playwright)")
-    if not Path(CHROMIUM).exists():
-        missing_tool(CHROMIUM, "run `make browser-deps` (apt-get install chromium)")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.mark.parametrize("where", sorted(VIEWPORTS))
-def test_every_explorable_draws_its_text_at_12_px_or_more(chromium, tmp_path, where):
-    from explorable_page import MIN_TEXT_JS, open_standalone, serve, write_page
+def test_every_explorable_draws_its_text_at_12_px_or_more(tmp_path, where):
+    from explorable_page import MIN_TEXT_JS, in_chromium, open_standalone, serve, write_page
     from helpers.widgets import Explorable
 
     kinds = sorted(Explorable.registry)
     write_page(tmp_path, [Explorable.registry[k]() for k in kinds], title="every explorable")
-    with serve(tmp_path) as url:
-        page, errors = open_standalone(chromium, url + "/index.html", len(kinds), VIEWPORTS[where])
-        sizes = page.evaluate(f"({MIN_TEXT_JS})(Array.from(document.querySelectorAll('.lnb-explorable')))")
-        sideways = page.evaluate("document.documentElement.scrollWidth - innerWidth")
-        page.context.close()
+
+    def measure(chromium):
+        with serve(tmp_path) as url:
+            page, errors = open_standalone(chromium, url + "/index.html", len(kinds), VIEWPORTS[where])
+            sizes = page.evaluate(f"({MIN_TEXT_JS})(Array.from(document.querySelectorAll('.lnb-explorable')))")
+            sideways = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+            page.context.close()
+        return sizes, sideways, errors
+
+    sizes, sideways, errors = in_chromium(measure)
     print("\n" + "\n".join(f"{where}: {s['kind']}: smallest SVG text {s['min']:.2f} px" for s in sizes))
     assert sorted(s["kind"] for s in sizes) == kinds
     small = [s for s in sizes if s["min"] is None or s["min"] < MIN_TEXT_PX]

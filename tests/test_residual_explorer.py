@@ -82,17 +82,25 @@ def test_in_chromium_an_update_at_depth_48_is_quick_and_agrees_with_python(tmp_p
     moving the gain (both placements recomputed) and the placement (nothing recomputed); then the page's
     numbers against Python's."""
     import statistics
-    from pathlib import Path
 
-    from conftest import import_or_missing, missing_tool
-    from explorable_page import CHROMIUM, CHROMIUM_ARGS, UPDATE_TIMES_JS, open_standalone, serve, write_page
+    from explorable_page import UPDATE_TIMES_JS, in_chromium, open_standalone, serve, write_page
 
-    playwright = import_or_missing("playwright.sync_api", "pip install -r requirements.txt (playwright)")
-    if not Path(CHROMIUM).exists():
-        missing_tool(CHROMIUM, "run `make browser-deps` (apt-get install chromium)")
     write_page(tmp_path, [ResidualStreamExplorer(depth=48)])
-    with playwright.sync_playwright() as p, serve(tmp_path) as url:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    times, toggles, r, errors = in_chromium(_time_updates, tmp_path, UPDATE_TIMES_JS, open_standalone, serve)
+    median, toggle = statistics.median(times), statistics.median(toggles[1:])
+    print(f"\nresidual stream at depth 48, per update in Chromium: gain moved {median:.1f} ms median "
+          f"(min {min(times):.1f}, max {max(times):.1f}); placement switched {toggle:.1f} ms median")
+    assert errors == [], errors
+    assert r["depth"] == 48
+    expected = ResidualStreamExplorer.reference(r)
+    for key in ResidualStreamExplorer.checked_keys:
+        np.testing.assert_allclose(np.asarray(r[key], float), expected[key], rtol=1e-9, atol=1e-9, err_msg=key)
+    assert median < MAX_MEDIAN_MS, f"an update at depth 48 took {median:.1f} ms (median of {len(times)})"
+
+
+def _time_updates(browser, tmp_path, UPDATE_TIMES_JS, open_standalone, serve):
+    """In the browser: 30 gain updates and 10 placement switches timed, and the last result."""
+    with serve(tmp_path) as url:
         page, errors = open_standalone(browser, url + "/index.html", 1, {"width": 1280, "height": 900})
         root = page.locator(".lnb-explorable").first
         times = page.evaluate(UPDATE_TIMES_JS, [root.element_handle(), "gain", 31])[1:]  # the first warms up
@@ -110,13 +118,5 @@ def test_in_chromium_an_update_at_depth_48_is_quick_and_agrees_with_python(tmp_p
           }
           return out; }""", root.element_handle())
         r = json.loads(root.get_attribute("data-lnb-result"))
-        browser.close()
-    median, toggle = statistics.median(times), statistics.median(toggles[1:])
-    print(f"\nresidual stream at depth 48, per update in Chromium: gain moved {median:.1f} ms median "
-          f"(min {min(times):.1f}, max {max(times):.1f}); placement switched {toggle:.1f} ms median")
-    assert errors == [], errors
-    assert r["depth"] == 48
-    expected = ResidualStreamExplorer.reference(r)
-    for key in ResidualStreamExplorer.checked_keys:
-        np.testing.assert_allclose(np.asarray(r[key], float), expected[key], rtol=1e-9, atol=1e-9, err_msg=key)
-    assert median < MAX_MEDIAN_MS, f"an update at depth 48 took {median:.1f} ms (median of {len(times)})"
+        page.context.close()
+    return times, toggles, r, errors

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from explorable_page import MIN_TEXT_JS
-from test_site import DESKTOP, PHONE, browser, explorable_docs, open_page  # noqa: F401  (browser: a fixture)
+from explorable_page import MIN_TEXT_JS, in_chromium
+from test_site import DESKTOP, PHONE, explorable_docs, open_page
 
 pytestmark = [pytest.mark.site, pytest.mark.browser]
 
@@ -28,13 +28,18 @@ GEOMETRY = """() => {
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["laptop", "phone"])
 @pytest.mark.parametrize("doc", explorable_docs())
-def test_explorable_text_is_12_px_and_wide_screens_give_room(browser, server, doc, viewport):  # noqa: F811
-    visit = open_page(browser, f"{server}/{doc}.html", viewport=viewport)
-    page = visit.page
-    page.wait_for_function(READY, timeout=20_000)
-    sizes = page.evaluate(f"({MIN_TEXT_JS})(Array.from(document.querySelectorAll('.lnb-explorable')))")
-    geometry = page.evaluate(GEOMETRY)
-    page.context.close()
+def test_explorable_text_is_12_px_and_wide_screens_give_room(server, doc, viewport):
+    # its own browser in its own thread: test_site.py's session browser may be open in this process
+    def measure(browser):
+        visit = open_page(browser, f"{server}/{doc}.html", viewport=viewport)
+        page = visit.page
+        page.wait_for_function(READY, timeout=20_000)
+        sizes = page.evaluate(f"({MIN_TEXT_JS})(Array.from(document.querySelectorAll('.lnb-explorable')))")
+        geometry = page.evaluate(GEOMETRY)
+        page.context.close()
+        return visit, sizes, geometry
+
+    visit, sizes, geometry = in_chromium(measure)
     print("\n" + "\n".join(f"{doc} at {viewport['width']} px: {s['kind']}: smallest SVG text {s['min']:.2f} px, "
                            f"card {s['width']:.0f} px" for s in sizes))
     small = [s for s in sizes if s["min"] is None or s["min"] < MIN_TEXT_PX]
