@@ -145,7 +145,7 @@ XU = ("Xu et al. (2019), abstract: \"Many of previous studies believe that the s
       "than forward normalization by re-centering and re-scaling backward gradients.\"")
 
 
-@claim("adanorm_detach", section="10.4", paper="xu2019understanding",
+@claim("adanorm_detach", section="10.5", paper="xu2019understanding",
        statement="The derivatives of the mean and variance matter more than the forward normalization "
                  "(Xu et al., 2019)",
        paper_evidence=XU + " Measured as they do, with DetachNorm (forward normalization, no derivatives) between "
@@ -161,7 +161,7 @@ def derivatives_matter_more(record):
             f"forward's: {effect_text(effects, 3)} nats", effects)
 
 
-@claim("adanorm_detach", section="10.4", kind="reading", paper="xu2019understanding",
+@claim("adanorm_detach", section="10.5", kind="reading", paper="xu2019understanding",
        statement="Our reading: without the derivatives of the mean and variance (DetachNorm), training ends worse "
                  "than with them (LayerNorm-simple)",
        paper_evidence=XU,
@@ -174,7 +174,7 @@ def detach_worse_than_simple(record):
             f"{effect_text(effects, 3)} nats", effects)
 
 
-@claim("adanorm_detach", section="10.4", paper="xu2019understanding",
+@claim("adanorm_detach", section="10.5", paper="xu2019understanding",
        statement="LayerNorm without its gain and bias (LayerNorm-simple) does better than LayerNorm (Xu et al., 2019)",
        paper_evidence="Xu et al. (2019), abstract: \"we find that the parameters of LayerNorm, including the bias and "
                       "gain, increase the risk of over-fitting and do not work in most cases. Experiments show that a "

@@ -200,7 +200,7 @@ LIU = ("Liu et al. (2022), §2.6: \"We observe that our ConvNet model does not h
        "before, on ImageNet-1K)")
 
 
-@claim("convnext_digits", section="10.3", paper="liu2022convnet",
+@claim("convnext_digits", section="10.4", paper="liu2022convnet",
        statement="In a ConvNeXt-style network, layer norm (over the channels at each position) in place of batch norm "
                  "does slightly better (Liu et al., 2022)",
        paper_evidence=LIU,
@@ -214,7 +214,7 @@ def ln_slightly_better_than_bn(record):
             f"layer minus batch {effect_text(d, 2)} points{note}", d, late)
 
 
-@claim("convnext_digits", section="10.3", kind="reading", paper="liu2022convnet",
+@claim("convnext_digits", section="10.4", kind="reading", paper="liu2022convnet",
        statement="Our reading: the ConvNeXt-style network has no difficulty training with layer norm "
                  "(its test error is within 1 point of batch norm's)",
        paper_evidence=LIU,
@@ -226,7 +226,7 @@ def ln_trains_without_difficulty(record):
     return f"layer minus batch norm, final test error: {effect_text(d, 2)} points{note}", d, late
 
 
-@claim("convnext_digits", section="10.3", kind="reading", paper="liu2022convnet",
+@claim("convnext_digits", section="10.4", kind="reading", paper="liu2022convnet",
        statement="Our reading: in the ConvNeXt-style network, ConvNeXt's layer norm (per position, over channels) "
                  "does at least as well as chapter 6's layer norm over (C, H, W)",
        paper_evidence="The book's comparison: ConvNeXt's norm is the Transformer's (one token, its features); "

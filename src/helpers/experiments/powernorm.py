@@ -298,7 +298,7 @@ SHEN = ("Shen et al. (2020), abstract: \"We find that the statistics of NLP data
         "statistics than ResNet20 on Cifar-10, which exhibits close to zero fluctuations.\" (the subscript as _)")
 
 
-@claim("powernorm_batch_stats", section="10.3", paper="shen2020powernorm",
+@claim("powernorm_batch_stats", section="10.4", paper="shen2020powernorm",
        statement="Batch means fluctuate more from batch to batch on text than on images (Shen et al., 2020), "
                  "in units of each feature's spread",
        paper_evidence=SHEN,
@@ -312,7 +312,7 @@ def text_means_fluctuate_more(record):
             f"{_levels(record, 'fluct_mean_rel')}; text / images {effect_text(ratios)}", ratios)
 
 
-@claim("powernorm_batch_stats", section="10.3", paper="shen2020powernorm",
+@claim("powernorm_batch_stats", section="10.4", paper="shen2020powernorm",
        statement="Batch variances fluctuate more from batch to batch on text than on images "
                  "(Shen et al., 2020), relative to each feature's variance",
        paper_evidence=SHEN + " Fig. 2's caption: \"This is true both for the mean (shown in left) as well as "
@@ -326,7 +326,7 @@ def text_variances_fluctuate_more(record):
             f"{_levels(record, 'fluct_var_rel')}; text / images {effect_text(ratios)}", ratios)
 
 
-@claim("powernorm_batch_stats", section="10.3", kind="reading", paper="shen2020powernorm",
+@claim("powernorm_batch_stats", section="10.4", kind="reading", paper="shen2020powernorm",
        statement="Our reading of Fig. 2's caption: the images' batch statistics vary orders of magnitude less "
                  "than the text's (at least 10 times less, for the mean, in the paper's own distance)",
        paper_evidence="Shen et al. (2020), Fig. 2's caption: \"We can clearly see that the ResNet20 statistics have "
