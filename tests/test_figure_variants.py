@@ -101,6 +101,18 @@ def test_phone_layout_keeps_two_columns_and_refills_wider_grids():
     assert fig2.get_size_inches()[1] > 2.0
 
 
+def test_phone_variant_fits_the_phone_even_with_a_colour_bar_and_long_labels():
+    with plots.book_style():
+        fig, axes = plots.subplots(1, 2, height=2.5)
+        for ax in axes:
+            im = ax.imshow(np.random.default_rng(0).random((8, 8)))
+            ax.set_ylabel("a long label on the left of the panel")
+        fig.colorbar(im, ax=axes, label="a colour bar's label, also long")
+    out = fv.variants(fig)
+    assert out["phone-light"]["width"] <= fv.PHONE_WIDTH * 100  # the tight box, colour bar included
+    assert out["phone-dark"]["width"] == out["phone-light"]["width"]
+
+
 def test_variants_refuse_a_non_figure():
     with pytest.raises(TypeError, match="fig must be a matplotlib Figure"):
         fv.variants("a figure")

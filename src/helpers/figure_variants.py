@@ -5,8 +5,10 @@ phone shrinks them to its column, about 350 CSS pixels, and their 8-11 point
 text to 5-7 pixels; on the website's dark theme their white background glares.
 So the build draws each figure three more times, from a copy:
 
-* **phone**: :data:`PHONE_WIDTH` inches wide, shown at its own size on a phone,
-  at most two panels a row and no text under :data:`PHONE_MIN_POINTS`;
+* **phone**: :data:`PHONE_WIDTH` inches wide as drawn (tight bounding box
+  included: a figure whose colour bar or labels stick out is narrowed until it
+  fits), shown at its own size on a phone, at most two panels a row and no text
+  under :data:`PHONE_MIN_POINTS`;
 * **dark**: the same figure on the dark theme's background, its greys and
   black mirrored in lightness (text, axes, grid, black lines); the colours of
   the data (:data:`helpers.plots.PALETTE`, colour maps) are kept;
@@ -203,7 +205,13 @@ def variants(fig, blob=None):
     blob = pickle.dumps(fig) if blob is None else blob
     out = {"wide-light": _entry(fig)}
     phone = phone_layout(pickle.loads(blob))
-    out["phone-light"] = _entry(phone)
+    out["phone-light"] = entry = _entry(phone)
+    for _ in range(4):  # what sticks out of the axes (a colour bar, a long label) widens the tight box: shrink it
+        if entry["width"] <= PHONE_WIDTH * phone.dpi:
+            break
+        shrink = 0.99 * PHONE_WIDTH * phone.dpi / entry["width"]  # both sides: a square image is as wide as it is tall
+        phone.set_size_inches(*(phone.get_size_inches() * shrink))
+        out["phone-light"] = entry = _entry(phone)
     out["phone-dark"] = _entry(darken(phone))
     out["wide-dark"] = _entry(darken(pickle.loads(blob)))
     return out
