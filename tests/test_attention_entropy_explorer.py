@@ -193,7 +193,7 @@ def _drive_the_page(chromium, tmp_path):
                         page.wait_for_timeout(30)
                         check()
                 # the keyboard moves the scale slider one notch
-                scale = root.get_by_role("slider", name="Logit scale c")
+                scale = root.get_by_role("slider", name="Logit scale λ")
                 scale.focus()
                 before = root.get_attribute("data-lnb-result")
                 page.keyboard.press("ArrowLeft")

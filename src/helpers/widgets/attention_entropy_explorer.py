@@ -1,16 +1,16 @@
 r"""Chapter 10's explorable: how peaked one row of attention is, against the scale of its logits.
 
 One query's scores :math:`s_1, \dots, s_T` (a pattern the reader picks), a
-logit scale :math:`c` and, optionally, a soft cap :math:`\kappa` (Gemma 2's
-:math:`z \mapsto \kappa \tanh(z / \kappa)`) give the logits
+logit scale :math:`\lambda` and, optionally, a soft cap :math:`c` (Gemma 2's
+:math:`z \mapsto c \tanh(z / c)`) give the logits
 
 .. math::
-    z_t = c\, s_t \quad\text{or}\quad z_t = \kappa \tanh(c\, s_t / \kappa),
+    z_t = \lambda\, s_t \quad\text{or}\quad z_t = c \tanh(\lambda\, s_t / c),
 
 the weights :math:`p = \mathrm{softmax}(z)` and their entropy :math:`H` in
 nats, between 0 (all weight on one position) and :math:`\log T` (uniform).
-The page draws the weights as bars and :math:`H` against :math:`c` on a log
-axis, with :math:`\log T` marked and the current :math:`c` as a point: as the
+The page draws the weights as bars and :math:`H` against :math:`\lambda` on a log
+axis, with :math:`\log T` marked and the current :math:`\lambda` as a point: as the
 scale grows the entropy falls to the logarithm of the number of tied maxima
 (0 for one largest score), "entropy collapse"; a soft cap stops it short.
 
@@ -91,11 +91,11 @@ def attention_entropy_view(scale, length, pattern, seed=0, softcap=0.0) -> dict:
     r"""What the explorable shows, with the entropies from :func:`helpers.attention_entropy.attention_entropy`.
 
     Args:
-        scale (float): the logit scale :math:`c` in [0, 100].
+        scale (float): the logit scale :math:`\lambda` in [0, 100].
         length (int): ``T`` in [1, 64].
         pattern (str): one of :data:`PATTERNS`.
         seed (int): the random pattern's seed in [0, 99].
-        softcap (float): :math:`\kappa`, one of :data:`SOFTCAPS`; 0 is no cap.
+        softcap (float): the cap :math:`c`, one of :data:`SOFTCAPS`; 0 is no cap.
 
     Returns:
         dict: the inputs, and ``scores`` (``s``), ``logits`` (``z``), ``weights``
@@ -131,23 +131,23 @@ class AttentionEntropyExplorer(Explorable):
     r"""The entropy of one attention row against the scale of its logits, computed live in the page.
 
     Controls (plain HTML, so they work on the static website): the logit
-    scale ``c`` (0, or a log slider from 0.01 to 100), the number of
-    positions ``T``, the scores' pattern and seed, and a soft cap. Two
+    scale :math:`\lambda` (0, or a log slider from 0.01 to 100), the number of
+    positions ``T``, the scores' pattern and seed, and a soft cap :math:`c`. Two
     charts: the weights ``softmax(z)`` as bars (dashed: the uniform 1/T), and
-    the entropy :math:`H(c)` in nats on a log axis of ``c`` with
-    :math:`\log T` dashed and the current ``c`` as a point.
+    the entropy :math:`H(\lambda)` in nats on a log axis of :math:`\lambda` with
+    :math:`\log T` dashed and the current :math:`\lambda` as a point.
 
     Args:
-        scale (float): ``c`` in [0, 100]. Default: 1.0
+        scale (float): :math:`\lambda` in [0, 100]. Default: 1.0
         length (int): ``T`` in [1, 64]. Default: 16
         pattern (str): one of :data:`PATTERNS`. Default: ``"random"``
         seed (int): the random scores' seed, 0 to 99. Default: 0
-        softcap (float): one of :data:`SOFTCAPS`, 0 for none. Default: 0
+        softcap (float): the cap :math:`c`, one of :data:`SOFTCAPS`, 0 for none. Default: 0
 
     Example::
 
         >>> w = AttentionEntropyExplorer(scale=0.0, length=8)
-        >>> round(w.view()["entropy"], 4) == round(math.log(8), 4)   # c = 0: uniform weights
+        >>> round(w.view()["entropy"], 4) == round(math.log(8), 4)   # lambda = 0: uniform weights
         True
         >>> AttentionEntropyExplorer(scale=100.0, pattern="tie").view()["entropy"] > 0.69  # two tied maxima: log 2
         True

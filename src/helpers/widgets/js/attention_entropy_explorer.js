@@ -1,6 +1,6 @@
 // attention_entropy_explorer.js: chapter 10's explorable. One row of attention:
-// scores s (a pattern), logits z = c s (or a soft cap k tanh(c s / k)), weights
-// softmax(z) and their entropy H in nats, against the logit scale c. lib.js is joined
+// scores s (a pattern), logits z = λ s (or, soft-capped at c, c tanh(λ s / c)), weights
+// softmax(z) and their entropy H in nats, against the logit scale λ. lib.js is joined
 // in front of this file (see helpers/widgets/base.py); the Python twin is
 // helpers.widgets.attention_entropy_explorer.attention_entropy_view, whose entropies
 // come from helpers.attention_entropy.attention_entropy (log_softmax, shifted by the
@@ -32,7 +32,7 @@ function aeScores(pattern, T, seed) {
   return s;
 }
 
-/** The logits: c s, or k tanh(c s / k) with a soft cap k > 0. */
+/** The logits: λ s, or c tanh(λ s / c) with a soft cap c > 0 (variables: c is λ, cap is c). */
 function aeLogits(s, c, cap) {
   return s.map((v) => (cap > 0 ? cap * Math.tanh((c * v) / cap) : c * v));
 }
@@ -103,16 +103,16 @@ function aeBars(r) {
   return svg;
 }
 
-/** H(c) on a log axis of c (0.01 .. 100), log T dashed, the current c as a point (c = 0 at the left edge). */
+/** H(λ) on a log axis of λ (0.01 .. 100), log T dashed, the current λ as a point (λ = 0 at the left edge). */
 function aeCurve(r) {
   const m = AE_M, pw = AE_W - m.left - m.right, ph = AE_H - m.top - m.bottom;
   const cs = r.curve_scales, lo = Math.log10(cs[0]), hi = Math.log10(cs[cs.length - 1]);
   const ymax = r.max_entropy > 0 ? r.max_entropy * 1.08 : 1;
   const sx = (c) => m.left + ((Math.min(hi, Math.max(lo, c > 0 ? Math.log10(c) : lo)) - lo) / (hi - lo)) * pw;
   const sy = (h) => m.top + (1 - h / ymax) * ph;
-  const svg = lnbSvg(AE_W, AE_H, `Line chart of the entropy against the logit scale c on a log axis; ` +
-    `at c = ${lnbFmtSci(r.scale)} it is ${lnbFmt(r.entropy, 3)} nats, log T = ${lnbFmt(r.max_entropy, 3)}`);
-  svg.append(lnbSvgEl("text", { x: m.left, y: 16, class: "lnb-title", text: "Entropy H (nats) against c" }));
+  const svg = lnbSvg(AE_W, AE_H, `Line chart of the entropy against the logit scale λ on a log axis; ` +
+    `at λ = ${lnbFmtSci(r.scale)} it is ${lnbFmt(r.entropy, 3)} nats, log T = ${lnbFmt(r.max_entropy, 3)}`);
+  svg.append(lnbSvgEl("text", { x: m.left, y: 16, class: "lnb-title", text: "Entropy H (nats) against λ" }));
   const yt = ymax >= 3 ? [0, 1, 2, 3, 4] : ymax >= 1.5 ? [0, 0.5, 1, 1.5, 2, 2.5] : [0, 0.25, 0.5, 0.75, 1];
   for (const h of yt.filter((v) => v <= ymax + 1e-9)) {
     svg.append(lnbSvgEl("line", { x1: m.left, x2: m.left + pw, y1: sy(h), y2: sy(h), class: "lnb-grid" }));
@@ -125,10 +125,10 @@ function aeCurve(r) {
   svg.append(lnbSvgEl("text", { x: m.left + pw, y: sy(r.max_entropy) - 5, "text-anchor": "end", class: "lnb-tick",
     text: `log T = ${lnbFmt(r.max_entropy, 2)}` }));
   const d = r.curve.map((h, i) => `${i ? "L" : "M"}${sx(cs[i]).toFixed(2)},${sy(h).toFixed(2)}`).join("");
-  svg.append(lnbSvgEl("path", { d, class: "lnb-line" }, [lnbSvgEl("title", { text: "entropy H(c)" })]));
+  svg.append(lnbSvgEl("path", { d, class: "lnb-line" }, [lnbSvgEl("title", { text: "entropy H(λ)" })]));
   svg.append(lnbSvgEl("circle", { cx: sx(r.scale), cy: sy(r.entropy), r: 5.5, class: "ae-point" },
-    [lnbSvgEl("title", { text: `c = ${lnbFmtSci(r.scale)}: H = ${lnbFmt(r.entropy, 3)} nats` })]));
-  lnbAxes(svg, { xLabel: "logit scale c (log axis)", yLabel: "H (nats)", height: AE_H }, m, pw, ph);
+    [lnbSvgEl("title", { text: `λ = ${lnbFmtSci(r.scale)}: H = ${lnbFmt(r.entropy, 3)} nats` })]));
+  lnbAxes(svg, { xLabel: "logit scale λ (log axis)", yLabel: "H (nats)", height: AE_H }, m, pw, ph);
   return svg;
 }
 
@@ -142,7 +142,7 @@ const AE_PATTERNS = {
 /** The caption: the current row in numbers. */
 function aeCaption(r) {
   const cap = r.softcap > 0 ? `, soft cap ${r.softcap}` : "";
-  return `${AE_PATTERNS[r.pattern]}, T = ${r.length}, c = ${lnbFmtSci(r.scale)}${cap}: entropy ${lnbFmt(r.entropy, 3)} nats ` +
+  return `${AE_PATTERNS[r.pattern]}, T = ${r.length}, λ = ${lnbFmtSci(r.scale)}${cap}: entropy ${lnbFmt(r.entropy, 3)} nats ` +
     `of at most log T = ${lnbFmt(r.max_entropy, 3)}, as spread as ${lnbFmt(r.perplexity, 1)} equal weights (e^H); ` +
     `the largest weight is ${lnbFmt(r.max_weight, 3)}.`;
 }
@@ -150,10 +150,10 @@ function aeCaption(r) {
 /** The note: what to try. */
 function aeNote(r) {
   if (r.length === 1) return "One position: the weight is 1 and the entropy 0 = log 1 at every scale.";
-  if (r.softcap > 0) return `With a soft cap every logit stays within ±${r.softcap}, so however large c grows the weights ` +
-    "cannot become one-hot: the entropy stops falling. Turn the cap off to compare.";
-  if (r.pattern === "tie") return "Two tied maxima: as c grows the entropy falls to log 2 ≈ 0.69, not 0; the weight is shared.";
-  return "At c = 0 every weight is 1/T and H = log T; as c grows the weight gathers on the largest score and H falls " +
+  if (r.softcap > 0) return `With a soft cap c = ${r.softcap} every logit stays within ±${r.softcap}, so however large λ grows ` +
+    "the entropy stops falling at a floor; the floor is tiny unless the cap is small. Turn the cap off to compare.";
+  if (r.pattern === "tie") return "Two tied maxima: as λ grows the entropy falls to log 2 ≈ 0.69, not 0; the weight is shared.";
+  return "At λ = 0 every weight is 1/T and H = log T; as λ grows the weight gathers on the largest score and H falls " +
     "to 0: entropy collapse, what growing query and key norms do to attention (and what QK-norm and soft caps bound).";
 }
 
@@ -165,7 +165,7 @@ export default {
       const fromNotch = (k) => (k <= k0 ? 0 : 10 ** ((k - 20) / 10));
       const notch = (c) => (c <= 0 ? k0 : Math.min(k1, Math.max(k0 + 1, Math.round(10 * Math.log10(c)) + 20)));
       const scaleCtl = lnbSlider({
-        label: "Logit scale c", name: "logit scale c", ariaLabel: "logit scale c, 0 then a log scale from 0.01 to 100",
+        label: "Logit scale λ", name: "logit scale λ", ariaLabel: "logit scale λ, 0 then a log scale from 0.01 to 100",
         min: k0, max: k1, value: notch(s0.scale), format: (k) => lnbFmtSci(fromNotch(k)),
         onInput: (k) => commit({ scale: fromNotch(k) }),
       });
@@ -184,7 +184,7 @@ export default {
         min: bounds.seed.min, max: bounds.seed.max, value: s0.seed, onInput: (v) => commit({ seed: v }),
       });
       const capCtl = lnbSelect({
-        label: "Soft cap", ariaLabel: "soft cap k: logits k tanh(z / k)",
+        label: "Soft cap c", ariaLabel: "soft cap c: logits c tanh(z / c)",
         options: C.softcaps.map((v) => ({ value: String(v), label: v > 0 ? String(v) : "off" })),
         value: String(s0.softcap), onChange: (v) => commit({ softcap: Number(v) }),
       });
