@@ -368,8 +368,10 @@ def figure_images(page) -> dict:
           const shown = imgs.filter(i => getComputedStyle(i).display !== 'none' && i.getClientRects().length);
           const textPx = i => { const c = [...i.classList].find(c => c.startsWith('lnb-text-px-'));
                                 return c ? parseInt(c.slice(12)) / 100 : null; };
+          const snapshot = i => i.closest('.lnb-snapshot');  // a kernel-only form's saved figure (chapter 5)
           return {
-            without_variants: imgs.filter(i => !i.closest('.lnb-figure')).map(i => i.getAttribute('src')),
+            without_variants: imgs.filter(i => !i.closest('.lnb-figure') && !snapshot(i)).map(i => i.getAttribute('src').slice(0, 80)),
+            snapshots: imgs.filter(snapshot).map(i => getComputedStyle(i).filter),
             boxes: Array.from(document.querySelectorAll('.lnb-figure')).map(
               box => Array.from(box.querySelectorAll('img')).filter(i => shown.includes(i)).length),
             shown: shown.map(i => ({
@@ -387,6 +389,8 @@ def figure_problems(page, mode: str, phone: bool) -> list[str]:
     found, problems = figure_images(page), []
     if found["without_variants"]:
         problems.append(f"{mode}: figures without phone and dark variants: {found['without_variants'][:4]}")
+    if mode == "dark" and any("invert" not in f for f in found["snapshots"]):
+        problems.append(f"dark: a form's saved figure is not inverted (a white card): {found['snapshots']}")
     if any(n != 1 for n in found["boxes"]):
         problems.append(f"{mode}: a figure should show exactly one of its four images, shown: {found['boxes']}")
     for img in found["shown"]:
