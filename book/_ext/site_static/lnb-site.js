@@ -26,19 +26,25 @@
       div.classList.toggle("lnb-eqno-own-line", m.scrollWidth + no.offsetWidth > div.clientWidth + 1);
     });
   }
+  // An element that scrolls sideways gets the class lnb-scrolls, and
+  // lnb-scrolled-end once scrolled to its end (the CSS draws a shadow at the
+  // cut edge); whether it is wide is measured again as it scrolls.
+  function markScrolls(el) {
+    var wide = el.scrollWidth > el.clientWidth + 1;
+    el.classList.toggle("lnb-scrolls", wide);
+    el.classList.toggle("lnb-scrolled-end", wide && el.scrollLeft + el.clientWidth >= el.scrollWidth - 1);
+    if (wide && !el.lnbScrollWatched) {
+      el.lnbScrollWatched = true;
+      el.addEventListener("scroll", function () { markScrolls(el); }, { passive: true });
+    }
+    return wide;
+  }
   function markWideEquations() {
     markWideInline();
     markNumberedWide();
     document.querySelectorAll('mjx-container[display="true"], mjx-container.lnb-wide-inline').forEach(function (m) {
-      var wide = m.scrollWidth > m.clientWidth + 1;
-      m.classList.toggle("lnb-scrolls", wide);
-      m.classList.toggle("lnb-scrolled-end", wide && m.scrollLeft + m.clientWidth >= m.scrollWidth - 1);
-      if (wide && !m.lnbScrollWatched) {
-        m.lnbScrollWatched = true;
-        m.addEventListener("scroll", markWideEquations, { passive: true });
-        // a keyboard reader can scroll it too (MathJax itself is out of the Tab order)
-        m.setAttribute("tabindex", "0");
-      }
+      // a keyboard reader can scroll it too (MathJax itself is out of the Tab order)
+      if (markScrolls(m)) m.setAttribute("tabindex", "0");
     });
   }
   function whenTypeset() {
@@ -218,17 +224,7 @@
   // 9. Code wider than the column scrolls sideways; on a phone, whose scrollbars
   //    hide, a shadow at the cut edge says there is more (as for equations, 1).
   function markWideCode() {
-    document.querySelectorAll(".bd-content div.highlight > pre").forEach(function (pre) {
-      var wide = pre.scrollWidth > pre.clientWidth + 1;
-      pre.classList.toggle("lnb-scrolls", wide);
-      pre.classList.toggle("lnb-scrolled-end", wide && pre.scrollLeft + pre.clientWidth >= pre.scrollWidth - 1);
-      if (wide && !pre.lnbScrollWatched) {
-        pre.lnbScrollWatched = true;
-        pre.addEventListener("scroll", function () {
-          pre.classList.toggle("lnb-scrolled-end", pre.scrollLeft + pre.clientWidth >= pre.scrollWidth - 1);
-        }, { passive: true });
-      }
-    });
+    document.querySelectorAll(".bd-content div.highlight > pre").forEach(markScrolls);
   }
   window.addEventListener("resize", markWideCode);
   document.addEventListener("toggle", markWideCode, true);  // code shown by a toggle gets its width now

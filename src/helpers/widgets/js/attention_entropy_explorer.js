@@ -6,25 +6,12 @@
 // come from helpers.attention_entropy.attention_entropy (log_softmax, shifted by the
 // row's maximum: so here, and no scale overflows).
 
-/** n numbers in [0, 1) from mulberry32: helpers.residual.uniform_stream. */
-function aeUniform(seed, n) {
-  let a = seed >>> 0;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  return out;
-}
 
 /** The scores of one pattern: helpers.widgets.attention_entropy_explorer.attention_scores. */
 function aeScores(pattern, T, seed) {
   const s = new Array(T).fill(0);
   if (pattern === "random") {
-    const u = aeUniform(seed, T);
+    const u = lnbUniform(seed, T);
     for (let t = 0; t < T; t++) s[t] = Math.sqrt(3.0) * (2.0 * u[t] - 1.0);
   } else if (pattern === "peak") s[0] = 1.0;
   else if (pattern === "tie") { s[0] = 1.0; if (T > 1) s[1] = 1.0; }

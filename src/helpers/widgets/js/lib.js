@@ -4,10 +4,10 @@
 // joins this file and a widget's own file into one ES module, so every name
 // here is visible to the widget. Names start with `lnb` to stay out of the way.
 //
-//   mounting ........... lnbMount (one explorable's root, state, redraws and result)
+//   mounting ........... lnbMount (one explorable's root, state, redraws and result), lnbNarrow (a phone's width?)
 //   DOM and SVG ........ lnbEl, lnbSvgEl, lnbSvg, lnbRoot, lnbSetResult
 //   numbers ............ lnbFmt, lnbFmtSci, lnbFmtEps, lnbClampInt, lnbClamp
-//   maths (float64) .... lnbMean, lnbVar, lnbNormalize
+//   maths (float64) .... lnbUniform (mulberry32), lnbMean, lnbVar, lnbNormalize
 //   colour ............. lnbViridis, lnbDiverging, lnbTextColorOn
 //   charts ............. lnbHeatmap, lnbColorbar, lnbBarChart, lnbLineChart
 //   controls ........... lnbSlider, lnbRadio, lnbSelect
@@ -210,6 +210,20 @@ function lnbFmtSci(value, digits = 3) {
 }
 
 // ---------------------------------------------------------- maths, in float64
+
+/** n numbers in [0, 1) from mulberry32 seeded with `seed`, as helpers.residual.uniform_stream draws them. */
+function lnbUniform(seed, n) {
+  let a = seed >>> 0;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  return out;
+}
 
 /** Mean of an array of numbers. */
 function lnbMean(values) {

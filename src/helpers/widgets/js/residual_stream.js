@@ -6,19 +6,6 @@
 // helpers.residual.residual_stream. Same weights (mulberry32, drawn in the same
 // order), same arithmetic; only the order of some sums differs.
 
-/** n numbers in [0, 1) from mulberry32 seeded with `seed`: helpers.residual.uniform_stream. */
-function rsUniform(seed, n) {
-  let a = seed >>> 0;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  return out;
-}
 
 // Speed (issue 19: at most 16 ms an update at depth 48). Everything lives in flat Float64Arrays:
 // a token's vector is C consecutive numbers, a matrix C x C row by row. The weights are drawn once per
@@ -37,7 +24,7 @@ function rsStack(L, C, N, seed) {
   const key = `${seed}/${C}/${N}`;
   if (RS_NET && RS_NET.key === key && RS_NET.L >= L) return RS_NET;
   const depth = Math.max(L, RS_MIN_DEPTH), nc = N * C, cc = C * C;
-  const u = rsUniform(seed, 2 * nc + 2 * depth * cc);
+  const u = lnbUniform(seed, 2 * nc + 2 * depth * cc);
   const X0 = new Float64Array(nc), R = new Float64Array(nc);
   const W1 = new Float64Array(depth * cc), W2T = new Float64Array(depth * cc);  // W2 transposed: columns contiguous
   const s0 = Math.sqrt(3.0), s1 = Math.sqrt(3.0 / C), s2 = Math.sqrt(6.0 / C);
