@@ -84,21 +84,48 @@ def test_darken_recolours_text_axes_and_black_lines():
     assert luminance(grid) < 0.3
 
 
-def test_phone_layout_keeps_two_columns_and_refills_wider_grids():
-    fig, axes = lines_figure()
-    places = [(ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in fig.axes]
+def spots(axes):
+    return [(ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in axes]
+
+
+def test_phone_layout_stacks_panels_and_keeps_each_titled_column_together():
+    fig, axes = lines_figure()  # 2 x 2, titles on the top row name the columns
     fv.phone_layout(fig)
     assert fig.get_size_inches()[0] == pytest.approx(fv.PHONE_WIDTH)
-    # two columns keep their places: a caption's "left" and "right" still hold
-    assert [(ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in fig.axes] == places
+    assert spots([axes[0, 0], axes[1, 0], axes[0, 1], axes[1, 1]]) == [(0, 0), (1, 0), (2, 0), (3, 0)]
     with plots.book_style():
         fig2, axes2 = plots.subplots(1, 4, height=2.0)
         for ax in axes2:
-            ax.plot([0, 1], [1, 0])
+            ax.plot([0, 1], [1, 0], label="a line")
+        fig2.legend(*axes2[0].get_legend_handles_labels(), loc="outside right upper")
     fv.phone_layout(fig2)
-    spots = [(ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in axes2]
-    assert spots == [(0, 0), (0, 1), (1, 0), (1, 1)]  # row by row, two a row
-    assert fig2.get_size_inches()[1] > 2.0
+    assert spots(axes2) == [(0, 0), (1, 0), (2, 0), (3, 0)]  # one a row
+    assert not fig2.legends and axes2[0].get_legend() is not None  # the figure's legend moved inside
+    assert len(axes2[0].xaxis.get_major_locator().tick_values(0, 1)) <= 6  # at most four intervals, and the ends
+
+
+def test_phone_layout_turns_a_two_row_image_grid_into_two_columns_with_titles():
+    with plots.book_style():
+        fig, axes = plots.subplots(2, 5, height=3.0)
+        for r in range(2):
+            for c in range(5):
+                axes[r, c].imshow(np.random.default_rng(r * 5 + c).random((4, 4)))
+                if r == 0:
+                    axes[r, c].set_title(f"layer {c + 1}")
+    fv.phone_layout(fig)
+    assert spots(axes[0]) == [(c, 0) for c in range(5)] and spots(axes[1]) == [(c, 1) for c in range(5)]
+    assert [ax.get_title() for ax in axes[1]] == [f"layer {c + 1}" for c in range(5)]  # copied: each row says which
+
+
+def test_darken_makes_black_markers_light():
+    with plots.book_style():
+        fig, ax = plots.subplots()
+        (line,) = ax.plot([1, 2, 3], [1, 2, 3], "x", color=plots.PALETTE["black"], label="layer norm")
+        ax.legend()
+    fv.darken(fig)
+    assert luminance(line.get_markeredgecolor()) > 0.5 and luminance(line.get_color()) > 0.5
+    handle = ax.get_legend().legend_handles[0]
+    assert luminance(handle.get_markeredgecolor()) > 0.5
 
 
 def test_phone_variant_fits_the_phone_even_with_a_colour_bar_and_long_labels():

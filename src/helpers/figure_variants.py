@@ -6,9 +6,10 @@ text to 5-7 pixels; on the website's dark theme their white background glares.
 So the build draws each figure three more times, from a copy:
 
 * **phone**: :data:`PHONE_WIDTH` inches wide as drawn (tight bounding box
-  included: a figure whose colour bar or labels stick out is narrowed until it
-  fits), shown at its own size on a phone, at most two panels a row and no text
-  under :data:`PHONE_MIN_POINTS`;
+  included: a figure whose colour bar or labels stick out is shrunk until it
+  fits), shown at its own size on a phone: panels stacked (images two a row),
+  legends inside the axes, fewer ticks, no text under :data:`PHONE_MIN_POINTS`
+  (:func:`phone_layout`);
 * **dark**: the same figure on the dark theme's background, its greys and
   black mirrored in lightness (text, axes, grid, black lines); the colours of
   the data (:data:`helpers.plots.PALETTE`, colour maps) are kept;
@@ -31,6 +32,7 @@ import pickle
 from io import BytesIO
 
 import matplotlib.colors as mcolors
+import matplotlib.ticker as ticker
 from matplotlib.collections import Collection
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
@@ -99,11 +101,12 @@ def darken(fig):
         if isinstance(artist, Text):
             artist.set_color(dark_color(artist.get_color()))
         elif isinstance(artist, Line2D):
-            artist.set_color(dark_color(artist.get_color()))
-            for get, set_ in ((artist.get_markerfacecolor, artist.set_markerfacecolor),
-                              (artist.get_markeredgecolor, artist.set_markeredgecolor)):
-                if _is_color(get()):
+            # marker colours first, from what was set: "auto" follows the line's colour (mapped once, below)
+            for raw, get, set_ in ((artist._markerfacecolor, artist.get_markerfacecolor, artist.set_markerfacecolor),
+                                   (artist._markeredgecolor, artist.get_markeredgecolor, artist.set_markeredgecolor)):
+                if raw is not None and _is_color(raw) and _is_color(get()):
                     set_(dark_color(get()))
+            artist.set_color(dark_color(artist.get_color()))
         elif isinstance(artist, Patch):
             if artist.get_fill():
                 artist.set_facecolor(dark_color(artist.get_facecolor()))
@@ -138,26 +141,78 @@ def _grid(fig):
     return nrows, ncols, cells
 
 
+def _is_image(ax):
+    return bool(ax.images) or any(c.get_array() is not None for c in ax.collections)
+
+
+def _phone_legends(fig, min_points):
+    """Every legend rebuilt for a phone inside an axes (``loc="best"``), one column (two beyond four
+    entries), at ``min_points``: a legend beside the panels, on the figure, or wider than its axes
+    (several columns) would take the panels' room, since the layout keeps a legend in view."""
+    moves = [(legend, next((ax for ax in fig.axes if ax.get_legend() is None and ax.get_subplotspec() is not None),
+                           None)) for legend in list(fig.legends)]
+    moves += [(ax.get_legend(), ax) for ax in fig.axes if ax.get_legend() is not None]
+    for legend, ax in moves:
+        if ax is None:
+            continue
+        handles, labels = legend.legend_handles, [t.get_text() for t in legend.get_texts()]
+        title = legend.get_title().get_text()
+        legend.remove()
+        if legend in fig.legends:
+            fig.legends.remove(legend)
+        ax.legend(handles, labels, loc="best", ncol=1 if len(labels) <= 4 else 2, fontsize=min_points,
+                  title=title or None, title_fontsize=min_points, handlelength=1.5, columnspacing=1.0)
+
+
+def _fewer_ticks(ax, nbins=4):
+    """At most ``nbins`` intervals on a linear axis whose ticks matplotlib chose (set ticks are kept)."""
+    for axis in (ax.xaxis, ax.yaxis):
+        if axis.get_scale() == "linear" and type(axis.get_major_locator()) is ticker.AutoLocator:
+            axis.set_major_locator(ticker.MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10]))
+
+
 def phone_layout(fig, width=PHONE_WIDTH, min_points=PHONE_MIN_POINTS):
-    """Lay ``fig`` out in place for a phone: ``width`` inches wide, at most two panels a row (a grid of
-    three or more columns is refilled row by row; one of one or two columns keeps its places, so that a
-    caption's "left" and "right" still hold), each panel as tall for its width as before (1.6-2.8
-    inches), and no text smaller than ``min_points``. Returns ``fig``."""
+    """Lay ``fig`` out in place for a phone, ``width`` inches wide, with no text smaller than ``min_points``:
+
+    * panels side by side are stacked, one a row (a grid whose titles name its columns, column by
+      column; else row by row); a grid of images keeps two a row, and a two-row grid of images
+      becomes two columns, the original rows, each phone row one original column (its title copied
+      onto both panels);
+    * each panel about as tall for its width as before (1.8-2.8 inches; images 1.6-2.8);
+    * every legend inside an axes, in one or two columns (:func:`_phone_legends`), and linear axes get
+      at most four tick intervals.
+
+    Returns ``fig``."""
     fig_w, fig_h = fig.get_size_inches()
     grid = _grid(fig)
-    if grid is not None:
+    _phone_legends(fig, min_points)
+    for ax in fig.axes:
+        _fewer_ticks(ax)
+    if grid is not None and grid[1] > 1:
         nrows, ncols, cells = grid
-        cols = min(ncols, 2)
-        rows = nrows if ncols <= 2 else math.ceil(len(cells) / cols)
-        if ncols > 2:
+        images = all(_is_image(ax) for ax, _, _ in cells)
+        titled = {r for ax, r, _ in cells if ax.get_title()}
+        if images and nrows == 2 and ncols > 2:  # (r, c) -> (c, r): an original column is a phone row
+            cols, rows = 2, ncols
             gs = fig.add_gridspec(rows, cols)
-            for i, (ax, _, _) in enumerate(sorted(cells, key=lambda cell: (cell[1], cell[2]))):
+            tops = {c: ax.get_title() for ax, r, c in cells if r == 0}
+            for ax, r, c in cells:
+                ax.set_subplotspec(gs[c, r])
+                if r == 1 and not ax.get_title() and tops.get(c):
+                    ax.set_title(tops[c])
+        else:
+            cols = 2 if images else 1
+            by_column = titled == {0} and nrows > 1
+            order = sorted(cells, key=lambda cell: (cell[2], cell[1]) if by_column else (cell[1], cell[2]))
+            rows = math.ceil(len(order) / cols)
+            gs = fig.add_gridspec(rows, cols)
+            for i, (ax, _, _) in enumerate(order):
                 ax.set_subplotspec(gs[i // cols, i % cols])
         aspect = (fig_h / nrows) / (fig_w / ncols)  # a panel's height / width before
-        panel_h = min(2.8, max(1.6, aspect * width / cols))
+        panel_h = min(2.8, max(1.6 if images else 1.8, aspect * width / cols))
         fig.set_size_inches(width, panel_h * rows + 0.3 * (fig._suptitle is not None))
     else:
-        fig.set_size_inches(width, min(fig_h, max(2.4, fig_h * width / fig_w * 1.4)))
+        fig.set_size_inches(width, min(max(fig_h, 2.4), max(2.4, fig_h * width / fig_w * 1.4)))
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             for tick in axis.get_major_ticks() + axis.get_minor_ticks():
