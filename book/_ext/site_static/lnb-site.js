@@ -61,8 +61,8 @@
   // 1b. A long table of prose rows with many columns (chapter 7's results
   //     table: six columns, one row per claim) is unreadable on a phone as a
   //     sideways-scrolling grid: its verdict column sits off screen for the
-  //     whole length of the table. Mark such tables (at least 5 columns and 12
-  //     rows) and label every cell with its column's heading; on a narrow
+  //     whole length of the table. Mark such tables (at least 5 columns, and 12
+  //     rows or cells of 30 characters on average: chapter 10's) and label every cell with its column's heading; on a narrow
   //     screen lnb-site.css shows each row as a card of "heading: value"
   //     lines. The ARIA roles keep the table a table for screen readers when
   //     the CSS changes its display.
@@ -71,7 +71,9 @@
       if (table.classList.contains("lnb-stack-table") || !table.tHead || !table.tBodies.length) return;
       var heads = Array.prototype.map.call(table.tHead.rows[0].cells, function (th) { return th.textContent.trim(); });
       var rows = table.tBodies[0].rows;
-      if (heads.length < 5 || rows.length < 12) return;
+      var cells = table.tBodies[0].querySelectorAll("td");
+      var prose = cells.length && table.tBodies[0].textContent.trim().length / cells.length >= 30;  // sentences, not numbers
+      if (heads.length < 5 || (rows.length < 12 && !prose)) return;
       table.classList.add("lnb-stack-table");
       table.setAttribute("role", "table");
       Array.prototype.forEach.call(table.querySelectorAll("thead, tbody"), function (g) { g.setAttribute("role", "rowgroup"); });
@@ -248,9 +250,10 @@
       return math ? math.cloneNode(true) : document.createTextNode(target.textContent.trim());
     }
     var caption = target.matches("figure") ? target.querySelector("figcaption") : null;
-    if (caption) {
-      var c = document.createElement("p");
-      c.textContent = caption.textContent.trim();
+    if (caption) {  // a copy, formulas typeset as they are, without the caption's "#" link
+      var c = caption.cloneNode(true);
+      c.querySelectorAll("a.headerlink").forEach(function (h) { h.remove(); });
+      c.removeAttribute("id");
       return c;
     }
     return null;
@@ -275,7 +278,7 @@
         tip.replaceChildren(body);
         tip.hidden = false;
         a.setAttribute("aria-describedby", "lnb-preview");
-        var r = a.getBoundingClientRect(), w = Math.min(448, window.innerWidth - 16);
+        var r = a.getBoundingClientRect(), w = Math.min(body.tagName === "MJX-CONTAINER" ? 760 : 448, window.innerWidth - 16);
         tip.style.maxWidth = w + "px";
         tip.style.left = Math.max(8, Math.min(r.left, window.innerWidth - w - 8)) + "px";
         var below = r.bottom + 6, h = tip.getBoundingClientRect().height;
