@@ -208,6 +208,8 @@ def phone_layout(fig, width=PHONE_WIDTH, min_points=PHONE_MIN_POINTS):
             gs = fig.add_gridspec(rows, cols)
             for i, (ax, _, _) in enumerate(order):
                 ax.set_subplotspec(gs[i // cols, i % cols])
+                if cols == 1:  # a shared axis's labels were left on the outer panels only: each panel gets its own
+                    ax.tick_params(labelleft=True, labelbottom=True)
         aspect = (fig_h / nrows) / (fig_w / ncols)  # a panel's height / width before
         panel_h = min(2.8, max(1.6 if images else 1.8, aspect * width / cols))
         fig.set_size_inches(width, panel_h * rows + 0.3 * (fig._suptitle is not None))
