@@ -680,7 +680,7 @@ def test_hover_previews_of_citations_equations_and_figures(browser, server):
         link.scroll_into_view_if_needed()
         link.hover()
         tip = page.locator("#lnb-preview")
-        tip.wait_for(state="visible", timeout=3_000)
+        tip.wait_for(state="visible", timeout=10_000)
         text = tip.inner_text()
         if selector.endswith('"#equation-"]'):
             assert tip.locator("mjx-container").count() == 1, text  # the formula itself, typeset
@@ -693,7 +693,7 @@ def test_hover_previews_of_citations_equations_and_figures(browser, server):
             assert ref and text.strip() == ref.strip() and re.search(r"\b(19|20)\d\d\b", text), (text, ref)
             assert link.get_attribute("title") is None
         page.keyboard.press("Escape")
-        tip.wait_for(state="hidden", timeout=3_000)
+        tip.wait_for(state="hidden", timeout=10_000)
     assert visit.page_errors == [] and visit.console_errors == []
     page.context.close()
 

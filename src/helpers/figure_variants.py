@@ -146,9 +146,9 @@ def _is_image(ax):
 
 
 def _phone_legends(fig, min_points):
-    """Every legend rebuilt for a phone inside an axes (``loc="best"``), one column (two beyond four
-    entries), at ``min_points``: a legend beside the panels, on the figure, or wider than its axes
-    (several columns) would take the panels' room, since the layout keeps a legend in view."""
+    """Every legend rebuilt for a phone inside an axes (``loc="best"``), in one column, at ``min_points``:
+    a legend beside the panels, on the figure, or wider than its axes (several columns) would take the
+    panels' room, since the layout keeps a legend in view."""
     moves = [(legend, next((ax for ax in fig.axes if ax.get_legend() is None and ax.get_subplotspec() is not None),
                            None)) for legend in list(fig.legends)]
     moves += [(ax.get_legend(), ax) for ax in fig.axes if ax.get_legend() is not None]
@@ -160,8 +160,8 @@ def _phone_legends(fig, min_points):
         legend.remove()
         if legend in fig.legends:
             fig.legends.remove(legend)
-        ax.legend(handles, labels, loc="best", ncol=1 if len(labels) <= 4 else 2, fontsize=min_points,
-                  title=title or None, title_fontsize=min_points, handlelength=1.5, columnspacing=1.0)
+        ax.legend(handles, labels, loc="best", ncol=1, fontsize=min_points, title=title or None,
+                  title_fontsize=min_points, handlelength=1.5)
 
 
 def _fewer_ticks(ax, nbins=4):
@@ -179,7 +179,7 @@ def phone_layout(fig, width=PHONE_WIDTH, min_points=PHONE_MIN_POINTS):
       becomes two columns, the original rows, each phone row one original column (its title copied
       onto both panels);
     * each panel about as tall for its width as before (1.8-2.8 inches; images 1.6-2.8);
-    * every legend inside an axes, in one or two columns (:func:`_phone_legends`), and linear axes get
+    * every legend inside an axes, in one column (:func:`_phone_legends`), and linear axes get
       at most four tick intervals.
 
     Returns ``fig``."""
@@ -268,7 +268,10 @@ def variants(fig, blob=None):
             break
         shrink = 0.99 * PHONE_WIDTH * phone.dpi / entry["width"]  # both sides: a square image is as wide as it is tall
         phone.set_size_inches(*(phone.get_size_inches() * shrink))
+        before = entry["width"]
         out["phone-light"] = entry = _entry(phone)
+        if entry["width"] > before - 2:  # what sticks out does not shrink with the figure: stop
+            break
     out["phone-dark"] = _entry(darken(phone))
     out["wide-dark"] = _entry(darken(pickle.loads(blob)))
     return out

@@ -264,7 +264,8 @@
     tip.setAttribute("role", "tooltip");
     tip.hidden = true;
     document.body.appendChild(tip);
-    var hide = function () { tip.hidden = true; };
+    var shownFor = null;
+    var hide = function () { tip.hidden = true; shownFor = null; };
     var links = document.querySelectorAll('.bd-content a.reference.internal[href*="bibliography.html#"],' +
       '.bd-content a.reference.internal[href^="#equation-"], .bd-content a.reference.internal[href^="#fig-"]');
     links.forEach(function (a) {
@@ -277,6 +278,7 @@
         if (!body) return;
         tip.replaceChildren(body);
         tip.hidden = false;
+        shownFor = show;
         a.setAttribute("aria-describedby", "lnb-preview");
         var r = a.getBoundingClientRect(), w = Math.min(body.tagName === "MJX-CONTAINER" ? 760 : 448, window.innerWidth - 16);
         tip.style.maxWidth = w + "px";
@@ -290,7 +292,7 @@
       a.addEventListener("blur", hide);
     });
     document.addEventListener("keydown", function (e) { if (e.key === "Escape") hide(); });
-    window.addEventListener("scroll", hide, { passive: true });
+    window.addEventListener("scroll", function () { if (shownFor) shownFor(); }, { passive: true });  // follows its link
   }
 
   document.addEventListener("DOMContentLoaded", function () {
