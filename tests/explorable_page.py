@@ -17,16 +17,16 @@ pixels (the font size times the SVG's scale on the screen), which
 from __future__ import annotations
 
 import contextlib
-import functools
-import http.server
 import json
 import shutil
-import socketserver
-import threading
+import sys
 import uuid
 from pathlib import Path
 
 from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "book"))
+import print_pdf  # noqa: E402  (its serve(): one quiet local server for the book's browser code)
 
 LOADER = ROOT / "book" / "_ext" / "lean_static" / "lnb-widgets.js"
 CHROMIUM = "/usr/bin/chromium"
@@ -89,23 +89,12 @@ def write_page(folder: Path, widgets, name: str = "index.html", **kwargs) -> Pat
     return path
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-
-
 @contextlib.contextmanager
 def serve(folder: Path):
-    """Serve ``folder`` on 127.0.0.1 (a free port); yields the base URL."""
-    srv = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
+    """Serve ``folder`` on 127.0.0.1 (a free port; ``make pdf``'s quiet threaded server); yields the base URL."""
+    srv, url = print_pdf.serve(folder)
     try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
+        yield url
     finally:
         srv.shutdown()
         srv.server_close()
