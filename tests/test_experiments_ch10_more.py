@@ -362,3 +362,11 @@ def test_adanorm_claims_judged_by_the_rule():
     for c in claims_of("adanorm_detach"):
         assert c.evaluate(swapped)["effects"] == c.evaluate(rec)["effects"][::-1]
     assert _verdicts("adanorm_detach", rec)["simple_beats_full"] == "inconclusive"
+    # both runs of a difference diverged in a seed: that seed cannot be read, so the claim is undecided,
+    # neither a tie (which would count against it) nor a win
+    rec = _ad_record({"full": (2.9, 2.95), "simple": (None, 2.9), "detach": (None, 3.1), "none": (None, 3.0)})
+    v = _verdicts("adanorm_detach", rec)
+    assert v == {"derivatives_matter_more": "undecided", "detach_worse_than_simple": "undecided",
+                 "simple_beats_full": "inconclusive"}  # a diverged LayerNorm-simple is the worst: full wins seed 0
+    c = next(c for c in claims_of("adanorm_detach") if c.check is ad.detach_worse_than_simple)
+    assert "both runs diverged in 1 of 2 seeds" in c.evaluate(rec)["measurement"]

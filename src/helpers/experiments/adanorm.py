@@ -135,6 +135,22 @@ def _finals(record, variant):
     return per_seed(record, lambda r: final_val(r, variant))
 
 
+def _readable(effects):
+    """Per-seed effects with the seeds that cannot be read flagged.
+
+    A difference of two final losses is ``inf - inf`` (NaN) when both runs diverged: that seed
+    says nothing about which variant is better, so it is *undecided* (:func:`helpers.experiments.stats.judge`),
+    not a tie. Returns ``(effects, undecided)``, the unreadable effects shown as 0.0.
+    """
+    undecided = [math.isnan(e) for e in effects]
+    return [0.0 if u else e for e, u in zip(effects, undecided)], undecided
+
+
+def _diverged_text(undecided):
+    n = sum(undecided)
+    return f"; both runs diverged in {n} of {len(undecided)} seeds (cannot be read)" if n else ""
+
+
 def _text(record, *variants):
     names = {"full": "LayerNorm", "simple": "LayerNorm-simple", "detach": "DetachNorm", "none": "no norm"}
     return "; ".join(f"{names[v]} {effect_text(_finals(record, v), 3)}" for v in variants)
@@ -156,9 +172,9 @@ XU = ("Xu et al. (2019), abstract: \"Many of previous studies believe that the s
 def derivatives_matter_more(record):
     effects = per_seed(record, lambda r: (final_val(r, "detach") - final_val(r, "simple"))
                        - (final_val(r, "none") - final_val(r, "detach")))
-    effects = [e if not math.isnan(e) else -math.inf for e in effects]  # inf - inf: neither side measurable
+    effects, undecided = _readable(effects)
     return (f"final validation loss: {_text(record, 'simple', 'detach', 'none')}; derivatives' share minus "
-            f"forward's: {effect_text(effects, 3)} nats", effects)
+            f"forward's: {effect_text(effects, 3)} nats{_diverged_text(undecided)}", effects, undecided)
 
 
 @claim("adanorm_detach", section="10.5", kind="reading", paper="xu2019understanding",
@@ -169,9 +185,9 @@ def derivatives_matter_more(record):
                  "no size; judged by direction"))
 def detach_worse_than_simple(record):
     effects = per_seed(record, lambda r: final_val(r, "detach") - final_val(r, "simple"))
-    effects = [e if not math.isnan(e) else 0.0 for e in effects]
+    effects, undecided = _readable(effects)
     return (f"final validation loss: {_text(record, 'simple', 'detach')}; DetachNorm minus simple: "
-            f"{effect_text(effects, 3)} nats", effects)
+            f"{effect_text(effects, 3)} nats{_diverged_text(undecided)}", effects, undecided)
 
 
 @claim("adanorm_detach", section="10.5", paper="xu2019understanding",
@@ -184,6 +200,6 @@ def detach_worse_than_simple(record):
                  "no size (\"outperforms\" on four of their datasets, not all); judged by direction"))
 def simple_beats_full(record):
     effects = per_seed(record, lambda r: final_val(r, "simple") - final_val(r, "full"))
-    effects = [e if not math.isnan(e) else 0.0 for e in effects]
+    effects, undecided = _readable(effects)
     return (f"final validation loss: {_text(record, 'full', 'simple')}; simple minus full: "
-            f"{effect_text(effects, 3)} nats", effects)
+            f"{effect_text(effects, 3)} nats{_diverged_text(undecided)}", effects, undecided)
