@@ -166,33 +166,49 @@ static inline void NAME(int H, const REAL *ho, const REAL *hrec, REAL *dcr, cons
 }
 
 /* GEMM: y = x w for the columns n0 <= j < n1 of y (a thread's share), with x (M, K),
- * w (K, N), y (M, N). Tiles of 4 rows by 2 vectors of columns are summed in eight
- * vector registers while k runs (GCC's and Clang's vector types; 32 bytes: 8 floats
- * or 4 doubles, any alignment), then stored; columns left over, one at a time.
+ * w (K, N), y (M, N). Tiles of R rows by 2 vectors of columns are summed in 2R vector
+ * registers while k runs (GCC's and Clang's vector types, any alignment), then stored;
+ * rows left over in tiles of 2 and 1, columns left over one at a time. The vector is as
+ * wide as the compiler's target allows: 64 bytes (16 floats, 8 doubles) where it has
+ * AVX-512, with R = 8 rows (16 of its 32 registers); else 32 bytes (AVX, or two SSE
+ * registers) and R = 4.
  * Every y[i][j] is summed in the order k = 0, 1, ..., whatever the split. */
+#if defined(__AVX512F__)
+#define VEC_BYTES 64
+#define TILE_ROWS 8
+#else
+#define VEC_BYTES 32
+#define TILE_ROWS 4
+#endif
+/* GEMM_TILE: rows i0 .. i0 + RR - 1 of y at the 2 vectors of columns from j0 (RR a constant). */
+#define GEMM_TILE(VEC, REAL, RR)                                                            \
+    {                                                                                       \
+        VEC acc[RR][2] = {{{0}}};                                                           \
+        for (int k = 0; k < K; k++) {                                                       \
+            const VEC *wk = (const VEC *)(w + (size_t)k * N + j0);                          \
+            for (int i = 0; i < RR; i++) {                                                  \
+                const REAL xik = x[(size_t)(i0 + i) * K + k];                               \
+                acc[i][0] += xik * wk[0];                                                   \
+                acc[i][1] += xik * wk[1];                                                   \
+            }                                                                               \
+        }                                                                                   \
+        for (int i = 0; i < RR; i++) {                                                      \
+            VEC *yi = (VEC *)(y + (size_t)(i0 + i) * N + j0);                               \
+            yi[0] = acc[i][0];                                                              \
+            yi[1] = acc[i][1];                                                              \
+        }                                                                                   \
+    }
 #define GEMM(NAME, REAL)                                                                    \
-typedef REAL NAME##_vec __attribute__((vector_size(32), aligned(sizeof(REAL))));            \
+typedef REAL NAME##_vec __attribute__((vector_size(VEC_BYTES), aligned(sizeof(REAL))));     \
 static void NAME(int M, int N, int K, const REAL *x, const REAL *w, REAL *y, int n0, int n1) { \
     const int L = (int)(sizeof(NAME##_vec) / sizeof(REAL));                                 \
     int j0 = n0;                                                                            \
-    for (; j0 + 2 * L <= n1; j0 += 2 * L)                                                   \
-        for (int i0 = 0; i0 < M; i0 += 4) {                                                 \
-            const int m = M - i0 < 4 ? M - i0 : 4;                                          \
-            NAME##_vec acc[4][2] = {{{0}}};                                                 \
-            for (int k = 0; k < K; k++) {                                                   \
-                const NAME##_vec *wk = (const NAME##_vec *)(w + (size_t)k * N + j0);        \
-                for (int i = 0; i < 4; i++) {                                               \
-                    REAL xik = i < m ? x[(size_t)(i0 + i) * K + k] : 0;                     \
-                    acc[i][0] += xik * wk[0];                                               \
-                    acc[i][1] += xik * wk[1];                                               \
-                }                                                                           \
-            }                                                                               \
-            for (int i = 0; i < m; i++) {                                                   \
-                NAME##_vec *yi = (NAME##_vec *)(y + (size_t)(i0 + i) * N + j0);             \
-                yi[0] = acc[i][0];                                                          \
-                yi[1] = acc[i][1];                                                          \
-            }                                                                               \
-        }                                                                                   \
+    for (; j0 + 2 * L <= n1; j0 += 2 * L) {                                                 \
+        int i0 = 0;                                                                         \
+        for (; i0 + TILE_ROWS <= M; i0 += TILE_ROWS) GEMM_TILE(NAME##_vec, REAL, TILE_ROWS) \
+        for (; i0 + 2 <= M; i0 += 2) GEMM_TILE(NAME##_vec, REAL, 2)  /* rows left over */   \
+        for (; i0 < M; i0++) GEMM_TILE(NAME##_vec, REAL, 1)                                 \
+    }                                                                                       \
     for (; j0 < n1; j0++)                                                                   \
         for (int i = 0; i < M; i++) {                                                       \
             REAL s = 0;                                                                     \
@@ -201,9 +217,11 @@ static void NAME(int M, int N, int K, const REAL *x, const REAL *w, REAL *y, int
         }                                                                                   \
 }
 
-/* Thread q's share of n columns, in whole tiles of 16 (the last share takes the rest). */
+/* Thread q's share of n columns, in whole tiles of 2 vectors of floats (the last share
+ * takes the rest), so that no thread is left columns one at a time. */
 static inline int share(int n, int q, int P) {
-    int tiles = (n + 15) / 16, j = (int)((long long)tiles * q / P) * 16;
+    const int tile = 2 * VEC_BYTES / (int)sizeof(float);
+    int tiles = (n + tile - 1) / tile, j = (int)((long long)tiles * q / P) * tile;
     return j < n ? j : n;
 }
 
