@@ -270,19 +270,23 @@ def test_main_reports_each_thread_count(tmp_path, capsys):
         assert {r["shape"]["B"] for r in part["lstm"]} == {4, 1} and len(part["layer_norm"]) == 4
         for r in part["lstm"]:
             # tiny shapes: the whole sequence in one call, on one thread (too little to share), said so
-            assert r["engine"].startswith("c (whole sequence in one call, its own matrix products), 1 of ")
+            assert r["engine"].startswith("c (whole sequence in one call, MKL's matrix products), 1 of ")
             assert set(r["train"]) == {"LSTM(norm='layer')", "scripted LayerNormLSTMCell"}
     text = (tmp_path / "bench.md").read_text()
     assert "## At each thread count" in text and "one row cannot be split" in text
     assert "[2 threads]" in capsys.readouterr().out
 
 
-def test_engine_name_says_how_the_kernel_runs(two_threads):
+def test_engine_name_says_how_the_kernel_runs(two_threads, monkeypatch):
     if not lstm_kernel.available()[0]:
         pytest.fail("the C kernel did not build: " + lstm_kernel.available()[1])
-    assert bench.lstm_engine_name(8, 128) == "c (whole sequence in one call, its own matrix products), 2 of 2 threads"
+    assert lstm_kernel.blas() is not None  # torch's x86-64 Linux build has MKL
+    assert bench.lstm_engine_name(8, 128) == "c (whole sequence in one call, MKL's matrix products), 2 of 2 threads"
+    assert bench.lstm_engine_name(64, 128) == "c (whole sequence in one call, MKL's matrix products), 2 of 2 threads"
     assert bench.lstm_engine_name(1, 128).endswith("1 of 2 threads: one row cannot be split")
     assert bench.lstm_engine_name(8, 16).endswith("1 of 2 threads: too little work per step to share")
+    monkeypatch.setattr(lstm_kernel, "blas", lambda dtype=torch.float32: None)  # a torch without MKL
+    assert bench.lstm_engine_name(8, 128) == "c (whole sequence in one call, its own matrix products), 2 of 2 threads"
     assert bench.lstm_engine_name(64, 128) == "c (per step, after torch's matrix product), 2 of 2 threads"
 
 

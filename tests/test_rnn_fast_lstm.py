@@ -23,6 +23,21 @@ from helpers.rnn import LSTM, LSTMCell, SequenceClassifier
 F64 = torch.float64
 I, H, B, T = 3, 5, 4, 6
 ENGINES = ["c", "torch"]
+#: The C engine's three ways to run a sequence (see use_path).
+PATHS = ["blas", "own product", "per step"]
+
+
+def use_path(monkeypatch, path):
+    """Make the C engine run every batch size one way: the whole sequence in one call with torch's BLAS
+    for the matrix products ("blas", the default where torch exports it), the same with the kernel's own
+    products ("own product", where it does not), or one call per step after torch's product ("per step")."""
+    if path == "blas":
+        assert lstm_kernel.blas() is not None, "torch's libtorch_cpu exports no sgemm_ here"
+        monkeypatch.setattr(lstm_kernel, "SEQUENCE_BELOW", 0)
+    else:
+        monkeypatch.setattr(lstm_kernel, "blas", lambda dtype=torch.float32: None)
+        monkeypatch.setattr(lstm_kernel, "SEQUENCE_BELOW", 1 << 30 if path == "own product" else 0)
+    assert lstm_kernel.whole_sequence(2) == (path != "per step")
 
 
 def make(norm="layer", dtype=F64, seed=0, engine="auto"):
@@ -87,10 +102,10 @@ def test_float32_agrees_with_the_cell_to_float_tolerance(engine):
     torch.testing.assert_close(g_fast, lstm.cell.weight_hh.grad, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("engine", ENGINES + ["c, per step"])
+@pytest.mark.parametrize("engine", ["torch"] + [f"c, {p}" for p in PATHS])
 def test_gradcheck_of_the_hand_written_backward(engine, monkeypatch):
-    if engine == "c, per step":  # the C engine's large-batch path, at this small batch
-        monkeypatch.setattr(lstm_kernel, "SEQUENCE_BELOW", 0)
+    if engine.startswith("c, "):  # each of the C engine's paths, at this small batch
+        use_path(monkeypatch, engine[3:])
         engine = "c"
     lstm = make(engine=engine)
     x, h0, c0 = inputs(batch=2)
@@ -229,18 +244,34 @@ def test_a_nan_in_the_input_stays_a_nan(engine):
 
 
 @pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
-def test_without_grad_the_c_engine_keeps_nothing_and_agrees(mode, monkeypatch):
-    kept = []  # the keep= of every forward loop: True keeps (T, ...) buffers for backward
+@pytest.mark.parametrize("dtype, tol", [(F64, 1e-12), (torch.float32, 2e-6)])
+@pytest.mark.parametrize("path", ["blas", "per step"])
+def test_without_grad_the_c_engine_keeps_nothing_and_agrees(mode, dtype, tol, path, monkeypatch):
+    """Without autograd the kernel keeps no (T, ...) buffers and normalizes W_ih x itself (the
+    input norm's gain and bias passed in); the result equals the autograd path's to rounding."""
+    kept = []  # (keep, whether the kernel got the input norm's parameters) of every forward loop
     loop = lstm_kernel._forward
-    monkeypatch.setattr(lstm_kernel, "_forward", lambda *a, keep: kept.append(keep) or loop(*a, keep=keep))
-    lstm = make(engine="c")
-    x, _, _ = inputs()
-    with mode():
-        out_nograd, (_, c_nograd) = lstm(x)
-    out, (_, c) = lstm(x)
-    assert kept == [False, True]
-    assert out.requires_grad and not out_nograd.requires_grad
-    torch.testing.assert_close((out_nograd, c_nograd), (out.detach(), c.detach()), rtol=0, atol=0)
+    monkeypatch.setattr(lstm_kernel, "_forward", lambda *a, keep, ln_ih=None: kept.append((keep, ln_ih is not None))
+                        or loop(*a, keep=keep, ln_ih=ln_ih))
+    lstm = make(engine="c", dtype=dtype)
+    x, _, _ = inputs(dtype=dtype)
+    use_path(monkeypatch, path)
+    for batch in (B, 40):
+        xb = x.detach()[:, :1].expand(T, batch, I).contiguous() + 0.01 * torch.arange(batch, dtype=dtype)[:, None]
+        kept.clear()
+        with mode():
+            out_nograd, (_, c_nograd) = lstm(xb)
+        out, (_, c) = lstm(xb.requires_grad_())
+        assert kept == [(False, True), (True, False)]
+        assert out.requires_grad and not out_nograd.requires_grad
+        torch.testing.assert_close((out_nograd, c_nograd), (out.detach(), c.detach()), rtol=0, atol=tol)
+        # mutant: the kernel told the input is normalized when it is not gives a different output
+        u = xb.detach() @ lstm.cell.weight_ih.detach().T
+        rest = [t.detach() for t in (torch.zeros(batch, H, dtype=dtype), torch.zeros(batch, H, dtype=dtype),
+                                     lstm.cell.weight_hh, lstm.cell.ln_hh.weight, lstm.cell.ln_hh.bias,
+                                     lstm.cell.ln_c.weight, lstm.cell.ln_c.bias)]
+        wrong, _ = lstm_kernel.forward_no_grad(u, *rest, lstm.cell.eps)
+        assert (wrong - out.detach()).abs().max() > 1e-2
 
 
 @pytest.mark.parametrize("batch, hidden", [(16, 520), (67, 128)])
@@ -265,7 +296,9 @@ def test_c_engine_on_two_threads_equals_the_cell_stepped(batch, hidden, two_thre
         torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
 
 
-def test_c_threads_follow_torch_and_the_batch(two_threads):
+def test_c_threads_follow_torch_and_the_batch(two_threads, monkeypatch):
+    assert lstm_kernel.whole_sequence(64) == (lstm_kernel.blas() is not None)  # with torch's BLAS, every batch
+    monkeypatch.setattr(lstm_kernel, "blas", lambda dtype=torch.float32: None)
     assert not lstm_kernel.whole_sequence(64) and lstm_kernel.threads(64, 128) == 2  # per step: rows
     assert lstm_kernel.whole_sequence(8) and lstm_kernel.threads(8, 128) == 2  # whole sequence: columns too
     assert lstm_kernel.threads(8, 64) == 1  # 8 x 256 x 64 multiply-adds a step: too little to share
@@ -286,37 +319,43 @@ def _values_and_gradients(lstm, x, h0, c0, dout):
 
 @pytest.mark.parametrize("dtype, hidden", [(F64, 5), (F64, 17), (torch.float32, 24)])
 def test_whole_sequence_and_per_step_paths_agree(dtype, hidden, monkeypatch):
-    """The C engine's two paths at the same small batch: one call for the whole sequence (the kernel's own
-    matrix products: 4 x 16 tiles, here with rows and columns left over) and one call per step after
-    torch's matrix product. Each against the cell stepped (float64) and against each other."""
+    """The C engine's three paths at the same small batch: one call for the whole sequence with torch's
+    BLAS, the same with the kernel's own matrix products (tiles of 8 or 4 rows by 2 vectors, here with rows
+    and columns left over), and one call per step after torch's matrix product. Each against the cell
+    stepped (float64) and against each other."""
     torch.manual_seed(8)
     lstm = LSTM(I, hidden, dtype=dtype, engine="c")
     with torch.no_grad():
         for p in lstm.parameters():
             p.add_(0.2 * torch.randn_like(p))
     g = torch.Generator().manual_seed(9)
-    batch = 6  # a tile of 4 rows and 2 left over
+    batch = 6  # fewer rows than a tile of 8 (AVX-512), or a tile of 4 and 2 left over
     x = torch.randn(T, batch, I, generator=g, dtype=dtype, requires_grad=True)
     h0, c0 = (torch.randn(batch, hidden, generator=g, dtype=dtype, requires_grad=True) for _ in range(2))
     dout = torch.randn(T, batch, hidden, generator=g, dtype=dtype)
     got = {}
-    for below in (batch + 1, 0):  # whole sequence, then per step
-        monkeypatch.setattr(lstm_kernel, "SEQUENCE_BELOW", below)
-        assert lstm_kernel.whole_sequence(batch) == (below > batch)
-        got[below] = _values_and_gradients(lstm, x, h0, c0, dout)
+    for path in PATHS:
+        with monkeypatch.context() as m:
+            use_path(m, path)
+            got[path] = _values_and_gradients(lstm, x, h0, c0, dout)
     tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == F64 else {"rtol": 2e-5, "atol": 2e-5}
-    torch.testing.assert_close(got[batch + 1], got[0], **tol)
+    for path in PATHS[1:]:
+        torch.testing.assert_close(got[path], got["blas"], **tol)
     if dtype == F64:
         ref, (_, c_ref) = stepped(lstm.cell, x, h0, c0)
         grads = torch.autograd.grad((ref * dout).sum() + c_ref.sum(), [x, h0, c0, *lstm.parameters()])
-        torch.testing.assert_close(got[batch + 1], (ref, c_ref, *grads, ref.detach(), c_ref.detach()),
-                                   rtol=1e-10, atol=1e-10)
+        for path in PATHS:
+            torch.testing.assert_close(got[path], (ref, c_ref, *grads, ref.detach(), c_ref.detach()),
+                                       rtol=1e-10, atol=1e-10)
 
 
-def test_whole_sequence_on_two_threads_with_columns_left_over(two_threads, monkeypatch):
+@pytest.mark.parametrize("path", ["blas", "own product"])
+def test_whole_sequence_on_two_threads_with_columns_left_over(path, two_threads, monkeypatch):
     """Both products' columns split over two threads where neither 4H = 36 nor H = 9 is a multiple of the
-    16-column tile, and the rows (3) split unevenly: the same values and gradients as the cell stepped."""
+    column tile (16 or 32), and the rows (3) split unevenly, with torch's BLAS and with the kernel's own
+    product: the same values and gradients as the cell stepped."""
     monkeypatch.setattr(lstm_kernel, "SEQUENCE_WORK", 1)  # share even this little work
+    use_path(monkeypatch, path)
     batch, hidden = 3, 9
     assert lstm_kernel.whole_sequence(batch) and lstm_kernel.threads(batch, hidden) == 2
     torch.manual_seed(10)

@@ -436,15 +436,16 @@ def _ratios(times, name, ref):
 
 
 def lstm_engine_name(batch, hidden, device="cpu"):
-    """:func:`lstm_engine` with how the C kernel runs this shape: the whole sequence in one call (its own
-    matrix products) or one call per step after torch's matrix product, and the number of threads it splits
-    the work over, and why when fewer than torch has."""
+    """:func:`lstm_engine` with how the C kernel runs this shape: the whole sequence in one call (its matrix
+    products by torch's MKL or by its own) or one call per step after torch's matrix product, and the number
+    of threads it splits the work over, and why when fewer than torch has."""
     name = lstm_engine(device)
     if not name.startswith("c "):
         return name
     n, have = lstm_kernel.threads(batch, hidden), torch.get_num_threads()
-    how = ("whole sequence in one call, its own matrix products" if lstm_kernel.whole_sequence(batch) else
-           "per step, after torch's matrix product")
+    how = ("per step, after torch's matrix product" if not lstm_kernel.whole_sequence(batch) else
+           "whole sequence in one call, " + ("MKL's matrix products" if lstm_kernel.blas() is not None else
+                                             "its own matrix products"))
     why = "" if n == have else (": one row cannot be split" if batch == 1 else ": too little work per step to share")
     return f"c ({how}), {n} of {have} thread{'s' if have > 1 else ''}{why}"
 

@@ -8,13 +8,14 @@
  * BACKWARD_ROW), so each row of B is read from memory once and worked on in
  * cache, instead of one pass over memory per tensor operation. Two ways to run it:
  *
- *  - per step (FORWARD, BACKWARD): torch computes W_hh h_{t-1} and dL/da W_hh
- *    (MKL or OpenBLAS), then one call here does the rest of the step. For a
- *    large batch, where the library's matrix product is the faster.
  *  - whole sequence (FORWARD_SEQ, BACKWARD_SEQ): one call runs all T steps,
- *    matrix products included (GEMM below, small and plain). For a small
- *    batch, where a step is so short that calling torch and this file once per
- *    step costs as much as the step's arithmetic.
+ *    matrix products included: through the BLAS routine the caller passes
+ *    (torch's MKL sgemm_, found by its address: nothing to link), else GEMM
+ *    below, small and plain. Calling torch and this file once per step would
+ *    cost about as much as a small step's arithmetic.
+ *  - per step (FORWARD, BACKWARD): torch computes W_hh h_{t-1} and dL/da W_hh,
+ *    then one call here does the rest of the step. For a large batch where
+ *    there is no BLAS to call, as torch's product is faster than GEMM there.
  *
  * Layout: row-major, contiguous. B rows (the batch), H hidden units, G = 4H gate
  * pre-activations in torch's order i, f, g, o. Layer norm: biased variance,
@@ -73,23 +74,44 @@ static inline double tanh_f64(double x) { return tanh(x); }
  *   z = LN(a; g_hh, b_hh) + u,  i, f, o = sigmoid(z_i, z_f, z_o),  g = tanh(z_g),
  *   c = f c_prev + i g,  h = o tanh(LN(c; g_c, b_c)).
  * Writes what the backward pass needs: xhat (normalized a), act (i, f, g, o),
- * chat (normalized c), k = tanh(LN(c)), rstd (2): 1/sigma of both norms. */
+ * chat (normalized c), k = tanh(LN(c)), rstd (2): 1/sigma of both norms.
+ * With g_ih (not NULL), u is W_ih x_t before its layer norm, and the row normalizes it
+ * here with g_ih, b_ih (the forward pass without autograd, which needs no u for a
+ * backward pass: one pass over memory fewer); with g_ih NULL, u is normalized already. */
 #define FORWARD_ROW(NAME, REAL, SIGMOID, TANH)                                              \
-static inline void NAME(int H, REAL eps, const REAL *ar, const REAL *ur, const REAL *g_hh,   \
-                        const REAL *b_hh, const REAL *g_c, const REAL *b_c, const REAL *cp,   \
-                        REAL *xr, REAL *zr, REAL *cr, REAL *chr, REAL *kr, REAL *hr, REAL *rs) { \
+static inline void NAME(int H, REAL eps, const REAL *ar, const REAL *ur, const REAL *g_ih,   \
+                        const REAL *b_ih, const REAL *g_hh, const REAL *b_hh, const REAL *g_c,\
+                        const REAL *b_c, const REAL *cp, REAL *xr, REAL *zr, REAL *cr,        \
+                        REAL *chr, REAL *kr, REAL *hr, REAL *rs) {                            \
     const int G = 4 * H;                                                                    \
-    REAL s = 0, v = 0;                                                                      \
+    REAL s = 0, v = 0, m0 = 0, r0 = 0;                                                      \
+    if (g_ih) { /* u not normalized yet: its layer norm here, the row in cache */           \
+        _Pragma("omp simd reduction(+:s)")                                                  \
+        for (int j = 0; j < G; j++) s += ur[j];                                             \
+        m0 = s / G;                                                                         \
+        _Pragma("omp simd reduction(+:v)")                                                  \
+        for (int j = 0; j < G; j++) v += (ur[j] - m0) * (ur[j] - m0);                       \
+        r0 = 1 / sqrt(v / G + eps);                                                         \
+        s = 0; v = 0;                                                                       \
+    }                                                                                       \
     _Pragma("omp simd reduction(+:s)")                                                      \
     for (int j = 0; j < G; j++) s += ar[j];                                                 \
     const REAL m1 = s / G;                                                                  \
     _Pragma("omp simd reduction(+:v)")                                                      \
     for (int j = 0; j < G; j++) v += (ar[j] - m1) * (ar[j] - m1);                           \
     const REAL r1 = 1 / sqrt(v / G + eps);                                                  \
-    _Pragma("omp simd")                                                                     \
-    for (int j = 0; j < G; j++) {                                                           \
-        xr[j] = (ar[j] - m1) * r1;                                                          \
-        zr[j] = xr[j] * g_hh[j] + b_hh[j] + ur[j]; /* pre-activation, for now */            \
+    if (g_ih) {                                                                             \
+        _Pragma("omp simd")                                                                 \
+        for (int j = 0; j < G; j++) {                                                       \
+            xr[j] = (ar[j] - m1) * r1;                                                      \
+            zr[j] = xr[j] * g_hh[j] + b_hh[j] + ((ur[j] - m0) * r0 * g_ih[j] + b_ih[j]);    \
+        }                                                                                   \
+    } else {                                                                                \
+        _Pragma("omp simd")                                                                 \
+        for (int j = 0; j < G; j++) {                                                       \
+            xr[j] = (ar[j] - m1) * r1;                                                      \
+            zr[j] = xr[j] * g_hh[j] + b_hh[j] + ur[j]; /* pre-activation, for now */        \
+        }                                                                                   \
     }                                                                                       \
     s = 0;                                                                                  \
     _Pragma("omp simd reduction(+:s)")                                                      \
@@ -225,15 +247,39 @@ static inline int share(int n, int q, int P) {
     return j < n ? j : n;
 }
 
+/* MATMUL: the same product y = x w, columns n0 .. n1 - 1, through a BLAS library's ?gemm_
+ * when the caller passes one (blas, not NULL: the Fortran interface, every argument by
+ * address, column-major; torch's own, MKL or OpenBLAS, whose address lstm_kernel.py looks
+ * up), else with GEMM above. Row-major y (M, N) read column-major is y^T (N, M), so the
+ * share is y^T[n0:n1, :] = w^T[n0:n1, :] x^T: an (n1 - n0) by M by K product. Called inside
+ * an OpenMP team of more than one thread, MKL runs each call on the calling thread alone. */
+#define MATMUL(NAME, REAL, OWN)                                                             \
+typedef void (*NAME##_blas)(const char *, const char *, const int *, const int *,         \
+                            const int *, const REAL *, const REAL *, const int *,          \
+                            const REAL *, const int *, const REAL *, REAL *, const int *); \
+static void NAME(const void *blas, int M, int N, int K, const REAL *x, const REAL *w,     \
+                 REAL *y, int n0, int n1) {                                                \
+    if (!blas) {                                                                            \
+        OWN(M, N, K, x, w, y, n0, n1);                                                      \
+        return;                                                                             \
+    }                                                                                       \
+    if (n1 <= n0) return;                                                                   \
+    const int m = n1 - n0;                                                                  \
+    const REAL one = 1, zero = 0;                                                           \
+    ((NAME##_blas)blas)("N", "N", &m, &M, &K, &one, w + n0, &N, x, &K, &zero, y + n0, &N); \
+}
+
 /* FORWARD: one step for all B rows, after torch computed a = W_hh h_{t-1}. rstd is (B, 2). */
 #define FORWARD(NAME, REAL, ROW)                                                            \
-void NAME(int B, int H, int P, double eps, const REAL *a, const REAL *u, const REAL *g_hh,  \
-          const REAL *b_hh, const REAL *g_c, const REAL *b_c, const REAL *c_prev,           \
-          REAL *xhat, REAL *act, REAL *c, REAL *chat, REAL *k, REAL *h, REAL *rstd) {       \
+void NAME(int B, int H, int P, double eps, const REAL *a, const REAL *u, const REAL *g_ih,  \
+          const REAL *b_ih, const REAL *g_hh, const REAL *b_hh, const REAL *g_c,            \
+          const REAL *b_c, const REAL *c_prev, REAL *xhat, REAL *act, REAL *c, REAL *chat,  \
+          REAL *k, REAL *h, REAL *rstd) {                                                   \
     const size_t G = 4 * (size_t)H;                                                         \
     _Pragma("omp parallel for num_threads(P) schedule(static)") /* P blocks of rows */      \
     for (int b = 0; b < B; b++)                                                             \
-        ROW(H, (REAL)eps, a + b * G, u + b * G, g_hh, b_hh, g_c, b_c, c_prev + b * (size_t)H,\
+        ROW(H, (REAL)eps, a + b * G, u + b * G, g_ih, b_ih, g_hh, b_hh, g_c, b_c,           \
+            c_prev + b * (size_t)H,                                                         \
             xhat + b * G, act + b * G, c + b * (size_t)H, chat + b * (size_t)H,              \
             k + b * (size_t)H, h + b * (size_t)H, rstd + 2 * b);                            \
 }
@@ -261,19 +307,21 @@ void NAME(int B, int H, int P, const REAL *dh_out, const REAL *dh_rec, REAL *dc,
  * c[T % 2]), and the others hold one step, overwritten. Per step: the threads share
  * the columns of a = h_{t-1} W_hh^T, wait for each other, share the rows, wait. */
 #define FORWARD_SEQ(NAME, REAL, ROW, MATMUL)                                                \
-void NAME(int T, int B, int H, int P, int keep, double eps, const REAL *w_t, const REAL *u,\
-          const REAL *g_hh, const REAL *b_hh, const REAL *g_c, const REAL *b_c, REAL *h,    \
-          REAL *c, REAL *a, REAL *xhat, REAL *act, REAL *chat, REAL *k, REAL *rstd) {       \
+void NAME(int T, int B, int H, int P, int keep, double eps, const void *blas,             \
+          const REAL *w_t, const REAL *u, const REAL *g_ih, const REAL *b_ih, const REAL *g_hh, const REAL *b_hh,           \
+          const REAL *g_c, const REAL *b_c, REAL *h, REAL *c, REAL *a, REAL *xhat,          \
+          REAL *act, REAL *chat, REAL *k, REAL *rstd) {                                     \
     const size_t G = 4 * (size_t)H, BH = (size_t)B * H, BG = (size_t)B * G;                 \
     _Pragma("omp parallel num_threads(P)")                                                  \
     for (int t = 0; t < T; t++) {                                                           \
         const size_t s = keep ? t : 0, cp = keep ? t : t % 2, cn = keep ? t + 1 : (t + 1) % 2; \
         _Pragma("omp for schedule(static)")                                                 \
         for (int q = 0; q < P; q++)                                                         \
-            MATMUL(B, (int)G, H, h + t * BH, w_t, a, share((int)G, q, P), share((int)G, q + 1, P)); \
+            MATMUL(blas, B, (int)G, H, h + t * BH, w_t, a, share((int)G, q, P),              \
+                   share((int)G, q + 1, P));                                                \
         _Pragma("omp for schedule(static)")                                                 \
         for (int b = 0; b < B; b++)                                                         \
-            ROW(H, (REAL)eps, a + b * G, u + t * BG + b * G, g_hh, b_hh, g_c, b_c,          \
+            ROW(H, (REAL)eps, a + b * G, u + t * BG + b * G, g_ih, b_ih, g_hh, b_hh, g_c, b_c, \
                 c + cp * BH + b * H, xhat + s * BG + b * G, act + s * BG + b * G,           \
                 c + cn * BH + b * H, chat + s * BH + b * H, k + s * BH + b * H,             \
                 h + (t + 1) * BH + b * H, rstd + 2 * (s * B + b));                          \
@@ -285,7 +333,8 @@ void NAME(int T, int B, int H, int P, int keep, double eps, const REAL *w_t, con
  * dL/dc_T and leaves as dL/dc_0; dz and da (T, B, 4H) receive every step's. Per step:
  * the threads share the rows, wait, share the columns of dh = da W_hh, wait. */
 #define BACKWARD_SEQ(NAME, REAL, ROW, MATMUL)                                               \
-void NAME(int T, int B, int H, int P, const REAL *w, const REAL *dh_out, REAL *dh,          \
+void NAME(int T, int B, int H, int P, const void *blas, const REAL *w, const REAL *dh_out,  \
+          REAL *dh,                                                                         \
           REAL *dc, const REAL *act, const REAL *k, const REAL *chat, const REAL *xhat,     \
           const REAL *rstd, const REAL *c, const REAL *g_hh, const REAL *g_c, REAL *dz,     \
           REAL *da, REAL *dg_hh_p, REAL *db_hh_p, REAL *dg_c_p, REAL *db_c_p) {             \
@@ -302,7 +351,7 @@ void NAME(int T, int B, int H, int P, const REAL *w, const REAL *dh_out, REAL *d
                     db_hh_p + p * G, dg_c_p + p * (size_t)H, db_c_p + p * (size_t)H);       \
         _Pragma("omp for schedule(static)")                                                 \
         for (int q = 0; q < P; q++)                                                         \
-            MATMUL(B, H, (int)G, da + t * BG, w, dh, share(H, q, P), share(H, q + 1, P));   \
+            MATMUL(blas, B, H, (int)G, da + t * BG, w, dh, share(H, q, P), share(H, q + 1, P)); \
     }                                                                                       \
 }
 
@@ -312,11 +361,13 @@ BACKWARD_ROW(backward_row_f32, float)
 BACKWARD_ROW(backward_row_f64, double)
 GEMM(gemm_f32, float)
 GEMM(gemm_f64, double)
+MATMUL(matmul_f32, float, gemm_f32)
+MATMUL(matmul_f64, double, gemm_f64)
 FORWARD(lnlstm_forward_f32, float, forward_row_f32)
 FORWARD(lnlstm_forward_f64, double, forward_row_f64)
 BACKWARD(lnlstm_backward_f32, float, backward_row_f32)
 BACKWARD(lnlstm_backward_f64, double, backward_row_f64)
-FORWARD_SEQ(lnlstm_forward_seq_f32, float, forward_row_f32, gemm_f32)
-FORWARD_SEQ(lnlstm_forward_seq_f64, double, forward_row_f64, gemm_f64)
-BACKWARD_SEQ(lnlstm_backward_seq_f32, float, backward_row_f32, gemm_f32)
-BACKWARD_SEQ(lnlstm_backward_seq_f64, double, backward_row_f64, gemm_f64)
+FORWARD_SEQ(lnlstm_forward_seq_f32, float, forward_row_f32, matmul_f32)
+FORWARD_SEQ(lnlstm_forward_seq_f64, double, forward_row_f64, matmul_f64)
+BACKWARD_SEQ(lnlstm_backward_seq_f32, float, backward_row_f32, matmul_f32)
+BACKWARD_SEQ(lnlstm_backward_seq_f64, double, backward_row_f64, matmul_f64)

@@ -872,14 +872,16 @@ class LSTM(nn.Module):
     * backpropagation through time is written by hand: the loop carries only
       :math:`\partial L/\partial h` and :math:`\partial L/\partial c` from step to step;
     * each step is the matrix product :math:`W_{hh} h_{t-1}` and then, with
-      ``engine="c"``, one call into a fused C kernel (:mod:`helpers.lstm_kernel`:
-      both layer norms, the gates and the cell update, row by row in cache; one
-      call backward too), or, with ``engine="torch"``, about a dozen torch
-      operations (:class:`_LNLSTMRecurrence`: fused layer norms, results written
-      in place). ``"auto"`` takes the C kernel for float32 and float64 on a CPU
-      when it compiles (it needs a C compiler, once), else torch. Under
+      ``engine="c"``, a fused C kernel (:mod:`helpers.lstm_kernel`: both layer
+      norms, the gates and the cell update, row by row in cache; usually one call
+      for the whole sequence, torch's MKL doing the products, and one call
+      backward), or, with ``engine="torch"``, about a dozen torch operations per
+      step (:class:`_LNLSTMRecurrence`: fused layer norms, results written in
+      place). ``"auto"`` takes the C kernel for float32 and float64 on a CPU when
+      it compiles (it needs a C compiler, once), else torch. Under
       ``torch.no_grad()`` or ``torch.inference_mode()`` the C engine keeps
-      nothing for a backward pass (only the output and two cell states).
+      nothing for a backward pass (only the output and two cell states) and
+      applies the input terms' layer norm inside the kernel.
 
     With ``norm=None`` it is torch's own LSTM kernel with this cell's weights
     (one bias, see :class:`LSTMCell`). Second derivatives are not supported.
@@ -961,13 +963,16 @@ class LSTM(nn.Module):
             out, h_n, c_n = torch.lstm(xb, (h[None], c[None]), weights, True, 1, 0.0, self.training, False, False)
             h_n, c_n = h_n[0], c_n[0]  # (1, B, H) -> (B, H)
         else:
-            u = _ln(xb @ cell.weight_ih.T, cell.ln_ih.weight, cell.ln_ih.bias, cell.eps)[0]  # (T, B, 4H) at once
-            tensors = (u, h, c, cell.weight_hh, cell.ln_hh.weight, cell.ln_hh.bias, cell.ln_c.weight, cell.ln_c.bias)
-            recurrence = self._recurrence(*tensors)
+            xw = xb @ cell.weight_ih.T  # (T, B, 4H) at once
+            rest = (h, c, cell.weight_hh, cell.ln_hh.weight, cell.ln_hh.bias, cell.ln_c.weight, cell.ln_c.bias)
+            recurrence = self._recurrence(xw, *rest)
             if recurrence is lstm_kernel.LNLSTMRecurrenceC and not torch.is_grad_enabled():
-                out, c_n = lstm_kernel.forward_no_grad(*tensors, float(cell.eps))  # keeps nothing for backward
+                # keeps nothing for backward, and normalizes W_ih x row by row inside the kernel
+                out, c_n = lstm_kernel.forward_no_grad(xw, *rest, float(cell.eps),
+                                                       ln_ih=(cell.ln_ih.weight, cell.ln_ih.bias))
             else:
-                out, c_n = recurrence.apply(*tensors, float(cell.eps))
+                u = _ln(xw, cell.ln_ih.weight, cell.ln_ih.bias, cell.eps)[0]  # (T, B, 4H)
+                out, c_n = recurrence.apply(u, *rest, float(cell.eps))
             h_n = out[-1]  # (B, H)
         if unbatched:
             return out.squeeze(1), (h_n.squeeze(0), c_n.squeeze(0))
