@@ -9,7 +9,7 @@
 //   numbers ............ lnbFmt, lnbFmtSci, lnbFmtEps, lnbClampInt, lnbClamp
 //   maths (float64) .... lnbUniform (mulberry32), lnbMean, lnbVar, lnbNormalize
 //   colour ............. lnbViridis, lnbDiverging, lnbTextColorOn
-//   charts ............. lnbHeatmap, lnbColorbar, lnbBarChart, lnbLineChart
+//   charts ............. lnbHeatmap (lnbLabelWidth), lnbColorbar, lnbBarChart, lnbLineChart
 //   controls ........... lnbSlider, lnbRadio, lnbSelect
 
 const LNB_SVG_NS = "http://www.w3.org/2000/svg";
@@ -307,6 +307,13 @@ function lnbTextColorOn(hex) {
  *   title(v, i, j) -> tooltip text, label(v, i, j) -> text in the cell or "" (optional),
  *   opacity(i, j) -> number (optional).
  */
+/** About how wide ``text`` is drawn as a cell label (lib.css: 12.5 px, tabular figures), in px. */
+function lnbLabelWidth(text, px = 12.5) {
+  let em = 0;
+  for (const ch of text) em += /[0-9]/.test(ch) ? 0.64 : ch === "−" || ch === "+" ? 0.84 : ch === "." || ch === "," ? 0.32 : 0.62;
+  return em * px;
+}
+
 function lnbHeatmap(parent, o) {
   const g = lnbSvgEl("g", { class: "lnb-heatmap" });
   o.values.forEach((row, i) => row.forEach((v, j) => {
@@ -320,10 +327,14 @@ function lnbHeatmap(parent, o) {
     g.append(cell);
     const text = o.label ? o.label(v, i, j) : "";
     if (text) {
-      g.append(lnbSvgEl("text", {
+      const attrs = {
         x: cx + o.cellW / 2, y: cy + o.cellH / 2, "text-anchor": "middle", "dominant-baseline": "central",
         class: "lnb-cell-label", style: `fill:${lnbTextColorOn(fill)}`, text,
-      }));
+      };
+      // a label wider than its cell (a narrow phone: "−1.1" in 30 px) is drawn narrower, at the same
+      // height, so that it never runs into its neighbour's
+      if (lnbLabelWidth(text) > o.cellW - 3) Object.assign(attrs, { textLength: o.cellW - 3, lengthAdjust: "spacingAndGlyphs" });
+      g.append(lnbSvgEl("text", attrs));
     }
   }));
   parent.append(g);
