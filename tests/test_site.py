@@ -663,6 +663,11 @@ def test_chapters_have_a_byline_and_a_citation(browser, server, site):
     assert number and number.group(1) == "6", bib
     assert re.search(r"^  title\s+= \{[A-Z]", bib, re.M) and "booktitle = {Layer Normalization:" in bib, bib
     assert f"url       = {{{server}/{doc}.html}}" in bib and bib.count("{") == bib.count("}"), bib
+    # the copy button puts exactly the entry, address included, on the clipboard (localhost is a secure context)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    page.click("#lnb-cite button.lnb-cite-copy")
+    page.wait_for_function("document.querySelector('#lnb-cite button.lnb-cite-copy').textContent === 'Copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == bib
     assert visit.page_errors == [] and visit.console_errors == []
     page.context.close()
 

@@ -201,6 +201,30 @@
     var open = function () { if (location.hash === "#lnb-cite") box.open = true; };
     window.addEventListener("hashchange", open);
     open();
+    // a button that copies the BibTeX entry (the clipboard API needs https or localhost; elsewhere the
+    // entry is selected for the reader's own copy)
+    var bib = box.querySelector(".lnb-cite-bibtex"), button = document.createElement("button");
+    button.type = "button";
+    button.className = "lnb-cite-copy";
+    button.textContent = "Copy BibTeX";
+    button.addEventListener("click", function () {
+      var done = function (text) {
+        button.textContent = text;
+        setTimeout(function () { button.textContent = "Copy BibTeX"; }, 2000);
+      };
+      var select = function () {
+        var range = document.createRange();
+        range.selectNodeContents(bib);
+        var sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        done("Selected: press Ctrl+C");
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(bib.textContent).then(function () { done("Copied"); }, select);
+      } else select();
+    });
+    bib.parentNode.insertBefore(button, bib);
   }
 
   // 8. The setup cell and its printout (the device, the budget, the seeds) are
