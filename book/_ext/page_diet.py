@@ -13,7 +13,9 @@ takes off:
   page: the theme's search box (``search_as_you_type`` off) only sends the
   reader to ``search.html``, which loads them;
 * MathJax on pages with no mathematics (the intro loaded it because its table
-  of contents includes pages that have some);
+  of contents includes pages that have some), and on pages with some, MathJax
+  run while the page is parsed: it is fetched at once and run after the
+  explorables have drawn (:data:`MATHJAX_AFTER_WIDGETS`);
 * the theme's icon font (156 kB, for the dozen glyphs its CSS puts in
   admonition titles and links): a subset of it, a few kB, written at the end
   of the build (:func:`subset_icon_font`);
@@ -25,6 +27,7 @@ takes off:
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 from pathlib import Path
@@ -154,14 +157,53 @@ def lazy_images(app, pagename, templatename, context, doctree) -> None:
     context["body"] = IMG.sub(attrs, body)
 
 
+#: Appended to the page's MathJax configuration, in place of MathJax's own script tag: the script (1 MB) is
+#: fetched at once (a preload) but run only once the page's explorables have drawn
+#: (``window.lnbWidgetsReady``, set by ``lnb-widgets.js``; at most 1.5 s after DOMContentLoaded). Run while
+#: the page was parsed and typesetting inside DOMContentLoaded, it held up the explorables' first drawing by
+#: 0.3 to 0.7 s (chapters 2 and 4); the formulas are typeset about when they were before, as MathJax waited for
+#: DOMContentLoaded anyway. ``{src}`` is the script's address relative to the page.
+MATHJAX_AFTER_WIDGETS = """;(function () {{
+  var src = {src}, pre = document.createElement("link");
+  pre.rel = "preload"; pre.as = "script"; pre.href = src;
+  document.head.appendChild(pre);
+  var load = function () {{
+    if (load.done) return;
+    load.done = true;
+    var s = document.createElement("script");
+    s.src = src; s.async = true; s.id = "MathJax-script";
+    document.head.appendChild(s);
+  }};
+  document.addEventListener("DOMContentLoaded", function () {{
+    var w = window.lnbWidgetsReady;
+    if (!w) return load();
+    Promise.race([w, new Promise(function (r) {{ setTimeout(r, 1500); }})]).then(load, load);
+  }});
+}})();"""
+
+
 def mathjax_where_needed(app, pagename, templatename, context, doctree) -> None:
-    """html-page-context: no MathJax on a page whose body has no formula."""
+    """html-page-context: no MathJax on a page whose body has no formula; where there is one, MathJax runs
+    after the page's explorables have drawn (:data:`MATHJAX_AFTER_WIDGETS`)."""
+    from sphinx.builders.html._assets import _JavaScript
+
     scripts, body = context.get("script_files"), context.get("body") or ""
-    if not scripts or 'class="math' in body:
+    if not scripts:
         return
     paths = {app.config.mathjax_path, f"_static/{app.config.mathjax_path}"}  # as given, and as add_js_file stores it
-    scripts[:] = [js for js in scripts
-                  if js.filename not in paths and not str(js.attributes.get("body", "")).startswith("window.MathJax")]
+    is_config = [str(js.attributes.get("body", "")).startswith("window.MathJax") for js in scripts]
+    is_script = [js.filename in paths for js in scripts]
+    if 'class="math' not in body:
+        scripts[:] = [js for js, config, script in zip(scripts, is_config, is_script) if not (config or script)]
+        return
+    if not any(is_script) or not any(is_config):
+        return
+    path = str(app.config.mathjax_path)
+    src = path if "://" in path else context["pathto"](path if path.startswith("_static/") else f"_static/{path}", 1)
+    after = MATHJAX_AFTER_WIDGETS.format(src=json.dumps(src))
+    scripts[:] = [_JavaScript(js.filename, priority=js.priority,
+                              **{**js.attributes, "body": js.attributes["body"] + after}) if config else js
+                  for js, config, script in zip(scripts, is_config, is_script) if not script]
 
 
 #: The theme's icon font, drawn from by its CSS (admonition titles, breadcrumbs, external links).

@@ -260,8 +260,7 @@ export async function mountAll(root = document) {
   for (const r of results) if (r.status === "rejected") console.error("lnb-widgets:", r.reason);  // eslint-disable-line no-console
 }
 
-if (document.readyState === "loading") {
-  document.addEventListener("DOMContentLoaded", () => mountAll());
-} else {
-  mountAll();
-}
+// window.lnbWidgetsReady settles once every explorable has drawn: MathJax waits for it (page_diet.py)
+window.lnbWidgetsReady = document.readyState === "loading"
+  ? new Promise((resolve) => document.addEventListener("DOMContentLoaded", () => resolve(mountAll())))
+  : mountAll();

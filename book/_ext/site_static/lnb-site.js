@@ -29,16 +29,20 @@
   // An element that scrolls sideways gets the class lnb-scrolls, and
   // lnb-scrolled-end once scrolled to its end (the CSS draws a shadow at the
   // cut edge); whether it is wide is measured again as it scrolls.
-  function markScrolls(el) {
+  function scrollState(el) {  // reads only
     var wide = el.scrollWidth > el.clientWidth + 1;
-    el.classList.toggle("lnb-scrolls", wide);
-    el.classList.toggle("lnb-scrolled-end", wide && el.scrollLeft + el.clientWidth >= el.scrollWidth - 1);
-    if (wide && !el.lnbScrollWatched) {
+    return { wide: wide, end: wide && el.scrollLeft + el.clientWidth >= el.scrollWidth - 1 };
+  }
+  function applyScrollState(el, st) {  // writes only
+    el.classList.toggle("lnb-scrolls", st.wide);
+    el.classList.toggle("lnb-scrolled-end", st.end);
+    if (st.wide && !el.lnbScrollWatched) {
       el.lnbScrollWatched = true;
       el.addEventListener("scroll", function () { markScrolls(el); }, { passive: true });
     }
-    return wide;
+    return st.wide;
   }
+  function markScrolls(el) { return applyScrollState(el, scrollState(el)); }
   function markWideEquations() {
     markWideInline();
     markNumberedWide();
@@ -250,7 +254,15 @@
   // 9. Code wider than the column scrolls sideways; on a phone, whose scrollbars
   //    hide, a shadow at the cut edge says there is more (as for equations, 1).
   function markWideCode() {
-    document.querySelectorAll(".bd-content div.highlight > pre").forEach(markScrolls);
+    // all widths read first, then all classes set: reading a width after a class changed would lay out
+    // the page again for every block (215 ms for chapter 2's blocks, in the way of its explorable)
+    var blocks = Array.prototype.slice.call(document.querySelectorAll(".bd-content div.highlight > pre"));
+    var states = blocks.map(scrollState);
+    blocks.forEach(function (el, i) { applyScrollState(el, states[i]); });
+  }
+  function whenIdle(fn) {  // after the explorables have drawn: a scroll cue can wait, a figure to play with not
+    if (window.requestIdleCallback) window.requestIdleCallback(fn, { timeout: 2000 });
+    else setTimeout(fn, 300);
   }
   window.addEventListener("resize", markWideCode);
   document.addEventListener("toggle", markWideCode, true);  // code shown by a toggle gets its width now
@@ -321,7 +333,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     hoverPreviews();
-    markWideCode();
+    whenIdle(markWideCode);
     runThisChapterBox();
     citeThisPage();
     tidyThemeButtons();
