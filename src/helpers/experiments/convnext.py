@@ -1,7 +1,7 @@
 r"""Chapter 10's ConvNeXt-style network on the digits: batch norm or a channels-last layer norm.
 
 Ba et al. (2016, §6.7) left convolutional networks open: in their preliminary
-experiments batch norm did better than layer norm, and "more research is needed"
+experiments batch norm did better than layer norm, and "further research is needed"
 (chapter 6 repeats that in miniature, :mod:`helpers.experiments.convnet`, where
 layer norm normalizes each example over all of ``(C, H, W)``). Liu et al. (2022,
 "A ConvNet for the 2020s") put a layer norm in a modernized ConvNet and report
@@ -216,7 +216,7 @@ def ln_slightly_better_than_bn(record):
 
 @claim("convnext_digits", section="10.4", kind="reading", paper="liu2022convnet",
        statement="Our reading: the ConvNeXt-style network has no difficulty training with layer norm "
-                 "(its test error is within 1 point of batch norm's)",
+                 "(its test error at most 1 point above batch norm's)",
        paper_evidence=LIU,
        size=Size("final test error, channels-last layer norm minus batch norm (percentage points)", "lower", 0.0,
                  1.0, "\"does not have any difficulties\": no number; we read it as at most 1 point worse"))
