@@ -732,6 +732,17 @@ def test_setup_cell_is_folded_and_code_toggles_sit_under_their_figures(browser, 
     assert any(wide for wide, _, _ in marks), "no code block overflows at 390 px: the check checks nothing"
     assert all(wide == marked for wide, marked, _ in marks), marks
     assert all(shadow != "none" for wide, _, shadow in marks if wide), marks
+    # every code toggle opened: the page stays as wide as the phone, the long lines scroll inside their block
+    opened = visit.page.evaluate("""() => { const ds = document.querySelectorAll('.bd-content div.cell details.hide');
+        ds.forEach(d => { d.open = true; }); return ds.length; }""")
+    visit.page.wait_for_timeout(300)
+    width = visit.page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert opened and width[0] <= width[1], f"{opened} code toggles opened: the page is {width[0]} px wide at {width[1]}"
+    visit.page.context.close()
+    # the box says what the setup cell does and shows: chapter 1's chooses nothing and prints nothing
+    visit = open_page(browser, f"{server}/chapters/01_from_batch_norm_to_layer_norm.html")
+    note = visit.page.evaluate("document.querySelector('details.lnb-run-box p').textContent")
+    assert "installs the book's helpers" in note and "chooses" not in note and "printed" not in note, note
     visit.page.context.close()
 
 

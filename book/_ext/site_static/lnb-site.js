@@ -242,9 +242,13 @@
     box.className = "lnb-run-box";
     var summary = document.createElement("summary");
     summary.textContent = "Run this chapter: its setup cell";
-    var note = document.createElement("p");
+    var note = document.createElement("p"), code = pre.textContent, printed = first.querySelector(".cell_output");
+    var picks = [[/pick_device\(/, "the device"], [/\bBUDGET\s*=/, "the budget"], [/\bSEEDS\s*=/, "the seeds"]]
+      .filter(function (p) { return p[0].test(code); }).map(function (p) { return p[1]; });
+    var chooses = picks.length ? " and chooses " + (picks.length > 1 ? picks.slice(0, -1).join(", ") + " and " : "") +
+      picks[picks.length - 1] : "";
     note.textContent = "Run this cell first in Jupyter or Colab: it installs the book's helpers where they " +
-      "are missing and chooses the device, the budget and the seeds. Below it, what it printed when this page was built.";
+      "are missing" + chooses + "." + (printed && printed.textContent.trim() ? " Below it, what it printed when this page was built." : "");
     first.parentNode.insertBefore(box, first);
     box.appendChild(summary);
     box.appendChild(note);
