@@ -330,6 +330,13 @@ def test_convnext_claims_judged_by_the_rule():
     assert set(_verdicts("convnext_digits", rec).values()) == {"undecided"}
     rec = _cx_record({"batch": (0.05, 0.06), "layer": (0.04, 0.055), "layer_chw": (0.07, 0.08)}, nll_end=(0.1, 0.09))
     assert set(_verdicts("convnext_digits", rec).values()) == {"holds"}  # down 10%: settled enough
+    # a network that fits its training set: NLL 0.0018 -> 0.001 is down 44% but by 0.0008 nats, noise, not training
+    rec = _cx_record({"batch": (0.05, 0.06), "layer": (0.04, 0.055), "layer_chw": (0.07, 0.08)}, nll_end=(0.1, 0.1))
+    for r in rec["runs"]:
+        for n in ("batch", "layer"):
+            r["runs"][n]["train_nll"][-2:] = [0.0018, 0.001]
+    assert set(_verdicts("convnext_digits", rec).values()) == {"holds"}
+    assert cx.still_training({"runs": {"batch": {"train_nll": [0.05, 0.03]}}}, ("batch",))  # 40% and 0.02 nats
 
 
 def _ad_record(finals):

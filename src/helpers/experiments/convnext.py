@@ -42,7 +42,7 @@ from ._common import one_thread, per_seed
 from .convnet import train_one
 from .stats import Size, effect_text
 
-__all__ = ["NORMS", "STILL_TRAINING", "ChannelsLastLayerNorm", "ConvNeXtBlock", "ConvNeXtNet", "final_error",
+__all__ = ["NORMS", "STILL_TRAINING", "STILL_TRAINING_NATS", "ChannelsLastLayerNorm", "ConvNeXtBlock", "ConvNeXtNet", "final_error",
            "still_training"]
 
 #: The norms compared (see the module docstring).
@@ -165,17 +165,21 @@ def final_error(run, norm, k=2):
     return 100.0 * sum(tail) / len(tail)
 
 
-#: A run is still training when its training NLL fell by more than this fraction over the last log interval.
+#: A run is still training when its training NLL fell by more than this fraction over the last log interval...
 STILL_TRAINING = 0.2
+#: ... and by more than this many nats: a network that fits its training set (NLL about 0.001) has a
+#: training NLL that wanders by tens of percent from one log point to the next without learning anything.
+STILL_TRAINING_NATS = 0.01
 
 
 def still_training(run, norms_=("batch", "layer")):
     """Whether any of ``norms_`` in one seed's result was still training at the end: its training NLL (whole
-    training set) fell by more than :data:`STILL_TRAINING` of itself between the last two log points. Its final
-    error then says how fast it trained, not where it ends, and the claims on final errors are undecided."""
+    training set) fell by more than :data:`STILL_TRAINING` of itself and by more than :data:`STILL_TRAINING_NATS`
+    between the last two log points. Its final error then says how fast it trained, not where it ends, and the
+    claims on final errors are undecided."""
     def falling(curves):
         a, b = curves["train_nll"][-2:]
-        return b < (1 - STILL_TRAINING) * a
+        return b < (1 - STILL_TRAINING) * a and a - b > STILL_TRAINING_NATS
     return any(falling(run["runs"][n]) for n in norms_)
 
 
@@ -186,8 +190,9 @@ def _diff(record, a, b):
 def _late(record, a, b):
     late = per_seed(record, lambda r: still_training(r, (a, b)))
     note = "" if not any(late) else (f"; in {sum(late)} of {len(late)} seeds a network was still training at the end "
-                                     f"(training NLL down by more than {STILL_TRAINING:.0%} over the last log "
-                                     "interval), so its final error cannot be read (undecided)")
+                                     f"(training NLL down by more than {STILL_TRAINING:.0%} and "
+                                     f"{STILL_TRAINING_NATS:g} nats over the last log interval), so its final "
+                                     "error cannot be read (undecided)")
     return late, note
 
 
