@@ -52,6 +52,18 @@ def test_largest_stable_lr():
     assert pl.largest_stable_lr(lrs, [None, float("nan"), float("inf")]) == 0.0
     assert pl.largest_stable_lr(lrs, [3.5, 3.3, 3.38]) == 1.0  # best in the middle
     assert pl.largest_stable_lr(lrs, [3.5, 3.3, 3.45]) == 0.1  # 3.45 is 0.15 above the best
+    # a run that never got below the unigram loss has not trained: post-LN's stall at every rate is not "stable"
+    assert pl.largest_stable_lr(lrs, [3.27, 3.28, 3.30], learned_below=3.21) == 0.0
+    assert pl.largest_stable_lr(lrs, [3.10, 3.28, 3.15], learned_below=3.21) == 1.0  # 3.28 skipped, 3.15 counts
+    with pytest.raises(TypeError, match="learned_below"):
+        pl.largest_stable_lr(lrs, [3.1, 3.2, 3.3], learned_below="3.2")
+
+
+def test_unigram_loss_is_the_cross_entropy_of_the_character_frequencies():
+    from types import SimpleNamespace
+    corpus = SimpleNamespace(train=torch.tensor([0, 0, 0, 1]), val=torch.tensor([0, 1]), vocab=["a", "b", "c"])
+    p = {0: 4 / 7, 1: 2 / 7}  # add-one counts 4, 2, 1 over 7
+    assert pl.unigram_loss(corpus) == pytest.approx(-(math.log(p[0]) + math.log(p[1])) / 2, rel=1e-12)
     with pytest.raises(ValueError, match="largest_stable_lr: lrs must be increasing"):
         pl.largest_stable_lr([0.1, 0.01], [1.0, 1.0])
     with pytest.raises(ValueError, match="one final loss per learning rate, got 1 for 2"):
@@ -99,7 +111,9 @@ def test_placement_record(tiny_placement):
             for finals, div, best in zip(run["final_loss"][p], run["diverged"][p], run["largest_stable_lr"][p]):
                 assert len(finals) == len(div) == 3
                 assert div[:2] == [False, True] and div[2] is None and finals[1:] == [None, None]
-                assert best == pl.largest_stable_lr(run["lrs"], finals) == 1e-3
+                assert best == pl.largest_stable_lr(run["lrs"], finals, learned_below=run["unigram_loss"]
+                                                    - pl.LEARNED_NATS)
+            assert pl.stable_lrs(run, p) == run["largest_stable_lr"][p]  # the claims' rule is the run's
     assert rec["runs"][0]["grads"] != rec["runs"][1]["grads"]  # the seed changes the initialization
     for c in claims_of("placement_depth"):
         out = c.evaluate(rec)
@@ -172,13 +186,19 @@ def test_attention_stats_closed_form():
 
 # --- the claims, on records whose verdicts are known ------------------------------------------
 
+def _finals(best):
+    """Final losses on :data:`LRS` whose largest stable learning rate is ``best``: 3.0 up to it, diverged above;
+    ``best`` 0: no run learned (3.3, above the unigram loss of 3.26, at every rate)."""
+    return [3.3] * len(pl.LRS) if best == 0 else [3.0 if lr <= best else None for lr in pl.LRS]
+
+
 def _placement_record(grads_last, lrs):
     """Two seeds; ``grads_last[p]`` and ``lrs[p]``: per-seed last-block gradient and largest stable lr at depth 24."""
     runs = []
     for s in range(2):
-        runs.append({"depths": [6, 24], "placements": list(pl.PLACEMENTS),
+        runs.append({"depths": [6, 24], "placements": list(pl.PLACEMENTS), "lrs": list(pl.LRS), "unigram_loss": 3.26,
                      "grads": {p: [[1.0] * 6, [1.0] * 23 + [grads_last.get(p, (1.0, 1.0))[s]]] for p in pl.PLACEMENTS},
-                     "largest_stable_lr": {p: [0.1, lrs.get(p, (0.1, 0.1))[s]] for p in pl.PLACEMENTS}})
+                     "final_loss": {p: [_finals(0.1), _finals(lrs.get(p, (0.1, 0.1))[s])] for p in pl.PLACEMENTS}})
     return {"name": "placement_depth", "runs": runs, "budget": "quick", "seeds": [0, 1], "device": "cpu",
             "date": "2026-01-01"}
 
@@ -201,6 +221,10 @@ def test_placement_claims_judged_by_the_rule():
     assert v["deepnorm_more_stable_than_post"] == "does not hold"  # 0.3 and a tie (1.0): never above 1
     c = next(c for c in claims_of("placement_depth") if c.check is pl.deepnorm_as_stable_as_pre)
     assert c.evaluate(_placement_record({}, {"deepnorm": (0.03, 0.03)}))["verdict"] == "does not hold"
+    # post-LN that never learns (a stall at the unigram loss) is the least stable, not as stable as the best
+    v = _verdicts("placement_depth", _placement_record({}, {"post": (0, 0), "pre": (0.01, 0.03), "deepnorm": (0, 0)}))
+    assert v["post_less_stable_than_pre"] == "holds" and v["deepnorm_as_stable_as_pre"] == "does not hold"
+    assert v["deepnorm_more_stable_than_post"] == "undecided"  # neither learned: the seeds cannot be read
     # seed by seed: swapping the runs swaps the effects
     swapped = copy.deepcopy(rec)
     swapped["runs"] = swapped["runs"][::-1]

@@ -15,9 +15,12 @@ which has no norm) at every depth of the budget:
   save time) in increasing order, and each run's final loss is read on fixed
   validation windows. A learning rate is *stable* when the run did not
   diverge (:func:`helpers.transformer.train_lm`'s rule: a loss that is not finite
-  or above twice the larger of the first loss and :math:`\ln V`) and its final
-  loss is within :data:`TOLERANCE_NATS` of the best final loss over the grid
-  (it still trains about as well as the best learning rate does). The sweep
+  or above twice the larger of the first loss and :math:`\ln V`), it learned
+  (its final loss is at least :data:`LEARNED_NATS` below the unigram loss,
+  :func:`unigram_loss`: a run that stalls at the characters' frequencies, as
+  post-LN without warm-up does, has not trained, however stable its loss), and
+  its final loss is within :data:`TOLERANCE_NATS` of the best final loss of the
+  runs that learned (it still trains about as well as the best learning rate does). The sweep
   stops at the first run that diverges; the larger rates are recorded as not
   run (``None``) and counted as unstable (a larger step than one that diverged).
 
@@ -30,6 +33,7 @@ is the one place the rule above is written. Nothing runs at import.
 
 from __future__ import annotations
 
+import functools
 import math
 
 from .._checks import check_instance, check_real
@@ -39,7 +43,8 @@ from . import claim, experiment, sizes
 from ._common import per_seed, rounded
 from .stats import Size, effect_text
 
-__all__ = ["PLACEMENTS", "MODEL", "LRS", "TOLERANCE_NATS", "model_config", "largest_stable_lr", "summary_rows"]
+__all__ = ["PLACEMENTS", "MODEL", "LRS", "TOLERANCE_NATS", "LEARNED_NATS", "model_config", "unigram_loss",
+           "largest_stable_lr", "stable_lrs", "summary_rows"]
 
 #: The placements compared, as :class:`helpers.transformer.GPTConfig` spells them.
 PLACEMENTS = ("post", "pre", "sandwich", "deepnorm", "rezero")
@@ -50,6 +55,27 @@ MODEL = dict(block_size=16, n_head=2, n_embd=16, init="xavier")
 LRS = (0.01, 0.03, 0.1, 0.3, 1.0)
 #: A learning rate is stable when its final loss is at most this many nats above the grid's best.
 TOLERANCE_NATS = 0.1
+#: A run has learned when its final loss is at least this many nats below :func:`unigram_loss`.
+LEARNED_NATS = 0.05
+
+
+def unigram_loss(corpus) -> float:
+    """The validation loss (nats per character) of predicting every character by its frequency in the
+    training text (add-one smoothed): what a model that learned nothing about context reaches.
+
+    Args:
+        corpus: :func:`helpers.corpus.load_char_corpus`'s result (``train``, ``val``: 1-D long tensors; ``vocab``).
+    """
+    import torch
+
+    counts = torch.bincount(corpus.train, minlength=len(corpus.vocab)).double()  # (V,)
+    logp = ((counts + 1) / (counts.sum() + len(corpus.vocab))).log()  # (V,)
+    return float(-logp[corpus.val].mean())
+
+
+@functools.lru_cache(maxsize=1)
+def _book_unigram_loss():
+    return unigram_loss(load_char_corpus())
 
 
 def model_config(vocab_size, n_layer, placement) -> GPTConfig:
@@ -58,14 +84,17 @@ def model_config(vocab_size, n_layer, placement) -> GPTConfig:
                      norm=None if placement == "rezero" else "layer")
 
 
-def largest_stable_lr(lrs, final_losses, tolerance=TOLERANCE_NATS):
-    """The largest learning rate whose final loss is finite and within ``tolerance`` of the best one.
+def largest_stable_lr(lrs, final_losses, tolerance=TOLERANCE_NATS, learned_below=math.inf):
+    """The largest learning rate whose final loss is finite, below ``learned_below`` and within ``tolerance``
+    of the best such loss.
 
     Args:
         lrs (sequence of float): the grid, increasing.
         final_losses (sequence of float or None): one per learning rate; ``None`` (not run, or
             diverged) and non-finite values count as unstable.
         tolerance (float): nats above the best final loss still counted as stable, >= 0.
+        learned_below (float): a run whose final loss is not below this has not learned and is not
+            counted (the experiment passes :func:`unigram_loss` minus :data:`LEARNED_NATS`).
 
     Returns:
         the learning rate (a float), or ``0.0`` when no run is stable.
@@ -76,6 +105,8 @@ def largest_stable_lr(lrs, final_losses, tolerance=TOLERANCE_NATS):
         0.1
         >>> largest_stable_lr([0.01, 0.1, 1.0], [3.30, 3.60, 3.35])
         1.0
+        >>> largest_stable_lr([0.01, 0.1, 1.0], [3.10, 3.30, 3.30], learned_below=3.2)  # 3.30: never learned
+        0.01
     """
     where = "largest_stable_lr"
     tolerance = check_real(tolerance, "tolerance", where, 0.0)
@@ -84,7 +115,9 @@ def largest_stable_lr(lrs, final_losses, tolerance=TOLERANCE_NATS):
         raise ValueError(f"{where}: need one final loss per learning rate, got {len(final_losses)} for {len(lrs)}")
     if any(b <= a for a, b in zip(lrs, lrs[1:])):
         raise ValueError(f"{where}: lrs must be increasing, got {lrs}")
-    ok = [v is not None and math.isfinite(v) for v in final_losses]
+    if learned_below != math.inf:
+        learned_below = check_real(learned_below, "learned_below", where)
+    ok = [v is not None and math.isfinite(v) and v < learned_below for v in final_losses]
     if not any(ok):
         return 0.0
     best = min(v for v, good in zip(final_losses, ok) if good)
@@ -103,6 +136,7 @@ def placement_depth(budget, seed, device):
     corpus = load_char_corpus()
     V = len(corpus.vocab)
     out = {"depths": size["depths"], "lrs": size["lrs"], "placements": list(PLACEMENTS),
+           "unigram_loss": rounded(unigram_loss(corpus), 5),
            "grads": {}, "final_loss": {}, "diverged": {}, "largest_stable_lr": {}}
     for placement in PLACEMENTS:
         for key in ("grads", "final_loss", "diverged", "largest_stable_lr"):
@@ -125,7 +159,8 @@ def placement_depth(budget, seed, device):
                 finals.append(None if h["diverged"] else rounded(h["val_loss"][-1], 5))
             out["final_loss"][placement].append(finals)
             out["diverged"][placement].append(diverged)
-            out["largest_stable_lr"][placement].append(largest_stable_lr(size["lrs"], finals))
+            out["largest_stable_lr"][placement].append(
+                largest_stable_lr(size["lrs"], finals, learned_below=out["unigram_loss"] - LEARNED_NATS))
     return out
 
 
@@ -136,14 +171,25 @@ def _deepest(run, key, placement):
     return run[key][placement][-1]
 
 
+def stable_lrs(run, placement):
+    """The largest stable learning rate of ``placement`` at each depth of one seed's result, by
+    :func:`largest_stable_lr` from the run's final losses (the rule as it stands, also for records made
+    before a run had to learn to count): a list, one per depth; 0.0 where no learning rate trained."""
+    below = run.get("unigram_loss", _book_unigram_loss()) - LEARNED_NATS
+    return [largest_stable_lr(run["lrs"], finals, learned_below=below) for finals in run["final_loss"][placement]]
+
+
 def _lr_ratio(record, a, b):
-    return per_seed(record, lambda r: _deepest(r, "largest_stable_lr", a) / _deepest(r, "largest_stable_lr", b)
-                    if _deepest(r, "largest_stable_lr", b) > 0 else math.inf)
+    """Per seed, at the deepest depth: ``a``'s largest stable learning rate over ``b``'s (``inf`` when only ``a``
+    trained), and whether neither trained at any rate of the grid (then the seed cannot be read)."""
+    pairs = per_seed(record, lambda r: (stable_lrs(r, a)[-1], stable_lrs(r, b)[-1]))
+    ratios = [x / y if y > 0 else math.inf if x > 0 else 0.0 for x, y in pairs]
+    return ratios, [x == 0 and y == 0 for x, y in pairs]
 
 
 def _lrs_text(record, placement):
-    vals = per_seed(record, lambda r: _deepest(r, "largest_stable_lr", placement))
-    return ", ".join(f"{v:g}" for v in vals)
+    vals = per_seed(record, lambda r: stable_lrs(r, placement)[-1])
+    return ", ".join(f"{v:g}" if v > 0 else "none" for v in vals)
 
 
 #: How the claims name the placements in their measurement text: in full, and in a ratio.
@@ -152,11 +198,14 @@ _SHORT = {"post": "post", "pre": "pre", "deepnorm": "DeepNorm"}
 
 
 def _lr_comparison(record, a, b):
-    """(measurement, effects) of a claim comparing placements ``a`` and ``b`` by the largest stable
-    learning rate at the deepest depth: each seed's rates, and their ratio a / b per seed."""
-    ratios = _lr_ratio(record, a, b)
+    """(measurement, effects, undecided) of a claim comparing placements ``a`` and ``b`` by the largest stable
+    learning rate at the deepest depth: each seed's rates ("none": no rate of the grid trained), their ratio
+    a / b per seed, and the seeds where neither trained (undecided)."""
+    ratios, neither = _lr_ratio(record, a, b)
+    note = f"; neither trained at any rate in {sum(neither)} of {len(neither)} seeds" if any(neither) else ""
+    shown = [1.0 if n else v for v, n in zip(ratios, neither)]  # unreadable seeds: shown as 1, judged undecided
     return (f"largest stable learning rate per seed: {_NAMES[a]} {_lrs_text(record, a)}, {_NAMES[b]} "
-            f"{_lrs_text(record, b)}; {_SHORT[a]} / {_SHORT[b]} {effect_text(ratios)}", ratios)
+            f"{_lrs_text(record, b)}; {_SHORT[a]} / {_SHORT[b]} {effect_text(shown)}{note}", shown, neither)
 
 
 XIONG = ("Xiong et al. (2020), abstract: \"at initialization, for the original-designed Post-LN Transformer, "
@@ -220,7 +269,7 @@ def summary_rows(record):
     runs = record["runs"]
     for placement in runs[0]["placements"]:
         for d, depth in enumerate(runs[0]["depths"]):
-            lrs = [r["largest_stable_lr"][placement][d] for r in runs]
+            lrs = [stable_lrs(r, placement)[d] for r in runs]
             spread = [r["grads"][placement][d][-1] / r["grads"][placement][d][0] for r in runs]
             rows.append({"placement": placement, "depth": depth, "largest_stable_lr": lrs,
                          "grad_last_over_first": effect_text(spread)})
