@@ -424,6 +424,10 @@ def test_results_table_one_row_per_claim_and_source():
     assert len(ours) == len(experiments.claims("ba2016layer")) < n_claims  # chapter 10's claims are not in it
     md = experiments.results_markdown(rows)
     assert md.count("\n") == len(rows) + 2 and "**holds**" in md
+    # a claim from two sources: its text and evidence once, the second row says so
+    draw = [line for line in md.splitlines() if line.startswith("| 6.4 |")]
+    assert draw[0].count(table.SAME_CLAIM) == 0 and draw[1].count(table.SAME_CLAIM) == 2, draw[:2]
+    assert draw[0].split(" | ")[1] == draw_rows[0]["claim"].replace("|", "\\|")
 
 
 def test_results_table_escapes_and_iterates_whatever_is_registered():

@@ -797,6 +797,17 @@ def test_search_field_icon_sits_beside_its_text(browser, server):
     page.context.close()
 
 
+def test_markdown_tables_in_outputs_are_tables(site):
+    """A table a cell displays as Markdown (the results tables of chapters 7 and 10) is rendered as a table:
+    without the cell's ``mystnb: markdown_format: gfm`` myst-nb parses it as CommonMark, which has no tables,
+    and the page shows its rows as one paragraph of pipes (chapter 10's table of claims did)."""
+    for doc in toc_files():
+        html = (site / f"{doc}.html").read_text()
+        # a header row, then the delimiter row (its dashes typeset as dashes): "| a | b |\n|—|—|"
+        assert not re.search(r"<p>\|[^<\n]*\|\s*\n\|\s*[-—–:]+\s*\|", html), \
+            f"{doc}: a Markdown table shown as a paragraph of pipes"
+
+
 def test_bibliography_is_author_year_with_backlinks(site):
     """Entries are labelled like the citations in the text (author, year) and link back to every citing place."""
     page = site / "book" / "bibliography.html"

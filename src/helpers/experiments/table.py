@@ -155,23 +155,33 @@ def _cell(text) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
+#: What the claim and evidence cells of a row say when the row above is the same claim from another source.
+SAME_CLAIM = "same as above"
+
+
 def results_markdown(rows) -> str:
     """The rows of :func:`results_table` as a Markdown (GFM) table, verdicts in bold.
 
     Six columns, so the table fits a laptop's text column: the paper's size goes with its
-    evidence, and the threshold with the effect.
+    evidence, and the threshold with the effect. A claim checked on several sources (shipped and
+    this build) has its claim and evidence written once; the rows below say :data:`SAME_CLAIM`.
     """
     if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
         raise ArgTypeError("results_markdown: rows must be a list of dicts from results_table")
     head = ("| § | Claim | Paper's evidence; its size | Effect per seed: median (min to max); threshold "
             "| Source | Verdict |")
     lines = [head, "|---|---|---|---|---|---|"]
+    before = None
     for row in rows:
         if not isinstance(row, dict) or set(COLUMNS) - set(row):
             raise ValueError(f"results_markdown: each row must be a dict with keys {COLUMNS}")
         c = {k: _cell(row[k]) for k in COLUMNS}
         stop = "" if c["paper"].endswith(".") else "."  # "... Cooijmans et al." takes no second period
         paper = f"{c['paper']}{stop} *Size:* {c['size']}" if c["size"] else c["paper"]
+        same = (c["section"], c["claim"], paper) == before  # the same claim from the next source
+        before = (c["section"], c["claim"], paper)
+        if same:  # its claim and evidence once, not again for every source (chapter 10's page weight)
+            c["claim"], paper = SAME_CLAIM, SAME_CLAIM
         effect = f"{c['effect']}; threshold {c['threshold']}" if c["threshold"] else c["effect"]
         cells = [c["section"], c["claim"], paper, effect, c["source"], f"**{c['verdict']}**"]
         lines.append("| " + " | ".join(cells) + " |")
