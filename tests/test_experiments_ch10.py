@@ -20,6 +20,7 @@ import torch
 
 from helpers import experiments
 from helpers.experiments import attention as at
+from helpers.corpus import unigram_loss
 from helpers.experiments import placement as pl
 from helpers.transformer import GPT, GPTConfig, get_batch
 
@@ -63,7 +64,7 @@ def test_unigram_loss_is_the_cross_entropy_of_the_character_frequencies():
     from types import SimpleNamespace
     corpus = SimpleNamespace(train=torch.tensor([0, 0, 0, 1]), val=torch.tensor([0, 1]), vocab=["a", "b", "c"])
     p = {0: 4 / 7, 1: 2 / 7}  # add-one counts 4, 2, 1 over 7
-    assert pl.unigram_loss(corpus) == pytest.approx(-(math.log(p[0]) + math.log(p[1])) / 2, rel=1e-12)
+    assert unigram_loss(corpus) == pytest.approx(-(math.log(p[0]) + math.log(p[1])) / 2, rel=1e-12)
     with pytest.raises(ValueError, match="largest_stable_lr: lrs must be increasing"):
         pl.largest_stable_lr([0.1, 0.01], [1.0, 1.0])
     with pytest.raises(ValueError, match="one final loss per learning rate, got 1 for 2"):

@@ -25,7 +25,8 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["CORPUS_FILE", "LICENSE", "CharCorpus", "extract_prose", "load_char_corpus", "encode", "decode"]
+__all__ = ["CORPUS_FILE", "LICENSE", "CharCorpus", "extract_prose", "load_char_corpus", "encode", "decode",
+           "unigram_loss"]
 
 #: The shipped corpus, inside the package.
 CORPUS_FILE = "data_files/book_prose.txt"
@@ -163,6 +164,18 @@ def load_char_corpus(val_fraction=0.1):
     ids = encode(text, vocab)  # (N,)
     n_train = int(round(len(ids) * (1 - val_fraction)))
     return CharCorpus(text, vocab, ids[:n_train], ids[n_train:])
+
+
+def unigram_loss(corpus) -> float:
+    """The validation loss (nats per character) of predicting every character by its frequency in the
+    training text (add-one smoothed): what a model that learned nothing about context reaches.
+
+    Args:
+        corpus: :func:`load_char_corpus`'s result (``train``, ``val``: 1-D long tensors; ``vocab``).
+    """
+    counts = torch.bincount(corpus.train, minlength=len(corpus.vocab)).double()  # (V,)
+    logp = ((counts + 1) / (counts.sum() + len(corpus.vocab))).log()  # (V,)
+    return float(-logp[corpus.val].mean())
 
 
 if __name__ == "__main__":  # python -m helpers.corpus chapters/0[1-5]_*.ipynb

@@ -17,7 +17,7 @@ which has no norm) at every depth of the budget:
   diverge (:func:`helpers.transformer.train_lm`'s rule: a loss that is not finite
   or above twice the larger of the first loss and :math:`\ln V`), it learned
   (its final loss is at least :data:`LEARNED_NATS` below the unigram loss,
-  :func:`unigram_loss`: a run that stalls at the characters' frequencies, as
+  :func:`helpers.corpus.unigram_loss`: a run that stalls at the characters' frequencies, as
   post-LN without warm-up does, has not trained, however stable its loss), and
   its final loss is within :data:`TOLERANCE_NATS` of the best final loss of the
   runs that learned (it still trains about as well as the best learning rate does). The sweep
@@ -37,14 +37,14 @@ import functools
 import math
 
 from .._checks import check_instance, check_real
-from ..corpus import load_char_corpus
+from ..corpus import load_char_corpus, unigram_loss
 from ..transformer import GPTConfig, grad_norms_at_init, train_lm
 from . import claim, experiment, sizes
 from ._common import per_seed, rounded
 from .stats import Size, effect_text
 
-__all__ = ["PLACEMENTS", "MODEL", "LRS", "TOLERANCE_NATS", "LEARNED_NATS", "model_config", "unigram_loss",
-           "largest_stable_lr", "stable_lrs", "summary_rows"]
+__all__ = ["PLACEMENTS", "MODEL", "LRS", "TOLERANCE_NATS", "LEARNED_NATS", "model_config", "largest_stable_lr",
+           "stable_lrs", "summary_rows"]
 
 #: The placements compared, as :class:`helpers.transformer.GPTConfig` spells them.
 PLACEMENTS = ("post", "pre", "sandwich", "deepnorm", "rezero")
@@ -55,22 +55,8 @@ MODEL = dict(block_size=16, n_head=2, n_embd=16, init="xavier")
 LRS = (0.01, 0.03, 0.1, 0.3, 1.0)
 #: A learning rate is stable when its final loss is at most this many nats above the grid's best.
 TOLERANCE_NATS = 0.1
-#: A run has learned when its final loss is at least this many nats below :func:`unigram_loss`.
+#: A run has learned when its final loss is at least this many nats below :func:`helpers.corpus.unigram_loss`.
 LEARNED_NATS = 0.05
-
-
-def unigram_loss(corpus) -> float:
-    """The validation loss (nats per character) of predicting every character by its frequency in the
-    training text (add-one smoothed): what a model that learned nothing about context reaches.
-
-    Args:
-        corpus: :func:`helpers.corpus.load_char_corpus`'s result (``train``, ``val``: 1-D long tensors; ``vocab``).
-    """
-    import torch
-
-    counts = torch.bincount(corpus.train, minlength=len(corpus.vocab)).double()  # (V,)
-    logp = ((counts + 1) / (counts.sum() + len(corpus.vocab))).log()  # (V,)
-    return float(-logp[corpus.val].mean())
 
 
 @functools.lru_cache(maxsize=1)
@@ -94,7 +80,7 @@ def largest_stable_lr(lrs, final_losses, tolerance=TOLERANCE_NATS, learned_below
             diverged) and non-finite values count as unstable.
         tolerance (float): nats above the best final loss still counted as stable, >= 0.
         learned_below (float): a run whose final loss is not below this has not learned and is not
-            counted (the experiment passes :func:`unigram_loss` minus :data:`LEARNED_NATS`).
+            counted (the experiment passes :func:`helpers.corpus.unigram_loss` minus :data:`LEARNED_NATS`).
 
     Returns:
         the learning rate (a float), or ``0.0`` when no run is stable.
