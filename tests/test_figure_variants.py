@@ -117,6 +117,32 @@ def test_phone_layout_turns_a_two_row_image_grid_into_two_columns_with_titles():
     assert [ax.get_title() for ax in axes[1]] == [f"layer {c + 1}" for c in range(5)]  # copied: each row says which
 
 
+def test_phone_layout_puts_a_two_row_grid_of_small_multiples_in_two_short_columns():
+    """Chapter 1's histograms (2 x 5, no y ticks) were ten panels one above the other: 2,660 px on a phone."""
+    with plots.book_style():
+        fig, axes = plots.subplots(2, 5, height=3.8, sharex=True)
+        for r in range(2):
+            for c in range(5):
+                axes[r, c].hist(np.random.default_rng(r * 5 + c).normal(size=200), bins=20)
+                axes[r, c].set_yticks([])
+                if r == 0:
+                    axes[r, c].set_title(f"layer {c + 1}")
+                else:
+                    axes[r, c].set_xlabel("$h$")
+    fv.phone_layout(fig)
+    assert spots(axes[0]) == [(c, 0) for c in range(5)] and spots(axes[1]) == [(c, 1) for c in range(5)]
+    assert [ax.get_xlabel() for ax in axes[0]] == ["$h$"] * 5  # both columns say what the x axis is
+    fig.canvas.draw()
+    assert all(t.get_visible() and t.get_text() for t in axes[0, 0].get_xticklabels()[1:-1])  # sharex hid them
+    assert fig.get_size_inches()[1] <= 5 * 1.8 + 0.01  # five short rows, not ten tall ones
+    with plots.book_style():  # a 2 x 3 grid of line plots with y ticks still stacks one a row
+        fig2, axes2 = plots.subplots(2, 3, height=3.0)
+        for ax in axes2.ravel():
+            ax.plot([0, 1], [0, 1])
+    fv.phone_layout(fig2)
+    assert sorted(c for _, c in spots(axes2.ravel())) == [0] * 6
+
+
 def test_darken_makes_black_markers_light():
     with plots.book_style():
         fig, ax = plots.subplots()

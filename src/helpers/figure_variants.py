@@ -175,10 +175,12 @@ def phone_layout(fig, width=PHONE_WIDTH, min_points=PHONE_MIN_POINTS):
     """Lay ``fig`` out in place for a phone, ``width`` inches wide, with no text smaller than ``min_points``:
 
     * panels side by side are stacked, one a row (a grid whose titles name its columns, column by
-      column; else row by row); a grid of images keeps two a row, and a two-row grid of images
-      becomes two columns, the original rows, each phone row one original column (its title copied
-      onto both panels);
-    * each panel about as tall for its width as before (1.8-2.8 inches; images 1.6-2.8);
+      column; else row by row); a grid of images keeps two a row, and a two-row grid of images or
+      of small multiples (panels without y ticks, such as histograms of shapes) becomes two columns,
+      the original rows, each phone row one original column (its title copied onto both panels,
+      and the x axis labelled on both);
+    * each panel about as tall for its width as before (1.8-2.8 inches; images 1.6-2.8; small
+      multiples 1.6-1.8: their shape is what they show, not their scale);
     * every legend inside an axes, in one column (:func:`_phone_legends`), and linear axes get
       at most four tick intervals.
 
@@ -191,15 +193,21 @@ def phone_layout(fig, width=PHONE_WIDTH, min_points=PHONE_MIN_POINTS):
     if grid is not None and grid[1] > 1:
         nrows, ncols, cells = grid
         images = all(_is_image(ax) for ax, _, _ in cells)
+        multiples = not images and all(len(ax.get_yticks()) == 0 for ax, _, _ in cells)
         titled = {r for ax, r, _ in cells if ax.get_title()}
-        if images and nrows == 2 and ncols > 2:  # (r, c) -> (c, r): an original column is a phone row
+        if (images or multiples) and nrows == 2 and ncols > 2:  # (r, c) -> (c, r): an original column is a phone row
             cols, rows = 2, ncols
             gs = fig.add_gridspec(rows, cols)
             tops = {c: ax.get_title() for ax, r, c in cells if r == 0}
+            bottoms = {c: ax.get_xlabel() for ax, r, c in cells if r == 1}
             for ax, r, c in cells:
                 ax.set_subplotspec(gs[c, r])
                 if r == 1 and not ax.get_title() and tops.get(c):
                     ax.set_title(tops[c])
+                if multiples:  # side by side now, not one above the other: each shows its x axis
+                    ax.tick_params(labelbottom=True)
+                    if not ax.get_xlabel() and bottoms.get(c):
+                        ax.set_xlabel(bottoms[c])
         else:
             cols = 2 if images else 1
             by_column = titled == {0} and nrows > 1
@@ -211,7 +219,7 @@ def phone_layout(fig, width=PHONE_WIDTH, min_points=PHONE_MIN_POINTS):
                 if cols == 1:  # a shared axis's labels were left on the outer panels only: each panel gets its own
                     ax.tick_params(labelleft=True, labelbottom=True)
         aspect = (fig_h / nrows) / (fig_w / ncols)  # a panel's height / width before
-        panel_h = min(2.8, max(1.6 if images else 1.8, aspect * width / cols))
+        panel_h = min(1.8 if multiples else 2.8, max(1.6 if images or multiples else 1.8, aspect * width / cols))
         fig.set_size_inches(width, panel_h * rows + 0.3 * (fig._suptitle is not None))
     else:
         fig.set_size_inches(width, min(max(fig_h, 2.4), max(2.4, fig_h * width / fig_w * 1.4)))
