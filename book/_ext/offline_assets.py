@@ -38,13 +38,26 @@ COPIES = [
     ("requirejs/require.js", "require.js"),
     ("anywidget/dist/index.js", "anywidget/index.js"),
     ("@jupyter-widgets/html-manager/dist", "html-manager"),
-    ("mathjax/es5/tex-mml-chtml.js", "mathjax/tex-mml-chtml.js"),
+    # MathJax as components (761 kB) rather than the combined tex-mml-chtml.js (1.17 MB), whose
+    # largest part is the right-click menu (426 kB): see MATHJAX_COMPONENTS.
+    ("mathjax/es5/startup.js", "mathjax/startup.js"),
+    ("mathjax/es5/core.js", "mathjax/core.js"),
+    ("mathjax/es5/input/tex.js", "mathjax/input/tex.js"),
+    ("mathjax/es5/output/chtml.js", "mathjax/output/chtml.js"),
+    ("mathjax/es5/output/chtml/fonts/tex.js", "mathjax/output/chtml/fonts/tex.js"),
     ("mathjax/es5/output/chtml/fonts/woff-v2", "mathjax/output/chtml/fonts/woff-v2"),
     ("mathjax/es5/input/tex/extensions", "mathjax/input/tex/extensions"),
-    ("mathjax/es5/a11y", "mathjax/a11y"),
-    ("mathjax/es5/ui", "mathjax/ui"),
-    ("mathjax/es5/sre", "mathjax/sre"),
+    ("mathjax/es5/a11y/assistive-mml.js", "mathjax/a11y/assistive-mml.js"),
 ]
+#: The MathJax components a page loads (by ``startup.js``'s loader, from the folder it was served from):
+#: TeX input with its default packages (others autoload from ``input/tex/extensions``), HTML output, and
+#: the hidden MathML screen readers read. Not the menu: the book turned its Tab stops off, and a formula's
+#: TeX source is in the page's own source (a reader copies it from there).
+MATHJAX_COMPONENTS = ["input/tex", "output/chtml", "a11y/assistive-mml"]
+#: Fetched at once by the page (``<link rel="preload">``, page_diet.py) so the loader's chain of
+#: requests (startup, then core, then input and output, then the font) costs no round trips.
+MATHJAX_PRELOAD = ["core.js", "input/tex.js", "output/chtml.js", "output/chtml/fonts/tex.js",
+                   "a11y/assistive-mml.js"]
 #: html-manager files the pages never load (source maps, the non-AMD bundles).
 SKIP = shutil.ignore_patterns("*.map", "embed.js", "embed.js.LICENSE.txt", "libembed-amd.js")
 
@@ -127,7 +140,10 @@ def configure(app, config) -> None:
         )
         return
     app.offline_assets_ready = True
-    config.mathjax_path = f"{ASSET_DIR}/mathjax/tex-mml-chtml.js"
+    config.mathjax_path = f"{ASSET_DIR}/mathjax/startup.js"
+    mj = dict(config.mathjax3_config or {})
+    mj["loader"] = {**mj.get("loader", {}), "load": MATHJAX_COMPONENTS}
+    config.mathjax3_config = mj
     config.nb_ipywidgets_js = {
         f"{ASSET_DIR}/require.js": {},
         f"{ASSET_DIR}/widgets-offline.js": {},

@@ -35,6 +35,7 @@ from pathlib import Path
 from markupsafe import Markup
 from sphinx.util import logging
 
+import offline_assets
 from lnb_icons import ICONS, VIEWBOX
 
 logger = logging.getLogger(__name__)
@@ -157,16 +158,20 @@ def lazy_images(app, pagename, templatename, context, doctree) -> None:
     context["body"] = IMG.sub(attrs, body)
 
 
-#: Appended to the page's MathJax configuration, in place of MathJax's own script tag: the script (1 MB) is
-#: fetched at once (a preload) but run only once the page's explorables have drawn
-#: (``window.lnbWidgetsReady``, set by ``lnb-widgets.js``; at most 1.5 s after DOMContentLoaded). Run while
+#: Appended to the page's MathJax configuration, in place of MathJax's own script tag: the script (0.76 MB
+#: with the components ``startup.js`` loads, offline_assets.py) is fetched at once (preloads) but run only
+#: once the page's explorables have drawn (``window.lnbWidgetsReady``, set by ``lnb-widgets.js``; at most 1.5 s after DOMContentLoaded). Run while
 #: the page was parsed and typesetting inside DOMContentLoaded, it held up the explorables' first drawing by
 #: 0.3 to 0.7 s (chapters 2 and 4); the formulas are typeset about when they were before, as MathJax waited for
-#: DOMContentLoaded anyway. ``{src}`` is the script's address relative to the page.
+#: DOMContentLoaded anyway. ``{src}`` is the script's address relative to the page, ``{parts}`` the components
+#: to preload beside it.
 MATHJAX_AFTER_WIDGETS = """;(function () {{
-  var src = {src}, pre = document.createElement("link");
-  pre.rel = "preload"; pre.as = "script"; pre.href = src;
-  document.head.appendChild(pre);
+  var src = {src}, base = src.replace(/[^\\/]*$/, "");
+  [src].concat({parts}.map(function (p) {{ return base + p; }})).forEach(function (href) {{
+    var pre = document.createElement("link");
+    pre.rel = "preload"; pre.as = "script"; pre.href = href;
+    document.head.appendChild(pre);
+  }});
   var load = function () {{
     if (load.done) return;
     load.done = true;
@@ -200,7 +205,9 @@ def mathjax_where_needed(app, pagename, templatename, context, doctree) -> None:
         return
     path = str(app.config.mathjax_path)
     src = path if "://" in path else context["pathto"](path if path.startswith("_static/") else f"_static/{path}", 1)
-    after = MATHJAX_AFTER_WIDGETS.format(src=json.dumps(src))
+    # the components startup.js's loader will ask for (offline_assets.py), where it is startup.js
+    parts = offline_assets.MATHJAX_PRELOAD if path.endswith("/startup.js") else []
+    after = MATHJAX_AFTER_WIDGETS.format(src=json.dumps(src), parts=json.dumps(parts))
     scripts[:] = [_JavaScript(js.filename, priority=js.priority,
                               **{**js.attributes, "body": js.attributes["body"] + after}) if config else js
                   for js, config, script in zip(scripts, is_config, is_script) if not script]

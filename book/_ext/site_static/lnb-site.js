@@ -8,13 +8,33 @@
   //    inline formula wider than its paragraph (a loss written in the text,
   //    on a phone) would be cut with no way to see the rest: it gets a line of
   //    its own and scrolls like a display equation (class lnb-wide-inline).
+  //    The punctuation right after it goes with it (into its span.math, shown
+  //    as a row: lnb-wide-wrap), instead of wrapping onto a line by itself.
+  var PUNCT = /^[.,;:!?)\]\u2019\u201d]+/;
+  function keepPunctuation(m) {
+    var span = m.parentElement, next = span && span.nextSibling;
+    if (!span || !span.classList.contains("math") || span.querySelector(".lnb-wide-punct")) return;
+    var hit = next && next.nodeType === 3 && PUNCT.exec(next.data);
+    if (!hit) return;
+    var p = document.createElement("span");
+    p.className = "lnb-wide-punct";
+    p.textContent = hit[0];
+    next.data = next.data.slice(hit[0].length);
+    span.appendChild(p);
+  }
   function markWideInline() {
+    var marks = [];
     document.querySelectorAll('.bd-content mjx-container:not([display="true"])').forEach(function (m) {
       var math = m.firstElementChild, block = m.closest("p, li, dd, td, th, div");
       if (!math || !block) return;
-      var wide = math.getBoundingClientRect().width > block.clientWidth + 1;
+      marks.push([m, math.getBoundingClientRect().width > block.clientWidth + 1]);  // reads first
+    });
+    marks.forEach(function (mark) {  // then writes
+      var m = mark[0], wide = mark[1];
       m.classList.toggle("lnb-wide-inline", wide);
-      if (!wide) m.classList.remove("lnb-scrolls", "lnb-scrolled-end");
+      if (m.parentElement) m.parentElement.classList.toggle("lnb-wide-wrap", wide);
+      if (wide) keepPunctuation(m);
+      else m.classList.remove("lnb-scrolls", "lnb-scrolled-end");
     });
   }
   // A numbered equation that does not fit beside its number puts the number
@@ -335,7 +355,24 @@
     window.addEventListener("scroll", function () { if (shownFor) shownFor(); }, { passive: true });  // follows its link
   }
 
+  // 11. "Back to top": the theme shows it while the reader scrolls up. Once
+  //     the scrolling stops it fades out after 3 s (unless pointed at or
+  //     focused), so a reader who scrolled back to reread does not find the
+  //     end of a caption or a chart's corner under it.
+  function backToTopFades() {
+    var button = document.getElementById("pst-back-to-top"), timer = null;
+    if (!button) return;
+    window.addEventListener("scroll", function () {
+      button.classList.remove("lnb-away");
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        if (document.activeElement !== button && !button.matches(":hover")) button.classList.add("lnb-away");
+      }, 3000);
+    }, { passive: true });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    backToTopFades();
     hoverPreviews();
     whenIdle(markWideCode);
     runThisChapterBox();

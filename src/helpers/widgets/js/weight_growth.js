@@ -118,7 +118,9 @@ export default {
         lrCtl.show(lnbFmtSci(s.lr));
         scaleCtl.show(lnbFmtSci(s.scale));
         const last = r.norm.length - 1, fmt = lnbFmtSci;
-        const chart = (o) => lnbLineChart({ width: 228, height: 196, xLabel: "step t", ...o });
+        // three side by side on a laptop; on a phone they stack, each the column's width
+        const narrow = lnbNarrow();
+        const chart = (o) => lnbLineChart({ width: narrow ? 340 : 228, height: narrow ? 220 : 196, xLabel: "step t", ...o });
         charts.replaceChildren(
           chart({
             logY: true, title: "Weight norm ‖W‖", yLabel: "‖Wₜ‖ (log scale)",
