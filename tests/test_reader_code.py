@@ -51,6 +51,39 @@ def test_strip_glue_reaches_into_blocks():
     assert rn.strip_glue(deep) == "def f():\n    return 1"
 
 
+def test_assignments_that_only_fed_glue_go_with_it():
+    """A value computed only to be glued (``ratio = a / b`` then ``glue("ratio", ratio)``) is dead code once
+    the glue call goes. Mutants: dropping an assignment read elsewhere, one whose value calls something that
+    may matter (training, a random draw), one bound another way too; keeping a chain (``k`` feeds ``v``
+    which feeds only glue); a cell echoing the value it now ends on."""
+    cells = ['a, b = 6.0, 3.0\nratio = a / b\ntext = f"{ratio:.1f}"\nglue("ratio", text)',
+             'seen = a + b\nprint(seen)\nglue("seen", seen)',        # read by print: stays
+             'loss = train(a)\nglue("loss", loss)',                 # may matter: stays
+             'i = 1\nfor i in range(2):\n    pass\nglue("i", i)',  # a loop binds it too: stays
+             'k = round(b)\nv = k * 2\nglue("v", v)',               # a chain, all for glue: goes
+             'b\nlast = b.item()\nglue("last", last)']
+    assert rn.glue_only_names(cells) == {"ratio", "text", "k", "v", "last"}
+    code = rn.reader_code([nbformat.v4.new_code_cell(c) for c in cells])
+    assert code == ["a, b = 6.0, 3.0", "seen = a + b\nprint(seen)", "loss = train(a)",
+                    "i = 1\nfor i in range(2):\n    pass", None, "b;"]
+    assert rn.glue_only_names(["x = 1\nglue('x', x)", "print(x)"]) == set()  # read in a later cell
+
+
+def test_chapters_keep_no_value_computed_only_for_glue():
+    """In every chapter's reader code, no name is assigned and then never read (chapter 10 kept 9 of them)."""
+    for path in chapter_notebooks():
+        cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        code = [c for c in rn.reader_code(cells) if c]
+        assert rn.glue_only_names(code) == set()  # nothing glued any more
+        names = {n: 0 for c in code for st in rn.parse_code(c).body if isinstance(st, ast.Assign)
+                 for t in st.targets if isinstance(t, ast.Name) for n in [t.id]}
+        read = {n.id for c in code for n in ast.walk(rn.parse_code(c)) if isinstance(n, ast.Name)
+                and isinstance(n.ctx, ast.Load)}
+        glued = rn.glue_only_names([c.source for c in cells])
+        assert not glued & (set(names) - read), path.name
+        assert not glued & set(names), f"{path.name}: {sorted(glued & set(names))} still assigned"
+
+
 def test_hidden_cells_stay_only_if_needed():
     """Mutant: keeping every hidden cell (or dropping every one) fails one of the two cases."""
     cells = [nbformat.v4.new_code_cell('t = 2\nglue("t", t)', metadata={"tags": ["remove-cell"]}),

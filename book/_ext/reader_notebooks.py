@@ -317,15 +317,87 @@ def _glue_lines(body: list[ast.stmt], drop: set[int], fill: list[tuple[int, int,
             _glue_lines(handler.body, drop, fill, lines)
 
 
-def glue_plan(source: str) -> list[int | str] | None:
+#: Calls an assignment feeding only glue may make and still go with its glue: they compute a value and
+#: change nothing (formatting, rounding, a tensor's ``.item()``, a reduction). Anything else (training a
+#: model, drawing from a random generator) may matter to what follows, so its assignment stays.
+_PURE_CALLS = frozenset({
+    "abs", "all", "any", "bool", "dict", "enumerate", "float", "format", "int", "len", "list", "max", "min",
+    "range", "repr", "round", "set", "sorted", "str", "sum", "tuple", "zip",  # builtins
+    "count", "get", "index", "item", "items", "join", "keys", "lower", "mean", "replace", "std", "strip",
+    "tolist", "upper", "values",  # methods
+    "sci",  # helpers.glue.sci: a number as text
+})
+
+
+def _pure(expr: ast.expr) -> bool:
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+            if name not in _PURE_CALLS:
+                return False
+        elif isinstance(node, (ast.Lambda, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)):
+            return False
+    return True
+
+
+def glue_only_names(sources: list[str]) -> frozenset[str]:
+    """The names of a notebook (its code cells' ``sources``) that exist only to be glued: each is bound by
+    top-level ``name = <pure expression>`` statements (:data:`_PURE_CALLS`) and read only inside
+    ``glue(...)`` calls or by the assignments of other such names. Without their glue
+    calls these assignments compute what no one reads, so :func:`strip_glue` drops them too."""
+    trees = []
+    for source in sources:
+        try:
+            trees.append(parse_code(source))
+        except SyntaxError:  # not Python: it reads nothing we can see, and binds nothing
+            continue
+    in_glue: set[int] = set()  # ids of the nodes inside glue(...) calls
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.stmt) and _is_glue(node):
+                in_glue.update(id(n) for n in ast.walk(node))
+    assigns: dict[str, list[ast.Assign]] = {}  # top-level ``name = value``
+    for tree in trees:
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                assigns.setdefault(stmt.targets[0].id, []).append(stmt)
+    simple_targets = {id(st.targets[0]) for stmts in assigns.values() for st in stmts}
+    bound_otherwise = {n.id for tree in trees for n in ast.walk(tree)  # a loop variable, a tuple, a +=, ...
+                       if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and id(n) not in simple_targets}
+    impure = {name for name, stmts in assigns.items() if not all(_pure(st.value) for st in stmts)}
+    reads: dict[str, list[int]] = {}  # name -> ids of its Load nodes
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                reads.setdefault(node.id, []).append(id(node))
+    inside = {name: {id(n) for st in stmts for n in ast.walk(st.value)} for name, stmts in assigns.items()}
+    candidates = {n for n in assigns if n not in impure | bound_otherwise and reads.get(n)}
+    dropped: set[str] = set()
+    changed = True
+    while changed:  # a name read only by glue, or by the assignments of names already dropped
+        changed = False
+        for name in sorted(candidates - dropped):
+            allowed = set(in_glue).union(*(inside[d] for d in dropped | {name}))
+            if all(i in allowed for i in reads[name]):
+                dropped.add(name)
+                changed = True
+    return frozenset(dropped)
+
+
+def glue_plan(source: str, glue_only: frozenset[str] = frozenset()) -> list[int | str] | None:
     """How :func:`strip_glue` changes ``source``, line by line: ``None`` if it does not; else the new
     cell's lines, each the index (0-based) of a line of ``source`` kept as it is, or a new line's text (a
-    ``pass``, a last line given its ``;``). The PDF printer applies it to the highlighted code."""
+    ``pass``, a last line given its ``;``). The PDF printer applies it to the highlighted code.
+    ``glue_only``: names whose top-level assignments go too (:func:`glue_only_names`)."""
     tree = parse_code(source)
     lines = source.split("\n")
     drop: set[int] = set()
     fill: list[tuple[int, int, str]] = []
     _glue_lines(tree.body, drop, fill, lines)
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and getattr(stmt.targets[0], "id", None) in glue_only:
+            drop.update(range(stmt.lineno - 1, stmt.end_lineno))
     if not drop:
         return None
     for first in sorted({s.lineno - 1 for s in ast.walk(tree) if isinstance(s, ast.stmt) and s.lineno - 1 in drop}):
@@ -344,13 +416,14 @@ def glue_plan(source: str) -> list[int | str] | None:
     last = parse_code("\n".join(text)).body[-1]
     echoes = isinstance(last, ast.Expr) and not (isinstance(last.value, ast.Call)
                                                  and getattr(last.value.func, "id", None) == "print")
-    if _glue_only(tree.body[-1]) and echoes and not text[-1].rstrip().endswith(";"):
+    if tree.body[-1].lineno - 1 in drop and echoes and not text[-1].rstrip().endswith(";"):
         plan[-1] = text[-1].rstrip() + ";"
     return plan
 
 
-def strip_glue(source: str) -> str:
-    """``source`` without its ``glue(...)`` statements (their values are written into the text).
+def strip_glue(source: str, glue_only: frozenset[str] = frozenset()) -> str:
+    """``source`` without its ``glue(...)`` statements (their values are written into the text), nor the
+    top-level assignments of ``glue_only`` names (:func:`glue_only_names`: computed only to be glued).
 
     Glue calls go at any depth, and so does a block that only glues (a ``for`` loop over the values to
     glue, an ``if`` choosing which text to glue); a block that must stay but is left empty gets ``pass``.
@@ -358,7 +431,7 @@ def strip_glue(source: str) -> str:
     value. Comment lines directly above a removed statement go with it; a cell left with nothing to run
     becomes "".
     """
-    plan = glue_plan(source)
+    plan = glue_plan(source, glue_only)
     if plan is None:
         return source
     lines = source.split("\n")
@@ -368,17 +441,19 @@ def strip_glue(source: str) -> str:
 def reader_code(cells) -> list[str | None]:
     """The code a reader notebook shows for each code cell of ``cells`` (``None``: leave the cell out).
 
-    Glue calls go (:func:`strip_glue`). A cell the website hides (``remove-cell``) stays only if a
+    Glue calls go, with the assignments that fed only them (:func:`strip_glue`, :func:`glue_only_names`).
+    A cell the website hides (``remove-cell``) stays only if a
     later cell uses a name it defines; the build's checks (``build-check``) never stay.
     """
     out: list[str | None] = []
     used_later: set[str] = set()
+    glue_only = glue_only_names([cell.source for cell in cells])
     for cell in reversed(cells):
         tags = cell.metadata.get("tags", [])
         if BUILD_CHECK_TAG in tags:
             out.append(None)
             continue
-        code = strip_glue(cell.source)
+        code = strip_glue(cell.source, glue_only)
         tree = parse_code(code)
         if "remove-cell" in tags and not defined_names(tree) & used_later:
             code = ""

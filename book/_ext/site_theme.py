@@ -14,6 +14,10 @@ commented) to every page. They fix what the theme does not do for this book:
 * the execution table's ✅/❌ (myst-nb) become ✓/✗, which every text font has,
   and its long document paths may wrap, so the table fits the column;
 * search snippets: TeX source of formulas made readable;
+* code cells show no ``glue(...)`` calls: they hand numbers to the prose, build
+  plumbing that made a reader's phone scroll sideways (the same rule as the
+  reader notebooks and the PDF: ``reader_notebooks.strip_glue``); a cell that only
+  glued shows no code;
 * accessibility of markup from Sphinx and the theme (axe-core, tests/test_site.py):
   bibliography entries are list items (Sphinx writes ``role="doc-biblioentry"``,
   a role ARIA 1.2 deprecated, inside ``role="list"``); the hide-input toggles are
@@ -27,6 +31,7 @@ js/css Jupyter Book injects into every page) and are added explicitly here.
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 from docutils import nodes
@@ -50,6 +55,38 @@ def plain_exec_marks(app, doctree, docname) -> None:
                 text.parent.replace(text, nodes.Text(EXEC_MARKS[text.astext()]))
                 if "lnb-exec-table" not in table["classes"]:
                     table["classes"].append("lnb-exec-table")  # styled in lnb-site.css
+
+
+def hide_glue_calls(app, doctree, docname) -> None:
+    """doctree-resolved: a code cell's shown source without its ``glue(...)`` statements
+    (:func:`reader_notebooks.strip_glue`), nor the assignments that only fed them
+    (:func:`reader_notebooks.glue_only_names`); a cell's input that was only glue goes, outputs stay."""
+    from reader_notebooks import glue_only_names, strip_glue
+
+    path = Path(app.env.doc2path(docname))
+    if path.suffix != ".ipynb":
+        return
+    cells = json.loads(path.read_text(encoding="utf8"))["cells"]
+    glue_only = glue_only_names(["".join(c["source"]) for c in cells if c["cell_type"] == "code"])
+    for block in list(doctree.findall(nodes.literal_block)):
+        box = block.parent
+        if not (isinstance(box, nodes.container) and "cell_input" in box.get("classes", [])):
+            continue
+        source = block.astext()
+        try:
+            code = strip_glue(source.rstrip("\n"), glue_only)
+        except SyntaxError:  # not Python: shown as it is
+            continue
+        if code == source.rstrip("\n"):
+            continue
+        if code.strip():
+            block.children = [nodes.Text(code)]
+            block.rawsource = code
+        else:
+            cell = box.parent
+            cell.remove(box)
+            if not cell.children:
+                cell.parent.remove(cell)
 
 
 #: Exact strings in a page's body -> their accessible replacement.
@@ -91,6 +128,7 @@ def setup(app):
     app.connect("config-inited", add_static_path)
     app.connect("build-finished", write_root_redirect, priority=400)
     app.connect("doctree-resolved", plain_exec_marks)
+    app.connect("doctree-resolved", hide_glue_calls)
     app.connect("html-page-context", accessible_body)
     # After the theme's own files, so that equal-specificity rules here win.
     app.add_css_file("lnb-site.css", priority=900)
