@@ -164,8 +164,8 @@ XU = ("Xu et al. (2019), abstract: \"Many of previous studies believe that the s
 @claim("adanorm_detach", section="10.5", paper="xu2019understanding",
        statement="The derivatives of the mean and variance matter more than the forward normalization "
                  "(Xu et al., 2019)",
-       paper_evidence=XU + " Measured as they do, with DetachNorm (forward normalization, no derivatives) between "
-                           "LayerNorm-simple and no norm",
+       paper_evidence=XU + " Measured with DetachNorm (forward normalization, no derivatives) between LayerNorm-simple "
+                           "and no norm",
        size=Size("final validation loss (nats): what dropping the derivatives costs (DetachNorm minus "
                  "LayerNorm-simple) minus what the forward normalization gains (no norm minus DetachNorm)",
                  "higher", 0.0, None, "no size (\"more important\"); judged by direction"))

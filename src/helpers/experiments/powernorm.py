@@ -293,7 +293,7 @@ def _levels(record, key):
 
 
 SHEN = ("Shen et al. (2020), abstract: \"We find that the statistics of NLP data across the batch dimension exhibit "
-        "large fluctuations throughout training.\"; §3, of their Fig. 2: \"The first observation is that "
+        "large fluctuations throughout training.\"; the text on their Fig. 2: \"The first observation is that "
         "Transformer_BN shows significantly larger distances between the batch statistics and the running "
         "statistics than ResNet20 on Cifar-10, which exhibits close to zero fluctuations.\" (the subscript as _)")
 
