@@ -189,7 +189,7 @@ def test_initializations():
 
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(placement="middle"), ValueError,
-     "placement must be one of 'pre', 'post', 'sandwich', 'deepnorm', 'rezero', got 'middle'"),
+     "placement must be one of 'pre', 'post', 'sandwich', 'deepnorm', 'rezero', 'fixup', got 'middle'"),
     (dict(n_embd=10, n_head=4), ValueError, r"n_embd \(C = 10\) must be divisible by n_head \(4\)"),
     (dict(norm="batch"), ValueError, "norm must be one of"),
     (dict(n_layer=0), ValueError, "n_layer must be an int >= 1"),

@@ -17,9 +17,12 @@ Two switches are the subject of the Transformer chapter:
   identity, as in Xiong et al., 2020.) Chapter 10 adds three more (see
   :class:`Block`): ``"sandwich"`` (Peri-LN, ``x = x + LN_out(f(LN_in(x)))``),
   ``"deepnorm"`` (DeepNet's ``x = LN(alpha x + f(x))`` with some branch
-  weights scaled down by ``beta`` at initialization) and ``"rezero"``
+  weights scaled down by ``beta`` at initialization), ``"rezero"``
   (ReZero, ``x = x + a f(x)`` with a learnable scalar ``a`` initialized to 0
-  and no norm at all).
+  and no norm at all) and ``"fixup"`` (Fixup, Zhang et al., 2019: no norm
+  either; each branch's last layer starts at zero, its other weights scaled
+  down with depth, :func:`fixup_scales`, plus a scalar multiplier and scalar
+  biases per branch).
 * ``norm``: ``"layer"`` (:class:`helpers.norms.LayerNorm`), ``"rms"``
   (:class:`helpers.norms.RMSNorm`), ``"dyt"`` (:class:`DyT`,
   ``gamma * tanh(alpha * x) + beta``, Zhu et al., 2025) or ``None`` (no
@@ -53,14 +56,15 @@ from ._checks import check_choice, check_device, check_int, check_real
 from .repro import seed_everything
 
 __all__ = [
-    "NORMS", "PLACEMENTS", "GPTConfig", "DyT", "CausalSelfAttention", "MLP", "deepnorm_constants", "Block", "GPT",
+    "NORMS", "PLACEMENTS", "GPTConfig", "DyT", "CausalSelfAttention", "MLP", "deepnorm_constants", "fixup_scales",
+    "Block", "GPT",
     "get_batch", "lr_at", "train_lm", "evaluate", "grad_norms_at_init", "generate",
 ]
 
 #: The values of ``GPTConfig.norm``.
 NORMS = ("layer", "rms", "dyt", None)
 #: The values of ``GPTConfig.placement``.
-PLACEMENTS = ("pre", "post", "sandwich", "deepnorm", "rezero")
+PLACEMENTS = ("pre", "post", "sandwich", "deepnorm", "rezero", "fixup")
 
 
 @dataclass
@@ -74,9 +78,10 @@ class GPTConfig:
         n_head (int): attention heads; must divide ``n_embd``.
         n_embd (int): features per token, ``C``.
         norm (str or None): ``"layer"``, ``"rms"``, ``"dyt"`` or ``None``. Default: ``"layer"``
-        placement (str): ``"pre"``, ``"post"``, ``"sandwich"``, ``"deepnorm"`` or
-            ``"rezero"`` (see :class:`Block`). ``"sandwich"`` and ``"deepnorm"``
-            need a norm; ``"rezero"`` needs ``norm=None``. Default: ``"pre"``
+        placement (str): ``"pre"``, ``"post"``, ``"sandwich"``, ``"deepnorm"``,
+            ``"rezero"`` or ``"fixup"`` (see :class:`Block`). ``"sandwich"`` and
+            ``"deepnorm"`` need a norm; ``"rezero"`` and ``"fixup"`` need
+            ``norm=None``. Default: ``"pre"``
         bias (bool): biases in the linear layers. Default: ``True``
         qk_norm (bool): normalize queries and keys per head (with ``norm``'s
             kind, over the head size) before their dot product. Default: ``False``
@@ -120,6 +125,9 @@ class GPTConfig:
         if self.placement == "rezero" and self.norm is not None:
             raise ValueError(f"{where}: placement='rezero' has no norm in its blocks (ReZero replaces the norm "
                              f"by a zero-initialized scalar); pass norm=None, got norm={self.norm!r}")
+        if self.placement == "fixup" and self.norm is not None:
+            raise ValueError(f"{where}: placement='fixup' has no norm in its blocks (Fixup replaces the norm "
+                             f"by its initialization); pass norm=None, got norm={self.norm!r}")
 
 
 class CausalSelfAttention(nn.Module):
@@ -220,6 +228,53 @@ def deepnorm_constants(n_layer):
     return (2.0 * n) ** 0.25, (8.0 * n) ** -0.25
 
 
+def fixup_scales(n_layer):
+    r"""Fixup's initial scale factors for a decoder-only stack of ``n_layer`` blocks: ``(attn, mlp)``.
+
+    .. math::
+        s_\text{attn} = L^{-1/6}, \qquad s_\text{mlp} = L^{-1/2}, \qquad L = 2N
+
+    Fixup (Zhang, Dauphin & Ma, 2019, "Fixup Initialization: Residual Learning
+    Without Normalization", ICLR; arXiv:1901.09321) trains residual networks
+    without a norm by, in its abstract's words, "properly rescaling a standard
+    initialization". Its rule, paraphrased: the last layer of each residual
+    branch (and the classification layer) starts at zero; every other weight
+    layer inside a branch gets a standard initialization times
+    :math:`L^{-1/(2m-2)}`, with :math:`L` the number of residual branches and
+    :math:`m` the number of layers in a branch; and each branch gets a scalar
+    multiplier (initialized at 1) and scalar biases (initialized at 0).
+
+    Here a block has two branches, so :math:`L = 2N`. The MLP is a chain of
+    :math:`m = 2` layers, ``c_fc`` then ``c_proj``: ``c_proj`` starts at zero
+    and ``c_fc`` is scaled by :math:`L^{-1/2}`. The attention is not a chain:
+    queries, keys and values (``c_attn``) meet in a softmax and a product before
+    ``c_proj``. We follow the authors' Transformer code (hongyi-zhang/Fixup,
+    ``fairseq/fairseq/modules/multihead_attention_zero.py``), which scales the
+    whole input projection, queries, keys and values alike, by
+    :math:`L^{-1/6}` (``self.in_proj_weight.data *= math.pow(self.num_blocks,
+    -1./6.)``, the rule read with :math:`m = 4`; the code does not say why) and
+    zeroes the output projection (``self.out_proj.weight.data *= 0.``); its
+    feed-forward layers (``fairseq/fairseq/models/transformer_zero.py``) get
+    ``scale=1./math.sqrt(args.encoder_layers * 2 + args.decoder_layers * 3)``
+    and ``scale=0.``, and ``num_blocks`` is that same count of residual
+    branches, :math:`L`.
+
+    Args:
+        n_layer (int): ``N``, the blocks, >= 1.
+
+    Returns:
+        ``(attn, mlp)``, two floats: the factors of ``attn.c_attn`` and of ``mlp.c_fc``.
+
+    Example::
+
+        >>> [round(v, 4) for v in fixup_scales(6)]
+        [0.6609, 0.2887]
+    """
+    n = check_int(n_layer, "n_layer", "fixup_scales", 1)
+    L = 2 * n  # residual branches: an attention and an MLP per block
+    return L ** (-1 / 6), L ** (-1 / 2)
+
+
 class Block(nn.Module):
     r"""One Transformer block: attention and MLP, each in a residual connection.
 
@@ -246,6 +301,20 @@ class Block(nn.Module):
       (majumderb/rezero, ``rezero/transformer/rztx.py``: ``self.resweight =
       nn.Parameter(torch.zeros((1,)))``, applied to the attention's and the
       feed-forward's output alike) the one scalar gates both branches of a block.
+    * ``"fixup"``: ``x = x + attn_scale * attn(x + attn_bias_in)``, then
+      ``x = x + mlp_scale * c_proj(gelu(c_fc(x + mlp_bias_in) + mlp_bias_act) + mlp_bias_proj)``:
+      no norm, a scalar multiplier per branch (initialized to 1) and a scalar
+      bias before each of the branch's linear layers and before the GELU
+      (initialized to 0), as in the authors' Transformer code, which puts
+      one bias before its attention and three in its feed-forward branch
+      (none before the attention's output projection). :class:`GPT` starts
+      ``attn.c_proj`` and ``mlp.c_proj`` at zero, so every block starts as the
+      identity, and scales ``attn.c_attn`` and ``mlp.c_fc`` by
+      :func:`fixup_scales`. Fixup (Zhang et al., 2019) also starts the
+      classification layer at zero and, in the authors' language model, puts a
+      scalar bias before it; here the read-out is tied to the token embedding
+      and has neither (the authors' code zeroes its output embedding only when
+      it is not shared with the input).
 
     Shape:
         - Input: :math:`(B, T, C)`; Output: :math:`(B, T, C)`.
@@ -265,6 +334,10 @@ class Block(nn.Module):
             self.alpha = deepnorm_constants(config.n_layer)[0]  # a constant, not a parameter
         if self.placement == "rezero":
             self.resweight = nn.Parameter(torch.zeros(()))  # a scalar, 0 at initialization
+        if self.placement == "fixup":  # scalars: multipliers at 1, biases at 0
+            self.attn_bias_in, self.attn_scale = nn.Parameter(torch.zeros(())), nn.Parameter(torch.ones(()))
+            self.mlp_bias_in, self.mlp_bias_act = nn.Parameter(torch.zeros(())), nn.Parameter(torch.zeros(()))
+            self.mlp_bias_proj, self.mlp_scale = nn.Parameter(torch.zeros(())), nn.Parameter(torch.ones(()))
 
     def forward(self, x):
         if self.placement == "pre":
@@ -279,8 +352,13 @@ class Block(nn.Module):
         if self.placement == "deepnorm":
             x = self.ln_1(self.alpha * x + self.attn(x))  # (B, T, C): post-LN, the residual up-weighted
             return self.ln_2(self.alpha * x + self.mlp(x))
-        x = x + self.resweight * self.attn(x)  # "rezero", (B, T, C): no norm, a gated branch
-        return x + self.resweight * self.mlp(x)
+        if self.placement == "rezero":
+            x = x + self.resweight * self.attn(x)  # (B, T, C): no norm, a gated branch
+            return x + self.resweight * self.mlp(x)
+        x = x + self.attn_scale * self.attn(x + self.attn_bias_in)  # "fixup", (B, T, C): no norm, scalar bias and gain
+        mlp = self.mlp
+        h = mlp.gelu(mlp.c_fc(x + self.mlp_bias_in) + self.mlp_bias_act)  # (B, T, 4C)
+        return x + self.mlp_scale * mlp.c_proj(h + self.mlp_bias_proj)
 
     def extra_repr(self):
         return f"placement={self.placement!r}" + (f", alpha={self.alpha:.4g}" if self.placement == "deepnorm" else "")
@@ -295,7 +373,10 @@ class GPT(nn.Module):
     ``placement="deepnorm"``, whose own depth scaling replaces that one: the
     weights of ``mlp.c_fc``, ``mlp.c_proj``, ``attn.c_proj`` and the value rows of
     ``attn.c_attn`` are multiplied by DeepNet's ``beta``, :func:`deepnorm_constants`,
-    after the ``"gpt2"`` or ``"xavier"`` draw; DeepNet itself uses Xavier);
+    after the ``"gpt2"`` or ``"xavier"`` draw; DeepNet itself uses Xavier; and
+    except under ``placement="fixup"``, whose ``attn.c_proj`` and ``mlp.c_proj``
+    weights start at zero and whose ``attn.c_attn`` and ``mlp.c_fc`` weights are
+    multiplied by :func:`fixup_scales` after the draw);
     ``"xavier"`` as in the original Transformer, Xavier-uniform linear
     weights, token embeddings from N(0, 1/C) multiplied by sqrt(C) in the
     forward pass, position embeddings from N(0, 1). Norms start at gain 1,
@@ -330,6 +411,8 @@ class GPT(nn.Module):
         self.apply(self._init_weights)
         if config.placement == "deepnorm":
             self._deepnorm_init()
+        elif config.placement == "fixup":
+            self._fixup_init()
         elif config.init == "gpt2":
             for name, p in self.named_parameters():
                 if name.endswith("c_proj.weight"):
@@ -344,6 +427,16 @@ class GPT(nn.Module):
             block.attn.c_attn.weight[2 * C:].mul_(beta)  # (C, C): the value rows of [q; k; v]
             for lin in (block.attn.c_proj, block.mlp.c_fc, block.mlp.c_proj):
                 lin.weight.mul_(beta)
+
+    @torch.no_grad()
+    def _fixup_init(self):
+        """Fixup's initialization: each branch's last layer at zero, the layers before it scaled down with depth."""
+        s_attn, s_mlp = fixup_scales(self.config.n_layer)
+        for block in self.transformer.h:
+            block.attn.c_attn.weight.mul_(s_attn)  # (3C, C): queries, keys and values alike
+            block.mlp.c_fc.weight.mul_(s_mlp)  # (4C, C)
+            nn.init.zeros_(block.attn.c_proj.weight)  # the branches' last layers (their biases are 0 already)
+            nn.init.zeros_(block.mlp.c_proj.weight)
 
     def _init_weights(self, module):
         xavier = self.config.init == "xavier"
