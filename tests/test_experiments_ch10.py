@@ -233,6 +233,25 @@ def test_placement_claims_judged_by_the_rule():
         assert c.evaluate(swapped)["effects"] == c.evaluate(rec)["effects"][::-1]
 
 
+def test_a_record_without_fixup_is_read_by_its_placements():
+    """A record made before "fixup" joined PLACEMENTS (as the shipped one may be): the claims, placements_of and
+    summary_rows read it by the placements it has."""
+    rec = _placement_record({"post": (4.0, 3.0), "pre": (1.0, 1.5)}, {"post": (0.03, 0.03), "pre": (0.1, 0.3)})
+    full = {c.check.__name__: c.evaluate(rec)["verdict"] for c in claims_of("placement_depth")}
+    old = copy.deepcopy(rec)
+    for run in old["runs"]:
+        run["placements"].remove("fixup")
+        for key in ("grads", "final_loss"):
+            del run[key]["fixup"]
+    assert "fixup" in pl.PLACEMENTS and pl.placements_of(rec) == list(pl.PLACEMENTS)
+    assert pl.placements_of(old) == [p for p in pl.PLACEMENTS if p != "fixup"]
+    assert _verdicts("placement_depth", old) == full  # the claims are about post, pre and DeepNorm only
+    rows = pl.summary_rows(old)
+    assert {r["placement"] for r in rows} == set(pl.placements_of(old)) and len(rows) == 2 * len(pl.placements_of(old))
+    old["runs"][1]["placements"].remove("rezero")  # a placement only some seeds have is not read
+    assert "rezero" not in pl.placements_of(old) and "rezero" in pl.placements_of(rec)
+
+
 def _qk_record(low, high, high_qk, ent_high=(0.01, 0.02), ent_qk=(1.5, 1.6)):
     runs = [{"runs": {"low": {"lr": 0.01, "max_logit": low[s], "min_entropy": 2.0},
                       "high": {"lr": 0.1, "max_logit": high[s], "min_entropy": ent_high[s]},

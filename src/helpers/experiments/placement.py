@@ -3,8 +3,8 @@ r"""Chapter 10's experiment on where the norm sits and what that does to depth.
 One registered experiment, ``run(budget, seed, device) -> dict`` of plain values
 (see :mod:`helpers.experiments`), on the character-level corpus of the book's
 prose and the GPT of :mod:`helpers.transformer`, for every placement of
-:data:`PLACEMENTS` (post-LN, pre-LN, sandwich / Peri-LN, DeepNorm, and ReZero,
-which has no norm) at every depth of the budget:
+:data:`PLACEMENTS` (post-LN, pre-LN, sandwich / Peri-LN, DeepNorm, and ReZero
+and Fixup, which have no norm) at every depth of the budget:
 
 * **gradients at initialization**: each block's gradient norm, all of the
   block's parameters (:func:`helpers.transformer.grad_norms_at_init`,
@@ -28,7 +28,9 @@ The runs are short on purpose: they measure the start of training at a large
 learning rate without warm-up, the regime the analyses of Xiong et al. (2020)
 and Wang et al. (2022, DeepNet) are about, not where each model ends. The
 claims registered here quote those papers' abstracts; :func:`largest_stable_lr`
-is the one place the rule above is written. Nothing runs at import.
+is the one place the rule above is written. A record made before a placement
+was added lacks it (the shipped record may): :func:`placements_of` is what a
+record has, and the readers here go by it. Nothing runs at import.
 """
 
 from __future__ import annotations
@@ -43,11 +45,13 @@ from . import claim, experiment, sizes
 from ._common import per_seed, rounded
 from .stats import Size, effect_text
 
-__all__ = ["PLACEMENTS", "MODEL", "LRS", "TOLERANCE_NATS", "LEARNED_NATS", "model_config", "largest_stable_lr",
-           "stable_lrs", "summary_rows"]
+__all__ = ["PLACEMENTS", "NO_NORM", "MODEL", "LRS", "TOLERANCE_NATS", "LEARNED_NATS", "model_config",
+           "largest_stable_lr", "placements_of", "stable_lrs", "summary_rows"]
 
 #: The placements compared, as :class:`helpers.transformer.GPTConfig` spells them.
-PLACEMENTS = ("post", "pre", "sandwich", "deepnorm", "rezero")
+PLACEMENTS = ("post", "pre", "sandwich", "deepnorm", "rezero", "fixup")
+#: The placements without a norm (``norm=None``); the others use layer norm.
+NO_NORM = ("rezero", "fixup")
 #: The model of every run, less ``vocab_size``, ``n_layer`` and ``placement``. Xavier initialization,
 #: the setting of Xiong et al.'s analysis and of chapter 8's post-LN runs.
 MODEL = dict(block_size=16, n_head=2, n_embd=16, init="xavier")
@@ -65,9 +69,10 @@ def _book_unigram_loss():
 
 
 def model_config(vocab_size, n_layer, placement) -> GPTConfig:
-    """The experiment's :class:`~helpers.transformer.GPTConfig`: layer norm, or no norm for ``"rezero"``."""
+    """The experiment's :class:`~helpers.transformer.GPTConfig`: layer norm, or no norm for ``"rezero"`` and
+    ``"fixup"``."""
     return GPTConfig(**MODEL, vocab_size=vocab_size, n_layer=n_layer, placement=placement,
-                     norm=None if placement == "rezero" else "layer")
+                     norm=None if placement in NO_NORM else "layer")
 
 
 def largest_stable_lr(lrs, final_losses, tolerance=TOLERANCE_NATS, learned_below=math.inf):
@@ -115,7 +120,7 @@ def largest_stable_lr(lrs, final_losses, tolerance=TOLERANCE_NATS, learned_below
             quick=dict(depths=[6, 12, 24], lrs=list(LRS[1:]), steps=10, batch_size=8, grad_batches=2, eval_batches=2),
             full=dict(depths=[6, 12, 24], lrs=list(LRS), steps=60, batch_size=16, grad_batches=4, eval_batches=4),
             engine="helpers.transformer.GPT, torch operations",
-            summary="Chapter 10: post / pre / sandwich / DeepNorm / ReZero at depths 6-24: gradients at init, "
+            summary="Chapter 10: post / pre / sandwich / DeepNorm / ReZero / Fixup at depths 6-24: gradients at init, "
                     "largest stable learning rate")
 def placement_depth(budget, seed, device):
     size = sizes("placement_depth", budget)
@@ -155,6 +160,17 @@ def placement_depth(budget, seed, device):
 def _deepest(run, key, placement):
     """``run[key][placement]`` at the deepest depth of the record."""
     return run[key][placement][-1]
+
+
+def placements_of(record):
+    """The placements that every run (seed) of ``record`` has, in the record's order: a list.
+
+    A record made before a placement joined :data:`PLACEMENTS` lacks it (the shipped full-budget record may
+    lack ``"fixup"``); the readers go by this rather than by :data:`PLACEMENTS`.
+    """
+    check_instance(record, dict, "record", "placements_of", "a record of 'placement_depth'")
+    runs = record["runs"]
+    return [p for p in runs[0]["placements"] if all(p in r["placements"] for r in runs)]
 
 
 def stable_lrs(run, placement):
@@ -253,7 +269,7 @@ def summary_rows(record):
     check_instance(record, dict, "record", "summary_rows", "a record of 'placement_depth'")
     rows = []
     runs = record["runs"]
-    for placement in runs[0]["placements"]:
+    for placement in placements_of(record):
         for d, depth in enumerate(runs[0]["depths"]):
             lrs = [stable_lrs(r, placement)[d] for r in runs]
             spread = [r["grads"][placement][d][-1] / r["grads"][placement][d][0] for r in runs]
