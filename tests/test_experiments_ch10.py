@@ -248,8 +248,30 @@ def test_a_record_without_fixup_is_read_by_its_placements():
     assert _verdicts("placement_depth", old) == full  # the claims are about post, pre and DeepNorm only
     rows = pl.summary_rows(old)
     assert {r["placement"] for r in rows} == set(pl.placements_of(old)) and len(rows) == 2 * len(pl.placements_of(old))
+    with pytest.raises(ValueError, match="no 'fixup' in every run"):
+        pl.provenance_of(old, "fixup")
+    assert pl.provenance_of(dict(old, provenance={"commit": "x"}), "pre") == {"commit": "x"}
     old["runs"][1]["placements"].remove("rezero")  # a placement only some seeds have is not read
     assert "rezero" not in pl.placements_of(old) and "rezero" in pl.placements_of(rec)
+
+
+def test_the_shipped_record_s_merged_placements_carry_their_own_provenance():
+    rec = experiments.load_reference("placement_depth")
+    merged = rec.get("placement_provenance", {})
+    for p, entry in merged.items():
+        assert set(entry) == {"note", "seeds", "sizes", "device", "torch", "python", "date", "wall_s", "provenance"}
+        assert tuple(entry["provenance"]) == experiments.provenance.KEYS
+        assert "+changes" not in entry["provenance"]["commit"] and "unknown" not in entry["provenance"]["commit"]
+        assert entry["seeds"] == rec["seeds"] and entry["sizes"] == rec["sizes"] and len(entry["wall_s"]) == len(rec["seeds"])
+        assert entry["device"] == entry["provenance"]["device_name"] and entry["torch"] == entry["provenance"]["torch"]
+        assert p in pl.placements_of(rec) and pl.provenance_of(rec, p) is entry["provenance"]
+        for run in rec["runs"]:
+            assert len(run["final_loss"][p]) == len(run["depths"]) and pl.stable_lrs(run, p) == run["largest_stable_lr"][p]
+    for p in pl.placements_of(rec):
+        if p not in merged:
+            assert pl.provenance_of(rec, p) is rec["provenance"]
+    with pytest.raises(ValueError, match="no 'layer' in every run"):
+        pl.provenance_of(rec, "layer")
 
 
 def _qk_record(low, high, high_qk, ent_high=(0.01, 0.02), ent_qk=(1.5, 1.6)):

@@ -30,7 +30,9 @@ and Wang et al. (2022, DeepNet) are about, not where each model ends. The
 claims registered here quote those papers' abstracts; :func:`largest_stable_lr`
 is the one place the rule above is written. A record made before a placement
 was added lacks it (the shipped record may): :func:`placements_of` is what a
-record has, and the readers here go by it. Nothing runs at import.
+record has, and the readers here go by it. A placement run apart and merged
+into a record later carries its own provenance in the record's
+``placement_provenance`` (:func:`provenance_of`). Nothing runs at import.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from ._common import per_seed, rounded
 from .stats import Size, effect_text
 
 __all__ = ["PLACEMENTS", "NO_NORM", "MODEL", "LRS", "TOLERANCE_NATS", "LEARNED_NATS", "model_config",
-           "largest_stable_lr", "placements_of", "stable_lrs", "summary_rows"]
+           "largest_stable_lr", "placements_of", "provenance_of", "stable_lrs", "summary_rows"]
 
 #: The placements compared, as :class:`helpers.transformer.GPTConfig` spells them.
 PLACEMENTS = ("post", "pre", "sandwich", "deepnorm", "rezero", "fixup")
@@ -171,6 +173,28 @@ def placements_of(record):
     check_instance(record, dict, "record", "placements_of", "a record of 'placement_depth'")
     runs = record["runs"]
     return [p for p in runs[0]["placements"] if all(p in r["placements"] for r in runs)]
+
+
+def provenance_of(record, placement):
+    """Where ``placement``'s part of ``record`` came from: the record's ``provenance``, or, for a placement run
+    apart and merged in later, its own.
+
+    A merged placement is listed in ``record["placement_provenance"]``, one entry per placement:
+    ``{"note", "seeds", "sizes", "device", "torch", "python", "date", "wall_s", "provenance"}``, the
+    keys of a record of :func:`helpers.experiments.run` (less its runs) with a note on how it was merged;
+    its ``seeds`` and ``sizes`` are the record's, so its runs sit beside the others seed by seed. The
+    record's own ``provenance``, ``date`` and ``wall_s`` are then those of the other placements.
+
+    Returns:
+        a dict with the keys :data:`helpers.experiments.provenance.KEYS`.
+
+    Raises:
+        ValueError: when ``placement`` is not in every run of the record.
+    """
+    if placement not in placements_of(record):
+        raise ValueError(f"provenance_of: the record has no {placement!r} in every run; it has {placements_of(record)}")
+    merged = record.get("placement_provenance", {})
+    return merged[placement]["provenance"] if placement in merged else record["provenance"]
 
 
 def stable_lrs(run, placement):
