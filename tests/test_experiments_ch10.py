@@ -79,8 +79,8 @@ def test_unigram_loss_is_the_cross_entropy_of_the_character_frequencies():
 def tiny_placement():
     exp = experiments.get("placement_depth")
     saved = exp.sizes["quick"]
-    # lr 50 diverges in the first steps; lr 1e3 after it is then not run
-    exp.sizes["quick"] = dict(depths=[1, 2], lrs=[1e-3, 50.0, 1e3], steps=2, batch_size=2, grad_batches=1,
+    # lr 50 diverges in the first steps; lr 1e3 and 1e4 after it are then not run
+    exp.sizes["quick"] = dict(depths=[1, 2], lrs=[1e-3, 50.0, 1e3, 1e4], steps=2, batch_size=2, grad_batches=1,
                               eval_batches=1)
     try:
         yield experiments.run("placement_depth", "quick", seeds=[0, 1], device="cpu")
@@ -110,8 +110,9 @@ def test_placement_record(tiny_placement):
             assert [len(g) for g in run["grads"][p]] == [1, 2]  # one norm per block
             assert all(v > 0 for g in run["grads"][p] for v in g)
             for finals, div, best in zip(run["final_loss"][p], run["diverged"][p], run["largest_stable_lr"][p]):
-                assert len(finals) == len(div) == 3
-                assert div[:2] == [False, True] and div[2] is None and finals[1:] == [None, None]
+                assert len(finals) == len(div) == 4
+                # every rate after the first divergence is not run, not only the next one
+                assert div == [False, True, None, None] and finals[1:] == [None, None, None]
                 assert best == pl.largest_stable_lr(run["lrs"], finals, learned_below=run["unigram_loss"]
                                                     - pl.LEARNED_NATS)
             assert pl.stable_lrs(run, p) == run["largest_stable_lr"][p]  # the claims' rule is the run's

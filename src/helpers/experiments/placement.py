@@ -141,7 +141,7 @@ def placement_depth(budget, seed, device):
                 which="all", device=device), 6))
             finals, diverged = [], []
             for lr in size["lrs"]:
-                if diverged and diverged[-1]:  # a larger step than one that diverged: not run
+                if any(diverged):  # a larger step than one that diverged: not run (None is not a divergence)
                     finals.append(None)
                     diverged.append(None)
                     continue
