@@ -14,7 +14,7 @@ Two switches are the subject of the Transformer chapter:
   ``x = LN(x + f(x))`` after each sub-layer; ``"pre"`` is GPT-2's and later
   models', ``x = x + f(LN(x))``, plus a final norm ``ln_f`` before the
   read-out. (A post-LN stack already ends in a norm, so its ``ln_f`` is the
-  identity, as in Xiong et al., 2020.) Chapter 10 adds three more (see
+  identity, as in Xiong et al., 2020.) Chapter 10 adds four more (see
   :class:`Block`): ``"sandwich"`` (Peri-LN, ``x = x + LN_out(f(LN_in(x)))``),
   ``"deepnorm"`` (DeepNet's ``x = LN(alpha x + f(x))`` with some branch
   weights scaled down by ``beta`` at initialization), ``"rezero"``
@@ -303,11 +303,11 @@ class Block(nn.Module):
       feed-forward's output alike) the one scalar gates both branches of a block.
     * ``"fixup"``: ``x = x + attn_scale * attn(x + attn_bias_in)``, then
       ``x = x + mlp_scale * c_proj(gelu(c_fc(x + mlp_bias_in) + mlp_bias_act) + mlp_bias_proj)``:
-      no norm, a scalar multiplier per branch (initialized to 1) and a scalar
-      bias before each of the branch's linear layers and before the GELU
-      (initialized to 0), as in the authors' Transformer code, which puts
-      one bias before its attention and three in its feed-forward branch
-      (none before the attention's output projection). :class:`GPT` starts
+      no norm, a scalar multiplier per branch (initialized to 1) and scalar
+      biases (initialized to 0) where the authors' Transformer code puts
+      them: one before the attention (none before its output projection),
+      and in the MLP one before each linear layer and one before the
+      activation. :class:`GPT` starts
       ``attn.c_proj`` and ``mlp.c_proj`` at zero, so every block starts as the
       identity, and scales ``attn.c_attn`` and ``mlp.c_fc`` by
       :func:`fixup_scales`. Fixup (Zhang et al., 2019) also starts the
