@@ -5,8 +5,8 @@ headless Chromium (``/usr/bin/chromium`` through Playwright, no downloaded
 browser), waits until the maths is typeset and every widget has rendered, prints
 the page with print styles (no header, sidebars or navigation; light theme;
 dropdowns such as the worked solutions opened, but code the website hides behind
-"Show code cell source" left out, and so are the ``glue(...)`` lines that hand numbers
-to the text; links within the site kept as text, since they would point at the
+"Show code cell source" left out, as the site already leaves out the ``glue(...)`` lines
+that hand numbers to the text (book/_ext/site_theme.py); links within the site kept as text, since they would point at the
 temporary server; page numbers running through the book and the page's title at the
 foot of every page) and merges the pages, in reading order, into
 ``_build/pdf/layer-norm-book.pdf``, with a bookmark per page and, under it, one per
@@ -33,8 +33,6 @@ from urllib.parse import urlparse
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "book" / "_ext"))
-import reader_notebooks  # noqa: E402  (what a reader notebook drops, the printed code drops too)
 CHROMIUM = "/usr/bin/chromium"
 WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'  # one per widget output
 TIMEOUT_MS = 30_000
@@ -114,31 +112,6 @@ PRINT_JS = """() => {
 }"""
 
 
-#: Run in the page with one plan per code cell (``reader_notebooks.glue_plan``): glue(...) statements hand
-#: numbers to the text, plumbing rather than teaching, so the printed cell keeps the lines the plan keeps
-#: (their highlighting too) and the new ones (a ``pass``, a ``;``) as plain text; an emptied cell goes.
-DROP_GLUE_JS = """plans => document.querySelectorAll('div.cell_input pre').forEach((pre, i) => {
-    const plan = plans[i];
-    if (plan === null || plan === undefined) return;
-    const lines = pre.innerHTML.replace(/\\n$/, '').split('\\n');
-    const text = s => { const e = document.createElement('span'); e.textContent = s; return e.innerHTML; };
-    pre.innerHTML = plan.map(p => typeof p === 'number' ? lines[p] : text(p)).join('\\n') + '\\n';
-    if (!pre.textContent.trim()) pre.closest('div.cell_input').remove();
-})"""
-
-
-def glue_plans(page) -> list:
-    """One :func:`reader_notebooks.glue_plan` per code cell of the open page (``None``: leave it as it is)."""
-    plans = []
-    for source in page.evaluate("() => Array.from(document.querySelectorAll('div.cell_input pre'))"
-                                ".map(p => p.textContent)"):
-        try:
-            plans.append(reader_notebooks.glue_plan(source.rstrip("\n")))
-        except SyntaxError:  # not Python (a shell cell): printed as it is
-            plans.append(None)
-    return plans
-
-
 def page_css(first_page: int, title: str) -> str:
     """Page numbers that run through the book (this page starts at ``first_page``) and the page's title,
     in the paper margins (CSS page-margin boxes, which Chromium prints)."""
@@ -166,7 +139,6 @@ def render_page(page, url: str, first_page: int = 1) -> tuple[str, list[str]]:
         except Exception as exc:  # print what there is, but say so
             problems.append(f"{url}: not {what} within {TIMEOUT_MS // 1000} s ({type(exc).__name__})")
     page.evaluate(PRINT_JS)
-    page.evaluate(DROP_GLUE_JS, glue_plans(page))
     title = page.title().split(" — ")[0].strip() or url
     page.add_style_tag(content=PRINT_CSS + page_css(first_page, title))
     page.emulate_media(media="print", color_scheme="light")
