@@ -143,6 +143,22 @@ def test_phone_layout_puts_a_two_row_grid_of_small_multiples_in_two_short_column
     assert sorted(c for _, c in spots(axes2.ravel())) == [0] * 6
 
 
+def test_phone_layout_gives_images_with_colour_bars_a_row_each():
+    """Chapter 6's 2 x 2 maps, each with a colour bar and a long title, were drawn two a row on a phone:
+    a few pixels each, titles over each other. Each now gets the phone's width."""
+    with plots.book_style():
+        fig, axes = plots.subplots(2, 2, height=5.6)
+        for ax in axes.ravel():
+            im = ax.imshow(np.random.default_rng(0).random((8, 8)))
+            ax.set_title("layer 1: fraction of the time on")
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fv.phone_layout(fig)
+    assert sorted(spots(axes.ravel())) == [(r, 0) for r in range(4)]
+    fig.canvas.draw()
+    widths = [ax.get_window_extent().width / fig.bbox.width for ax in axes.ravel()]
+    assert min(widths) > 0.4, widths  # each map at least 40 % of the figure's width
+
+
 def test_darken_makes_black_markers_light():
     with plots.book_style():
         fig, ax = plots.subplots()

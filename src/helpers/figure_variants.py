@@ -141,6 +141,10 @@ def _grid(fig):
     return nrows, ncols, cells
 
 
+def _has_colorbars(fig):
+    return any(getattr(ax, "_colorbar", None) is not None for ax in fig.axes)
+
+
 def _is_image(ax):
     return bool(ax.images) or any(c.get_array() is not None for c in ax.collections)
 
@@ -175,7 +179,8 @@ def phone_layout(fig, width=PHONE_WIDTH, min_points=PHONE_MIN_POINTS):
     """Lay ``fig`` out in place for a phone, ``width`` inches wide, with no text smaller than ``min_points``:
 
     * panels side by side are stacked, one a row (a grid whose titles name its columns, column by
-      column; else row by row); a grid of images keeps two a row, and a two-row grid of images or
+      column; else row by row); a grid of images keeps two a row (one a row if they have colour
+      bars), and a two-row grid of images or
       of small multiples (panels without y ticks, such as histograms of shapes) becomes two columns,
       the original rows, each phone row one original column (its title copied onto both panels,
       and the x axis labelled on both);
@@ -209,7 +214,9 @@ def phone_layout(fig, width=PHONE_WIDTH, min_points=PHONE_MIN_POINTS):
                     if not ax.get_xlabel() and bottoms.get(c):
                         ax.set_xlabel(bottoms[c])
         else:
-            cols = 2 if images else 1
+            # two images a row, unless they carry colour bars: beside a bar and its ticks, two images
+            # in a phone's width were a few pixels each (chapter 6's 2 x 2 maps, titles over each other)
+            cols = 2 if images and not _has_colorbars(fig) else 1
             by_column = titled == {0} and nrows > 1
             order = sorted(cells, key=lambda cell: (cell[2], cell[1]) if by_column else (cell[1], cell[2]))
             rows = math.ceil(len(order) / cols)
@@ -260,6 +267,19 @@ def _entry(fig):
             "min_text_px": None if points is None else round(points * fig.dpi / 72, 2)}
 
 
+def _settled(fig, draws=4):
+    """:func:`_entry` once the layout has settled: constrained layout moves a colour bar shared by several
+    axes a little on each draw (378, 377, then 361 px wide), so the light and the dark variant, drawn one
+    after the other, differed in size."""
+    entry = _entry(fig)
+    for _ in range(draws - 1):
+        again = _entry(fig)
+        if (again["width"], again["height"]) == (entry["width"], entry["height"]):
+            return again
+        entry = again
+    return entry
+
+
 def variants(fig, blob=None):
     """The four variants of ``fig`` (:data:`VARIANTS`), each drawn from a copy: ``{"wide-light": entry, ...}``,
     an entry being ``{"png": base64, "width": css px, "height": css px, "min_text_px": css px}``. The
@@ -270,14 +290,14 @@ def variants(fig, blob=None):
     blob = pickle.dumps(fig) if blob is None else blob
     out = {"wide-light": _entry(fig)}
     phone = phone_layout(pickle.loads(blob))
-    out["phone-light"] = entry = _entry(phone)
+    out["phone-light"] = entry = _settled(phone)
     for _ in range(4):  # what sticks out of the axes (a colour bar, a long label) widens the tight box: shrink it
         if entry["width"] <= PHONE_WIDTH * phone.dpi:
             break
         shrink = 0.99 * PHONE_WIDTH * phone.dpi / entry["width"]  # both sides: a square image is as wide as it is tall
         phone.set_size_inches(*(phone.get_size_inches() * shrink))
         before = entry["width"]
-        out["phone-light"] = entry = _entry(phone)
+        out["phone-light"] = entry = _settled(phone)
         if entry["width"] > before - 2:  # what sticks out does not shrink with the figure: stop
             break
     out["phone-dark"] = _entry(darken(phone))
