@@ -746,6 +746,53 @@ def test_setup_cell_is_folded_and_code_toggles_sit_under_their_figures(browser, 
     visit.page.context.close()
 
 
+@pytest.mark.parametrize("doc", ["chapters/06_feedforward_and_conv", "chapters/08_transformers",
+                                 "chapters/10_normalization_after_2016"])
+def test_tables_of_sentences_are_cards_on_a_phone(browser, server, doc):
+    """A table whose cells are sentences (3 columns or more, 30 characters a cell on average) is shown on a
+    phone as cards, one row a card; chapter 8's table of placements scrolled sideways with its third column
+    cut mid-word (the second look)."""
+    visit = open_page(browser, f"{server}/{doc}.html", viewport=PHONE)
+    rows = visit.page.evaluate("""() => Array.from(document.querySelectorAll('.bd-content table')).map(t => {
+        const cells = t.tBodies.length ? t.tBodies[0].querySelectorAll('td') : [];
+        const heads = t.tHead ? t.tHead.rows[0].cells.length : 0;
+        const prose = cells.length && t.tBodies[0].textContent.trim().length / cells.length >= 30;
+        const box = t.closest('.pst-scrollable-table-container') || t.parentElement;
+        return { prose: !!prose && heads >= 3, stacked: t.classList.contains('lnb-stack-table'),
+                 overflows: box.scrollWidth > box.clientWidth + 1, text: t.textContent.trim().slice(0, 50) };
+    })""")
+    prose = [r for r in rows if r["prose"]]
+    assert prose, f"{doc}: no table of sentences"
+    assert all(r["stacked"] and not r["overflows"] for r in prose), [r for r in prose if not r["stacked"] or r["overflows"]]
+    visit.page.context.close()
+
+
+@pytest.mark.parametrize("doc", ["chapters/02_invariance", "chapters/03_geometry_of_learning"])
+def test_no_punctuation_starts_a_line_after_a_formula_on_a_phone(browser, server, doc):
+    """The full stop or comma after an inline formula stays on the formula's line (the second look found 15
+    at the start of a line on a phone, Fig 2.2's caption among them)."""
+    visit = open_page(browser, f"{server}/{doc}.html", viewport=PHONE)
+    page = visit.page
+    page.wait_for_function("Array.from(document.querySelectorAll('.math')).every(m => m.querySelector('mjx-container'))",
+                           timeout=20_000)
+    page.wait_for_timeout(500)
+    found = page.evaluate("""() => {
+        const out = { checked: 0, alone: [] };
+        document.querySelectorAll('.bd-content span.math').forEach(s => {
+            const m = s.querySelector('mjx-container:not([display="true"])');
+            const punct = s.querySelector('.lnb-wide-punct'), next = s.nextSibling;
+            const text = !punct && next && next.nodeType === 3 && /^[.,;:]/.test(next.data) ? next : null;
+            if (!m || !(punct || text)) return;
+            let box = punct ? punct.getBoundingClientRect() : null;
+            if (text) { const r = document.createRange(); r.setStart(text, 0); r.setEnd(text, 1); box = r.getBoundingClientRect(); }
+            out.checked++;
+            if (box.top >= m.getBoundingClientRect().bottom - 2) out.alone.push(s.textContent.slice(0, 40));
+        });
+        return out; }""")
+    assert found["checked"] > 20 and found["alone"] == [], found
+    page.context.close()
+
+
 def test_copy_buttons_on_a_touch_screen_cover_no_code(browser, server):
     """On a phone the copy button (shown by a tap, a hover) sat over the end of the code's first line; on a
     coarse pointer it has a band of its own above the code, and is big enough to tap."""

@@ -8,8 +8,9 @@
   //    inline formula wider than its paragraph (a loss written in the text,
   //    on a phone) would be cut with no way to see the rest: it gets a line of
   //    its own and scrolls like a display equation (class lnb-wide-inline).
-  //    The punctuation right after it goes with it (into its span.math, shown
-  //    as a row: lnb-wide-wrap), instead of wrapping onto a line by itself.
+  //    The punctuation right after any inline formula goes into its span.math
+  //    (lnb-site.css keeps the two on one line; a wide one is shown as a row,
+  //    lnb-wide-wrap), instead of wrapping onto a line by itself.
   var PUNCT = /^[.,;:!?)\]\u2019\u201d]+/;
   function keepPunctuation(m) {
     var span = m.parentElement, next = span && span.nextSibling;
@@ -23,8 +24,9 @@
     span.appendChild(p);
   }
   function markWideInline() {
-    var marks = [];
-    document.querySelectorAll('.bd-content mjx-container:not([display="true"])').forEach(function (m) {
+    var marks = [], inline = document.querySelectorAll('.bd-content mjx-container:not([display="true"])');
+    inline.forEach(keepPunctuation);  // writes first: no full stop starts a line by itself
+    inline.forEach(function (m) {
       var math = m.firstElementChild, block = m.closest("p, li, dd, td, th, div");
       if (!math || !block) return;
       marks.push([m, math.getBoundingClientRect().width > block.clientWidth + 1]);  // reads first
@@ -33,8 +35,7 @@
       var m = mark[0], wide = mark[1];
       m.classList.toggle("lnb-wide-inline", wide);
       if (m.parentElement) m.parentElement.classList.toggle("lnb-wide-wrap", wide);
-      if (wide) keepPunctuation(m);
-      else m.classList.remove("lnb-scrolls", "lnb-scrolled-end");
+      if (!wide) m.classList.remove("lnb-scrolls", "lnb-scrolled-end");
     });
   }
   // A numbered equation that does not fit beside its number puts the number
@@ -85,8 +86,9 @@
   // 1b. A long table of prose rows with many columns (chapter 7's results
   //     table: six columns, one row per claim) is unreadable on a phone as a
   //     sideways-scrolling grid: its verdict column sits off screen for the
-  //     whole length of the table. Mark such tables (at least 5 columns, and 12
-  //     rows or cells of 30 characters on average: chapter 10's) and label every cell with its column's heading; on a narrow
+  //     whole length of the table. Mark such tables (at least 5 columns and 12
+  //     rows, or at least 3 columns of cells of 30 characters on average:
+  //     sentences) and label every cell with its column's heading; on a narrow
   //     screen lnb-site.css shows each row as a card of "heading: value"
   //     lines. The ARIA roles keep the table a table for screen readers when
   //     the CSS changes its display.
@@ -97,7 +99,8 @@
       var rows = table.tBodies[0].rows;
       var cells = table.tBodies[0].querySelectorAll("td");
       var prose = cells.length && table.tBodies[0].textContent.trim().length / cells.length >= 30;  // sentences, not numbers
-      if (heads.length < 5 || (rows.length < 12 && !prose)) return;
+      // prose in 3 columns or more (chapter 8's table of placements, chapter 2's Table 1), or a long grid
+      if (!(prose && heads.length >= 3) && !(heads.length >= 5 && rows.length >= 12)) return;
       table.classList.add("lnb-stack-table");
       table.setAttribute("role", "table");
       Array.prototype.forEach.call(table.querySelectorAll("thead, tbody"), function (g) { g.setAttribute("role", "rowgroup"); });
@@ -280,7 +283,9 @@
   function markWideCode() {
     // all widths read first, then all classes set: reading a width after a class changed would lay out
     // the page again for every block (215 ms for chapter 2's blocks, in the way of its explorable)
-    var blocks = Array.prototype.slice.call(document.querySelectorAll(".bd-content div.highlight > pre"));
+    // and tables too wide for the column (chapter 8's placements table on a phone), which scroll the same way
+    var blocks = Array.prototype.slice.call(document.querySelectorAll(
+      ".bd-content div.highlight > pre, .bd-content .pst-scrollable-table-container"));
     var states = blocks.map(scrollState);
     blocks.forEach(function (el, i) { applyScrollState(el, states[i]); });
   }
