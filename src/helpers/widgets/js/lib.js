@@ -410,7 +410,6 @@ function lnbFmtPow10(e) {
 function lnbLineChart(o) {
   const m = { left: 50, right: 10, top: 24, bottom: 34 };
   const svg = lnbSvg(o.width, o.height, o.ariaLabel || o.title);
-  const pw = o.width - m.left - m.right, ph = o.height - m.top - m.bottom;
   const f = o.logY ? (v) => (v > 0 ? Math.log10(v) : NaN) : (v) => v;
   let lo = Infinity, hi = -Infinity, n = 1;
   for (const s of o.series) {
@@ -434,6 +433,11 @@ function lnbLineChart(o) {
     const digits = ymax - ymin >= 10 ? 0 : ymax - ymin >= 1 ? 1 : 2;
     ticks = [0, 1, 2, 3, 4].map((k) => ymin + (k / 4) * (ymax - ymin)).map((v) => [v, lnbFmt(v, digits)]);
   }
+  // room for the longest tick label (12.5 px text: ~7 px a character, ~5 px a superscript) beside the
+  // axis label (centred at x = 12): "10⁻⁴⁰" ran into it at the default 50
+  const labelWidth = (t) => [...t].reduce((w, c) => w + (/[\u2070-\u209f\u00b9\u00b2\u00b3]/.test(c) ? 5 : 7.2), 0);
+  m.left = Math.max(m.left, Math.ceil(27 + Math.max(...ticks.map(([, t]) => labelWidth(t)))));
+  const pw = o.width - m.left - m.right, ph = o.height - m.top - m.bottom;
   const sx = (i) => m.left + (i / n) * pw;
   const sy = (y) => m.top + ((ymax - Math.max(ymin, Math.min(ymax, Number.isFinite(y) ? y : ymin))) / (ymax - ymin)) * ph;
   svg.append(lnbSvgEl("text", { x: m.left, y: 14, class: "lnb-title", text: o.title }));
