@@ -793,6 +793,21 @@ def test_no_punctuation_starts_a_line_after_a_formula_on_a_phone(browser, server
     page.context.close()
 
 
+def test_explorables_stay_out_of_the_margin_notes_column(browser, server):
+    """On a laptop an explorable may leave the text column, but not into the margin notes' column: chapter 6's
+    ran 11 px under the note beside it (the second look)."""
+    visit = open_page(browser, f"{server}/chapters/06_feedforward_and_conv.html", viewport={"width": 1280, "height": 900})
+    page = visit.page
+    page.wait_for_function("document.querySelector('.lnb-explorable[data-lnb-result]') !== null", timeout=20_000)
+    edges = page.evaluate("""() => ({
+        explorables: Array.from(document.querySelectorAll('.lnb-explorable')).map(e => e.getBoundingClientRect().right),
+        notes: Array.from(document.querySelectorAll('.bd-content aside.margin, .bd-content .margin'))
+            .map(m => m.getBoundingClientRect()).filter(r => r.width > 0).map(r => r.left) })""")
+    assert edges["explorables"] and edges["notes"], edges
+    assert max(edges["explorables"]) <= min(edges["notes"]), edges
+    page.context.close()
+
+
 def test_copy_buttons_on_a_touch_screen_cover_no_code(browser, server):
     """On a phone the copy button (shown by a tap, a hover) sat over the end of the code's first line; on a
     coarse pointer it has a band of its own above the code, and is big enough to tap."""
