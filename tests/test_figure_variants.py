@@ -101,6 +101,8 @@ def test_phone_layout_stacks_panels_and_keeps_each_titled_column_together():
     fv.phone_layout(fig2)
     assert spots(axes2) == [(0, 0), (1, 0), (2, 0), (3, 0)]  # one a row
     assert not fig2.legends and axes2[0].get_legend() is not None  # the figure's legend moved inside
+    frame = axes2[0].get_legend().get_frame()  # on a card: a curve under it no longer crosses its text
+    assert axes2[0].get_legend().get_frame_on() and frame.get_alpha() >= 0.8
     assert len(axes2[0].xaxis.get_major_locator().tick_values(0, 1)) <= 6  # at most four intervals, and the ends
 
 

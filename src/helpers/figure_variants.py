@@ -150,7 +150,8 @@ def _is_image(ax):
 
 
 def _phone_legends(fig, min_points):
-    """Every legend rebuilt for a phone inside an axes (``loc="best"``), in one column, at ``min_points``:
+    """Every legend rebuilt for a phone inside an axes (``loc="best"``, on a card of the axes' colour that hides
+    what runs under it), in one column, at ``min_points``:
     a legend beside the panels, on the figure, or wider than its axes (several columns) would take the
     panels' room, since the layout keeps a legend in view."""
     moves = [(legend, next((ax for ax in fig.axes if ax.get_legend() is None and ax.get_subplotspec() is not None),
@@ -164,8 +165,11 @@ def _phone_legends(fig, min_points):
         legend.remove()
         if legend in fig.legends:
             fig.legends.remove(legend)
+        # on a mostly opaque card of the axes' colour: in a phone's small axes "best" still often lies on a
+        # curve, which then ran through the entries' text (chapters 2, 4, 7-10: the second look)
         ax.legend(handles, labels, loc="best", ncol=1, fontsize=min_points, title=title or None,
-                  title_fontsize=min_points, handlelength=1.5)
+                  title_fontsize=min_points, handlelength=1.5, frameon=True, framealpha=0.85,
+                  edgecolor="none", borderpad=0.3)
 
 
 def _fewer_ticks(ax, nbins=4):
