@@ -780,7 +780,7 @@ def test_no_punctuation_starts_a_line_after_a_formula_on_a_phone(browser, server
         const out = { checked: 0, alone: [] };
         document.querySelectorAll('.bd-content span.math').forEach(s => {
             const m = s.querySelector('mjx-container:not([display="true"])');
-            const punct = s.querySelector('.lnb-wide-punct'), next = s.nextSibling;
+            const punct = s.querySelector('.lnb-math-punct'), next = s.nextSibling;
             const text = !punct && next && next.nodeType === 3 && /^[.,;:]/.test(next.data) ? next : null;
             if (!m || !(punct || text)) return;
             let box = punct ? punct.getBoundingClientRect() : null;

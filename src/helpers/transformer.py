@@ -56,8 +56,8 @@ from ._checks import check_choice, check_device, check_int, check_real
 from .repro import seed_everything
 
 __all__ = [
-    "NORMS", "PLACEMENTS", "GPTConfig", "DyT", "CausalSelfAttention", "MLP", "deepnorm_constants", "fixup_scales",
-    "Block", "GPT",
+    "NORMS", "PLACEMENTS", "NORMLESS", "GPTConfig", "DyT", "CausalSelfAttention", "MLP", "deepnorm_constants",
+    "fixup_scales", "Block", "GPT",
     "get_batch", "lr_at", "train_lm", "evaluate", "grad_norms_at_init", "generate",
 ]
 
@@ -65,6 +65,9 @@ __all__ = [
 NORMS = ("layer", "rms", "dyt", None)
 #: The values of ``GPTConfig.placement``.
 PLACEMENTS = ("pre", "post", "sandwich", "deepnorm", "rezero", "fixup")
+#: The placements without a norm (they need ``norm=None``) -> what does the norm's work instead.
+NORMLESS = {"rezero": "ReZero replaces the norm by a zero-initialized scalar",
+            "fixup": "Fixup replaces the norm by its initialization"}
 
 
 @dataclass
@@ -122,12 +125,9 @@ class GPTConfig:
         if self.placement in ("sandwich", "deepnorm") and self.norm is None:
             raise ValueError(f"{where}: placement={self.placement!r} needs a norm ('layer', 'rms' or 'dyt'), "
                              f"got norm=None")
-        if self.placement == "rezero" and self.norm is not None:
-            raise ValueError(f"{where}: placement='rezero' has no norm in its blocks (ReZero replaces the norm "
-                             f"by a zero-initialized scalar); pass norm=None, got norm={self.norm!r}")
-        if self.placement == "fixup" and self.norm is not None:
-            raise ValueError(f"{where}: placement='fixup' has no norm in its blocks (Fixup replaces the norm "
-                             f"by its initialization); pass norm=None, got norm={self.norm!r}")
+        if self.placement in NORMLESS and self.norm is not None:
+            raise ValueError(f"{where}: placement={self.placement!r} has no norm in its blocks "
+                             f"({NORMLESS[self.placement]}); pass norm=None, got norm={self.norm!r}")
 
 
 class CausalSelfAttention(nn.Module):

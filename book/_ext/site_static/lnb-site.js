@@ -14,11 +14,11 @@
   var PUNCT = /^[.,;:!?)\]\u2019\u201d]+/;
   function keepPunctuation(m) {
     var span = m.parentElement, next = span && span.nextSibling;
-    if (!span || !span.classList.contains("math") || span.querySelector(".lnb-wide-punct")) return;
+    if (!span || !span.classList.contains("math") || span.querySelector(".lnb-math-punct")) return;
     var hit = next && next.nodeType === 3 && PUNCT.exec(next.data);
     if (!hit) return;
     var p = document.createElement("span");
-    p.className = "lnb-wide-punct";
+    p.className = "lnb-math-punct";
     p.textContent = hit[0];
     next.data = next.data.slice(hit[0].length);
     span.appendChild(p);
@@ -99,7 +99,7 @@
       var rows = table.tBodies[0].rows;
       var cells = table.tBodies[0].querySelectorAll("td");
       var prose = cells.length && table.tBodies[0].textContent.trim().length / cells.length >= 30;  // sentences, not numbers
-      // prose in 3 columns or more (chapter 8's table of placements, chapter 2's Table 1), or a long grid
+      // prose in 3 columns or more (chapter 8's table of placements, chapter 6's second table), or a long grid
       if (!(prose && heads.length >= 3) && !(heads.length >= 5 && rows.length >= 12)) return;
       table.classList.add("lnb-stack-table");
       table.setAttribute("role", "table");
@@ -283,9 +283,7 @@
   function markWideCode() {
     // all widths read first, then all classes set: reading a width after a class changed would lay out
     // the page again for every block (215 ms for chapter 2's blocks, in the way of its explorable)
-    // and tables too wide for the column (chapter 8's placements table on a phone), which scroll the same way
-    var blocks = Array.prototype.slice.call(document.querySelectorAll(
-      ".bd-content div.highlight > pre, .bd-content .pst-scrollable-table-container"));
+    var blocks = Array.prototype.slice.call(document.querySelectorAll(".bd-content div.highlight > pre"));
     var states = blocks.map(scrollState);
     blocks.forEach(function (el, i) { applyScrollState(el, states[i]); });
   }

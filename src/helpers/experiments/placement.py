@@ -42,7 +42,7 @@ import math
 
 from .._checks import check_instance, check_real
 from ..corpus import load_char_corpus, unigram_loss
-from ..transformer import GPTConfig, grad_norms_at_init, train_lm
+from ..transformer import NORMLESS, GPTConfig, grad_norms_at_init, train_lm
 from . import claim, experiment, sizes
 from ._common import per_seed, rounded
 from .stats import Size, effect_text
@@ -52,8 +52,8 @@ __all__ = ["PLACEMENTS", "NO_NORM", "MODEL", "LRS", "TOLERANCE_NATS", "LEARNED_N
 
 #: The placements compared, as :class:`helpers.transformer.GPTConfig` spells them.
 PLACEMENTS = ("post", "pre", "sandwich", "deepnorm", "rezero", "fixup")
-#: The placements without a norm (``norm=None``); the others use layer norm.
-NO_NORM = ("rezero", "fixup")
+#: The placements without a norm (``norm=None``, :data:`helpers.transformer.NORMLESS`); the others use layer norm.
+NO_NORM = tuple(NORMLESS)
 #: The model of every run, less ``vocab_size``, ``n_layer`` and ``placement``. Xavier initialization,
 #: the setting of Xiong et al.'s analysis and of chapter 8's post-LN runs.
 MODEL = dict(block_size=16, n_head=2, n_embd=16, init="xavier")
